@@ -1,0 +1,34 @@
+# Everything runs from the repository's own virtual environment, made on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEBIAN_DATA := dataset-fashion-mnist trans-de-en
+PYTEST_ARGS ?=
+
+.PHONY: install data test search benchmarks clean
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's offline data sets: Fashion-MNIST (the search's embedded default) and the
+# German-English sentence pairs of trans-de-en (the offline GNMT data).
+data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] || [ ! -d /usr/share/trans/de-en ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(DEBIAN_DATA); \
+	fi
+
+test: install data
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+search: install data
+	$(PY) -m nos_tf.search --alsologtostderr --flagfile=flags/cpu.cfg
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

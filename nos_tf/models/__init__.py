@@ -1,0 +1,1 @@
+"""Models for the transfer experiments: Wide ResNet, GNMT-lite and Rosenbrock."""

@@ -1,0 +1,222 @@
+"""What a rule computes: the update direction from one step's inputs, and the tools that
+need to run rules without training anything (fingerprints and pre-training screens).
+
+`RuleOptimizer` and the probes here share `update_moments` and `direction`, so a rule
+means the same in a fingerprint as in training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from nos_tf.rules import vocab
+from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand
+
+# Random streams: one per (variable, random node) pair and update step.
+_STREAM_STRIDE = 7919
+
+
+@dataclasses.dataclass
+class Inputs:
+    """Everything a rule may read in one update of one variable.
+
+    Attributes:
+      g: the gradient. w: the variable's value before the update.
+      moments: bias-corrected running averages by name (`m`, `v`, `y`), only those the
+        rule reads.
+      t: updates done before this one (0 at the first update), a float scalar.
+      T: decay steps for ld/cd/rd, or None when the rule has no decay operand.
+      seed: an int32 scalar tensor; with `t` it makes the random numbers stateless, so a
+        seeded run is reproducible and a restored optimizer draws the same numbers.
+      stream: distinguishes variables (and their random nodes) that share the seed.
+    """
+
+    g: tf.Tensor
+    w: tf.Tensor
+    moments: dict
+    t: tf.Tensor
+    T: float | None = None
+    seed: tf.Tensor | int = 0
+    stream: int = 0
+    _draws: int = 0
+
+    @property
+    def m(self):
+        return self.moments["m"]
+
+    @property
+    def v(self):
+        return self.moments["v"]
+
+    @property
+    def y(self):
+        return self.moments["y"]
+
+    def _next_seed(self):
+        self._draws += 1
+        stream = self.stream * _STREAM_STRIDE + self._draws
+        return tf.stack([tf.cast(self.seed, tf.int32) + stream, tf.cast(self.t, tf.int32)])
+
+    def normal(self, stddev):
+        """N(0, stddev²) shaped like the gradient (Keras's stateless TF random op)."""
+        sample = tf.random.stateless_normal(tf.shape(self.g), self._next_seed(), dtype=self.g.dtype)
+        return sample * ops.cast(stddev, self.g.dtype)
+
+    def uniform(self, shape):
+        return tf.random.stateless_uniform(shape, self._next_seed(), dtype=self.g.dtype)
+
+
+def direction(expr: Expr, inputs: Inputs):
+    """Evaluates the rule: the update is `w ← w − lr · direction`."""
+    if isinstance(expr, Const):
+        return ops.cast(expr.value, inputs.g.dtype)
+    if isinstance(expr, Operand):
+        return ops.cast(vocab.OPERANDS[expr.name].compute(inputs), inputs.g.dtype)
+    if isinstance(expr, Call):
+        spec = vocab.UNARIES[expr.name]
+        x = direction(expr.arg, inputs)
+        if spec.param:
+            return spec.apply(inputs, x, ops.cast(expr.param, inputs.g.dtype))
+        return spec.apply(inputs, x)
+    assert isinstance(expr, BinOp)
+    left = direction(expr.left, inputs)
+    right = direction(expr.right, inputs)
+    return vocab.BINARIES[expr.op].apply(inputs, left, right)
+
+
+@dataclasses.dataclass(frozen=True)
+class MomentDecays:
+    """β of each running average: m of g, v of g², y of g³."""
+
+    m: float = 0.9
+    v: float = 0.999
+    y: float = 0.999
+
+    def of(self, name: str) -> float:
+        return getattr(self, name)
+
+
+_MOMENT_POWERS = {"m": 1, "v": 2, "y": 3}
+
+
+def update_moments(g, moments, decays: MomentDecays):
+    """New raw averages: x ← β·x + (1 − β)·g^k. Returns {name: new value}."""
+    updated = {}
+    for name, value in moments.items():
+        beta = ops.cast(decays.of(name), g.dtype)
+        updated[name] = beta * value + (1.0 - beta) * g ** _MOMENT_POWERS[name]
+    return updated
+
+
+def bias_corrected(moments, step, decays: MomentDecays):
+    """x̂ = x / (1 − β^step), with `step` counting this update (1 at the first)."""
+    return {
+        name: value / (1.0 - ops.power(ops.cast(decays.of(name), value.dtype), step))
+        for name, value in moments.items()
+    }
+
+
+# --- Running a rule on probe inputs ---------------------------------------------------------
+
+PROBE_STEPS = 6
+PROBE_SIZE = 64
+PROBE_DECAY_STEPS = 10.0
+_PROBE_SEED = 1234
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeRun:
+    """The directions a rule produced over PROBE_STEPS updates, with the gradients."""
+
+    directions: np.ndarray  # (PROBE_STEPS, PROBE_SIZE)
+    gradients: np.ndarray  # (PROBE_STEPS, PROBE_SIZE)
+
+
+def probe_gradients(variant: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients like a real run's: a persistent direction plus per-step noise; and weights.
+
+    A persistent direction lets momentum-style rules (m, adam) look like what they are;
+    independent gradients each step would make them look random.
+    """
+    rng = np.random.default_rng(_PROBE_SEED + variant)
+    base = rng.normal(size=PROBE_SIZE)
+    noise = rng.normal(size=(PROBE_STEPS, PROBE_SIZE))
+    scale = np.exp(rng.normal(size=PROBE_SIZE) * 0.5)  # per-coordinate curvature
+    gradients = scale * (base + 0.5 * noise)
+    weights = np.random.default_rng(_PROBE_SEED - 1).normal(size=PROBE_SIZE)
+    return gradients.astype(np.float32), weights.astype(np.float32)
+
+
+def run_on_probes(expr: Expr, variant: int = 0) -> ProbeRun:
+    """Runs the rule (with its moments) for PROBE_STEPS updates on fixed probe inputs.
+
+    The weights are held fixed, so the rule alone decides the outputs. Raises whatever
+    the rule raises (for example a shape error of a malformed rule).
+    """
+    from nos_tf.rules.rule import operand_names  # local: rule.py imports this module
+
+    names = operand_names(expr)
+    decays = MomentDecays()
+    gradients, weights = probe_gradients(variant)
+    w = tf.constant(weights)
+    moments = {name: tf.zeros_like(w) for name in vocab.moments_of(names)}
+    outputs = []
+    for step in range(PROBE_STEPS):
+        g = tf.constant(gradients[step])
+        moments = update_moments(g, moments, decays)
+        inputs = Inputs(
+            g=g, w=w, moments=bias_corrected(moments, float(step + 1), decays),
+            t=tf.constant(float(step)), T=PROBE_DECAY_STEPS, seed=_PROBE_SEED,
+        )
+        out = direction(expr, inputs)
+        outputs.append(np.broadcast_to(np.asarray(out, dtype=np.float32), w.shape))
+    return ProbeRun(np.stack(outputs), gradients)
+
+
+def fingerprint_of(expr: Expr) -> str:
+    """A behavioural hash: equal for rules that compute the same numbers on the probes.
+
+    Outputs are rounded to 5 significant digits before hashing, so rules that differ only
+    by the order of floating-point operations (g·e^x vs e^x·g) share a fingerprint.
+    """
+    try:
+        directions = run_on_probes(expr).directions
+    except (tf.errors.OpError, ValueError, TypeError) as error:
+        return "invalid:" + hashlib.sha256(str(error).encode()).hexdigest()[:16]
+    rounded = np.char.mod("%.5g", directions.ravel().astype(np.float64))
+    return hashlib.sha256(" ".join(rounded.tolist()).encode()).hexdigest()[:16]
+
+
+# --- Screens: reasons to skip training a rule (ENOS, Lion) ------------------------------------
+
+MIN_DESCENT_COSINE = 0.0
+
+
+def screen_expr(expr: Expr, min_cosine: float = MIN_DESCENT_COSINE) -> str | None:
+    """Why the rule is not worth training, or None. Milliseconds, no training.
+
+    Rejects rules that fail on the probes, give NaN/Inf there, ignore the gradient (the
+    same output for two different gradient sequences), or do not point downhill: mean
+    cosine(direction, g) over the probe steps at most `min_cosine` (Real/ENOS's descent
+    test). The update is w − lr · direction, so a descent direction has positive cosine.
+    """
+    try:
+        run = run_on_probes(expr)
+        other = run_on_probes(expr, variant=1)
+    except (tf.errors.OpError, ValueError, TypeError) as error:
+        return f"fails to build: {error}"
+    if not np.all(np.isfinite(run.directions)):
+        return "produces NaN/Inf on probe inputs"
+    if np.allclose(run.directions, other.directions, rtol=1e-5, atol=1e-12):
+        return "constant: does not depend on the gradient"
+    norms = np.linalg.norm(run.directions, axis=1) * np.linalg.norm(run.gradients, axis=1)
+    cosines = np.sum(run.directions * run.gradients, axis=1) / np.maximum(norms, 1e-30)
+    mean_cosine = float(np.mean(cosines))
+    if mean_cosine <= min_cosine:
+        return f"not a descent direction: mean cosine(update, g) = {mean_cosine:.3f}"
+    return None

@@ -1,0 +1,96 @@
+"""Simplification of found rules before they are shown to a person.
+
+Controller output is full of identities (`m * 1`, `x ** 1`, `--x`) and constant
+sub-expressions (`exp(1) + 2`). `simplify` rewrites bottom-up with a few algebraic rules
+and folds constant sub-trees to numbers. It keeps behaviour: if the simplified rule's
+fingerprint differs from the original's (it should not), the original is returned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nos_tf.rules import semantics
+from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand, walk
+from nos_tf.rules.rule import Rule
+
+def _is(expr: Expr, value: float) -> bool:
+    return isinstance(expr, Const) and expr.value == value
+
+
+def _is_constant(expr: Expr) -> bool:
+    """No operand below: the sub-tree is a number (drop is random, so never constant)."""
+    return not any(
+        isinstance(node, Operand) or (isinstance(node, Call) and node.name == "drop")
+        for node in walk(expr)
+    )
+
+
+def _fold(expr: Expr) -> Expr:
+    """A constant sub-tree evaluated to a number, if finite."""
+    inputs = semantics.Inputs(g=np.zeros((), np.float32), w=None, moments={}, t=0.0)
+    value = float(np.asarray(semantics.direction(expr, inputs)))
+    return Const(value) if math.isfinite(value) else expr
+
+
+def _rewrite(expr: Expr) -> Expr:
+    """One bottom-up pass of identity removal and constant folding."""
+    if isinstance(expr, Call):
+        arg = _rewrite(expr.arg)
+        expr = Call(expr.name, arg, expr.param)
+        if expr.name == "neg" and isinstance(arg, Call) and arg.name == "neg":
+            return arg.arg
+        if expr.name == "sign" and isinstance(arg, Call) and arg.name == "sign":
+            return arg
+        if expr.name == "drop" and expr.param == 0.0:
+            return arg
+    elif isinstance(expr, BinOp):
+        left, right = _rewrite(expr.left), _rewrite(expr.right)
+        op = expr.op
+        if op == "*" and _is(right, 1.0) or op in ("/", "**") and _is(right, 1.0):
+            return left
+        if op == "*" and _is(left, 1.0):
+            return right
+        if op in ("+", "-") and _is(right, 0.0):
+            return left
+        if op == "+" and _is(left, 0.0):
+            return right
+        if op == "-" and _is(left, 0.0):
+            return _rewrite(Call("neg", right))
+        if op == "*" and (_is(left, 0.0) or _is(right, 0.0)):
+            other = right if _is(left, 0.0) else left
+            if _always_finite(other):
+                return Const(0.0)
+        expr = BinOp(op, left, right)
+    if not isinstance(expr, Const) and _is_constant(expr):
+        return _fold(expr)
+    return expr
+
+
+def _always_finite(expr: Expr) -> bool:
+    """Whether no node can turn finite inputs into Inf/NaN (then 0 · expr is 0)."""
+    return not any(
+        (isinstance(node, Call) and node.name in ("exp", "log"))
+        or (isinstance(node, BinOp) and node.op in ("/", "**"))
+        for node in walk(expr)
+    )
+
+
+def simplify(rule: Rule) -> Rule:
+    """The same rule with identities and dead parts removed and constants folded.
+
+    The result has the same fingerprint; where the rewrite would change behaviour (it
+    should not), the rule comes back unchanged.
+    """
+    expr = rule.expr
+    for _ in range(8):  # until nothing changes; a rewrite can enable another
+        rewritten = _rewrite(expr)
+        if rewritten == expr:
+            break
+        expr = rewritten
+    simplified = Rule(expr)
+    if simplified == rule or simplified.fingerprint() != rule.fingerprint():
+        return rule
+    return simplified

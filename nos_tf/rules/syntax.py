@@ -1,0 +1,188 @@
+"""The text form of rules: `parse(text) -> Expr` and `format_expr(expr) -> text`.
+
+Rules are written as Python expressions (DESIGN.md), so Python's own parser (`ast`) reads
+them: precedence, associativity and number syntax are exactly Python's, and its error
+positions are reused. This module then checks the tree against the vocabulary tables and
+turns it into `expr` nodes. The printer writes the fewest parentheses that parse back to
+the same tree, so `parse(format_expr(e)) == e` for every tree.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+from nos_tf.rules import vocab
+from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand
+
+MAX_RULE_LENGTH = 2000
+
+_BINARY_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+
+
+class RuleSyntaxError(ValueError):
+    """A rule text that is not in the language. The message shows where, with a caret."""
+
+    def __init__(self, message: str, text: str, offset: int | None = None):
+        self.text = text
+        self.offset = offset  # 0-based character position, when known
+        self.reason = message
+        if offset is not None:
+            message = f"{message} at position {offset}:\n  {text}\n  {' ' * offset}^"
+        else:
+            message = f"{message} in rule {text!r}"
+        super().__init__(message)
+
+
+def vocabulary_hint() -> str:
+    operands = ", ".join(vocab.OPERANDS)
+    functions = ", ".join(name for name in vocab.UNARIES if name != "neg")
+    return f"operands are {operands}; functions are {functions}"
+
+
+def parse(text: str) -> Expr:
+    """Reads a rule text into an expression tree; raises RuleSyntaxError."""
+    if not isinstance(text, str):
+        raise TypeError(f"A rule must be given as text, got {type(text).__name__}.")
+    if not text.strip():
+        raise RuleSyntaxError("empty rule", text)
+    if len(text) > MAX_RULE_LENGTH:
+        raise RuleSyntaxError(f"rule longer than {MAX_RULE_LENGTH} characters", text)
+    if "\n" in text or "\r" in text:
+        raise RuleSyntaxError("a rule is one line", text, text.find("\n" if "\n" in text else "\r"))
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as error:
+        offset = None if error.offset is None else max(0, error.offset - 1)
+        leading = len(text) - len(text.lstrip())
+        offset = None if offset is None else min(offset + leading, len(text))
+        raise RuleSyntaxError(error.msg, text, offset) from None
+    except (ValueError, RecursionError, MemoryError) as error:
+        raise RuleSyntaxError(f"cannot read rule ({error})", text) from None
+    try:
+        return _Converter(text).convert(tree.body)
+    except RecursionError:
+        raise RuleSyntaxError("rule nested too deeply", text) from None
+
+
+class _Converter:
+    """Turns Python's AST into rule nodes, rejecting everything outside the language."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.leading = len(text) - len(text.lstrip())
+
+    def error(self, message: str, node: ast.AST) -> RuleSyntaxError:
+        offset = getattr(node, "col_offset", None)
+        return RuleSyntaxError(message, self.text, None if offset is None else offset + self.leading)
+
+    def convert(self, node: ast.AST) -> Expr:
+        if isinstance(node, ast.Constant):
+            return Const(self.number(node))
+        if isinstance(node, ast.Name):
+            if node.id not in vocab.OPERANDS:
+                hint = (
+                    f"'{node.id}' is a function: call it as {node.id}(x)"
+                    if node.id in vocab.UNARIES
+                    else vocabulary_hint()
+                )
+                raise self.error(f"unknown name '{node.id}' ({hint})", node)
+            return Operand(node.id)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = self.convert(node.operand)
+            if isinstance(node.op, ast.UAdd):
+                return operand
+            if isinstance(operand, Const):
+                return Const(-operand.value)
+            return Call("neg", operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPERATORS:
+            return BinOp(
+                _BINARY_OPERATORS[type(node.op)], self.convert(node.left), self.convert(node.right)
+            )
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise self.error(f"unsupported syntax ({type(node).__name__})", node)
+
+    def number(self, node: ast.Constant) -> float:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(f"expected a number or operand, got {value!r}", node)
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise self.error("number out of range", node)
+        return value
+
+    def call(self, node: ast.Call) -> Expr:
+        if not isinstance(node.func, ast.Name):
+            raise self.error("only the language's functions can be called", node)
+        name = node.func.id
+        spec = vocab.UNARIES.get(name)
+        if spec is None or name == "neg":
+            raise self.error(f"unknown function '{name}' ({vocabulary_hint()})", node.func)
+        if node.keywords:
+            raise self.error(f"{name}() takes no keyword arguments", node.keywords[0].value)
+        expected = 2 if spec.param else 1
+        if len(node.args) != expected:
+            usage = f"{name}(x, {spec.param})" if spec.param else f"{name}(x)"
+            raise self.error(f"{name}() takes {expected} argument(s): {usage}", node)
+        arg = self.convert(node.args[0])
+        if not spec.param:
+            return Call(name, arg)
+        param = self.convert(node.args[1])
+        if not isinstance(param, Const):
+            raise self.error(f"the {spec.param} of {name}() must be a number", node.args[1])
+        if name == "drop" and not 0.0 <= param.value < 1.0:
+            raise self.error("drop probability must be in [0, 1)", node.args[1])
+        if name == "clip" and param.value < 0.0:
+            raise self.error("clip bound must be non-negative", node.args[1])
+        return Call(name, arg, param.value)
+
+
+def format_number(value: float) -> str:
+    """The shortest text that reads back as exactly this float: 2, 0.3, 1e-05."""
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
+def _precedence(expr: Expr) -> int:
+    if isinstance(expr, BinOp):
+        return vocab.BINARIES[expr.op].precedence
+    if isinstance(expr, Call) and expr.name == "neg":
+        return vocab.NEGATION_PRECEDENCE
+    if isinstance(expr, Const) and (expr.value < 0 or math.copysign(1.0, expr.value) < 0):
+        return vocab.NEGATION_PRECEDENCE
+    return vocab.ATOM_PRECEDENCE
+
+
+def _wrap(expr: Expr, needs_parentheses: bool) -> str:
+    text = format_expr(expr)
+    return f"({text})" if needs_parentheses else text
+
+
+def format_expr(expr: Expr) -> str:
+    """Canonical text: Python syntax with only the parentheses that precedence requires."""
+    if isinstance(expr, Const):
+        return format_number(expr.value)
+    if isinstance(expr, Operand):
+        return expr.name
+    if isinstance(expr, Call):
+        if expr.name == "neg":
+            # The operand of unary minus is a factor: a power or another negation.
+            return "-" + _wrap(expr.arg, _precedence(expr.arg) < vocab.NEGATION_PRECEDENCE)
+        if expr.param is None:
+            return f"{expr.name}({format_expr(expr.arg)})"
+        return f"{expr.name}({format_expr(expr.arg)}, {format_number(expr.param)})"
+    spec = vocab.BINARIES[expr.op]
+    left, right = _precedence(expr.left), _precedence(expr.right)
+    if spec.right_associative:
+        # x ** y: the base is a primary; the exponent is a factor (may be negated).
+        left_text = _wrap(expr.left, left <= spec.precedence)
+        right_text = _wrap(expr.right, right < vocab.NEGATION_PRECEDENCE)
+    else:
+        left_text = _wrap(expr.left, left < spec.precedence)
+        right_text = _wrap(expr.right, right <= spec.precedence)
+    return f"{left_text} {expr.op} {right_text}"
