@@ -126,6 +126,7 @@ def bias_corrected(moments, step, decays: MomentDecays):
 PROBE_STEPS = 6
 PROBE_SIZE = 64
 PROBE_DECAY_STEPS = 10.0
+PROBE_GRADIENT_SCALE = 0.1
 _PROBE_SEED = 1234
 
 
@@ -146,7 +147,9 @@ def probe_gradients(variant: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(_PROBE_SEED + variant)
     base = rng.normal(size=PROBE_SIZE)
     noise = rng.normal(size=(PROBE_STEPS, PROBE_SIZE))
-    scale = np.exp(rng.normal(size=PROBE_SIZE) * 0.5)  # per-coordinate curvature
+    # Per-coordinate scales around 0.1: the size of real gradients, so that exp(g³) is
+    # as finite here as it is in training.
+    scale = PROBE_GRADIENT_SCALE * np.exp(rng.normal(size=PROBE_SIZE) * 0.5)
     gradients = scale * (base + 0.5 * noise)
     weights = np.random.default_rng(_PROBE_SEED - 1).normal(size=PROBE_SIZE)
     return gradients.astype(np.float32), weights.astype(np.float32)

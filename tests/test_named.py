@@ -1,0 +1,109 @@
+"""PowerSign and AddSign against TensorFlow's fused kernels, for every sign decay."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import nos_tf
+
+STEPS = 100
+DECAY_STEPS = 60  # shorter than the run, so every decay reaches its end (and restarts)
+
+
+def tf1_sign_decay(kind, t, T):
+    """TF1 `tf.contrib.opt.sign_decay` formulas, written out independently (PAPER.md)."""
+    t = min(t, T)
+    if kind is None:
+        return 1.0
+    if kind == "linear":
+        return max(0.0, (T - t) / T)
+    if kind == "cosine":  # num_periods = 0.5
+        return 0.5 * (1.0 + math.cos(math.pi * 2.0 * 0.5 * t / T))
+    if kind == "restart":  # num_periods = 1
+        return 0.5 * (1.0 + math.cos(math.pi * ((1.0 * t) % T) / T))
+    raise ValueError(kind)
+
+
+def gradients(shape, steps, seed=0):
+    rng = np.random.default_rng(seed)
+    # A persistent direction plus noise: signs of g and m agree and disagree.
+    base = rng.normal(size=shape)
+    return [(base + rng.normal(size=shape)).astype(np.float32) for _ in range(steps)]
+
+
+def run_ours(optimizer, init, grads):
+    var = tf.Variable(init)
+    for g in grads:
+        optimizer.apply_gradients([(tf.constant(g), var)])
+    return var.numpy()
+
+
+def run_fused(kernel, init, grads, lr, beta, decay, **kwargs):
+    var = tf.Variable(init)
+    m = tf.Variable(np.zeros_like(init))
+    for t, g in enumerate(grads):
+        kernel(
+            var=var.handle, m=m.handle, lr=tf.constant(lr, tf.float32),
+            sign_decay=tf.constant(tf1_sign_decay(decay, t, DECAY_STEPS), tf.float32),
+            beta=tf.constant(beta, tf.float32), grad=tf.constant(g), **kwargs,
+        )
+    return var.numpy()
+
+
+@pytest.mark.parametrize("sign_decay", [None, "linear", "cosine", "restart"])
+@pytest.mark.parametrize("base", [math.e, 2.0])
+def test_powersign_matches_fused_kernel(sign_decay, base):
+    init = np.random.default_rng(1).normal(size=(7, 5)).astype(np.float32)
+    grads = gradients(init.shape, STEPS)
+    ours = run_ours(
+        nos_tf.PowerSign(learning_rate=0.01, base=base, beta=0.9, sign_decay=sign_decay,
+                         decay_steps=DECAY_STEPS),
+        init, grads,
+    )
+    fused = run_fused(
+        tf.raw_ops.ResourceApplyPowerSign, init, grads, 0.01, 0.9, sign_decay,
+        logbase=tf.constant(math.log(base), tf.float32),
+    )
+    np.testing.assert_allclose(ours, fused, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(ours, init)
+
+
+@pytest.mark.parametrize("sign_decay", [None, "linear", "cosine", "restart"])
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_addsign_matches_fused_kernel(sign_decay, alpha):
+    init = np.random.default_rng(2).normal(size=(11,)).astype(np.float32)
+    grads = gradients(init.shape, STEPS, seed=3)
+    ours = run_ours(
+        nos_tf.AddSign(learning_rate=0.01, alpha=alpha, beta=0.8, sign_decay=sign_decay,
+                       decay_steps=DECAY_STEPS),
+        init, grads,
+    )
+    fused = run_fused(
+        tf.raw_ops.ResourceApplyAddSign, init, grads, 0.01, 0.8, sign_decay,
+        alpha=tf.constant(alpha, tf.float32),
+    )
+    np.testing.assert_allclose(ours, fused, rtol=1e-6, atol=1e-7)
+
+
+def test_sign_decay_needs_decay_steps_and_known_name():
+    with pytest.raises(ValueError, match="decay_steps"):
+        nos_tf.PowerSign(sign_decay="linear")
+    with pytest.raises(ValueError, match="sign_decay"):
+        nos_tf.AddSign(sign_decay="exponential", decay_steps=10)
+
+
+def test_named_config_round_trip():
+    optimizer = nos_tf.PowerSign(learning_rate=0.5, base=2.0, sign_decay="cosine", decay_steps=9)
+    clone = nos_tf.PowerSign.from_config(optimizer.get_config())
+    assert str(clone.rule) == str(optimizer.rule)
+    assert clone.get_config() == optimizer.get_config()
+
+
+def test_paper_rules_parse_and_pass_the_screens():
+    assert len(nos_tf.PAPER_RULES) >= 16
+    for name, text in nos_tf.PAPER_RULES.items():
+        rule = nos_tf.parse(text)
+        assert str(nos_tf.parse(str(rule))) == str(rule), name
+        assert nos_tf.screen(rule) is None, (name, nos_tf.screen(rule))

@@ -1,0 +1,212 @@
+"""RuleOptimizer in the ways people train Keras models."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import nos_tf
+
+POWERSIGN = "g * exp(sign(g) * sign(m))"
+
+
+def classification_data(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6, 6, 1)).astype("float32")
+    y = (x[:, :3].mean(axis=(1, 2, 3)) > x[:, 3:].mean(axis=(1, 2, 3))).astype("int32")
+    return x, y
+
+
+def small_convnet():
+    return keras.Sequential([
+        keras.Input((6, 6, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(2),
+    ])
+
+
+def compile_and_fit(optimizer, jit_compile=False, epochs=4, model=None):
+    keras.utils.set_random_seed(0)
+    model = model or small_convnet()
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
+    x, y = classification_data()
+    return model, model.fit(x, y, epochs=epochs, batch_size=32, verbose=0).history["loss"]
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_fit_reduces_loss(jit_compile):
+    _, losses = compile_and_fit(
+        nos_tf.RuleOptimizer(POWERSIGN, learning_rate=0.01), jit_compile=jit_compile
+    )
+    assert losses[-1] < losses[0] * 0.9
+
+
+def test_one_line_compile_from_the_readme():
+    model = small_convnet()
+    model.compile(optimizer=nos_tf.RuleOptimizer(POWERSIGN, learning_rate=1e-3), loss="mse")
+    assert isinstance(model.optimizer, keras.optimizers.Optimizer)
+
+
+def apply_steps(optimizer, steps=20, seed=0):
+    """A custom GradientTape loop on a least-squares problem; returns the weights."""
+    rng = np.random.default_rng(seed)
+    a = tf.constant(rng.normal(size=(16, 4)).astype("float32"))
+    b = tf.constant(rng.normal(size=(16,)).astype("float32"))
+    w = tf.Variable(rng.normal(size=(4,)).astype("float32"))
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((tf.linalg.matvec(a, w) - b) ** 2)
+        optimizer.apply_gradients([(tape.gradient(loss, w), w)])
+    return w.numpy()
+
+
+def test_gradient_tape_loop_matches_keras_sgd_and_adam():
+    np.testing.assert_allclose(
+        apply_steps(nos_tf.RuleOptimizer("g", learning_rate=0.05)),
+        apply_steps(keras.optimizers.SGD(learning_rate=0.05)), rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        apply_steps(nos_tf.RuleOptimizer("adam", learning_rate=0.05)),
+        apply_steps(keras.optimizers.Adam(learning_rate=0.05, epsilon=1e-8)), rtol=1e-4,
+    )
+
+
+def test_learning_rate_schedule_and_weight_decay_match_keras_sgd():
+    schedule = lambda: keras.optimizers.schedules.ExponentialDecay(0.1, 5, 0.5)
+    np.testing.assert_allclose(
+        apply_steps(nos_tf.RuleOptimizer("g", learning_rate=schedule(), weight_decay=0.1)),
+        apply_steps(keras.optimizers.SGD(learning_rate=schedule(), weight_decay=0.1)), rtol=1e-6,
+    )
+
+
+def test_state_only_for_the_moments_the_rule_reads():
+    def moment_variables(text):
+        optimizer = nos_tf.RuleOptimizer(text)
+        optimizer.build([tf.Variable(np.zeros(3, "float32"))])
+        return sorted(v.name.split("_")[1] for v in optimizer.variables if "moment" in v.name)
+
+    assert moment_variables("g") == []
+    assert moment_variables(POWERSIGN) == ["m"]
+    assert moment_variables("adam * exp(y)") == ["m", "v", "y"]
+
+
+def test_seeded_randomness_is_reproducible():
+    rule = "drop(g, 0.5) + noise_t * 0.1 + noise"
+    same = [apply_steps(nos_tf.RuleOptimizer(rule, learning_rate=0.1, seed=3)) for _ in range(2)]
+    other = apply_steps(nos_tf.RuleOptimizer(rule, learning_rate=0.1, seed=4))
+    np.testing.assert_array_equal(same[0], same[1])
+    assert not np.allclose(same[0], other)
+
+
+def test_decay_operands_need_decay_steps():
+    with pytest.raises(ValueError, match="decay_steps"):
+        nos_tf.RuleOptimizer("ld * g")
+    optimizer = nos_tf.RuleOptimizer("ld * g", learning_rate=0.1, decay_steps=10)
+    before = apply_steps(optimizer, steps=10)
+    after = apply_steps(nos_tf.RuleOptimizer("ld * g", learning_rate=0.1, decay_steps=10), steps=30)
+    np.testing.assert_allclose(before, after, rtol=1e-6)  # ld is 0 from step T on
+
+
+def test_bad_rule_text_is_a_syntax_error():
+    with pytest.raises(nos_tf.RuleSyntaxError, match="position"):
+        nos_tf.RuleOptimizer("g * exp(sign(g) * sign(q))")
+
+
+def test_nan_from_a_rule_shows_in_the_loss_without_crashing():
+    _, losses = compile_and_fit(nos_tf.RuleOptimizer("g * log(g - g)", learning_rate=0.1), epochs=2)
+    assert not np.isfinite(losses[-1])
+
+
+def test_mixed_float16_wraps_in_loss_scale_optimizer():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model, losses = compile_and_fit(nos_tf.RuleOptimizer(POWERSIGN, learning_rate=0.01))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.layers[0].kernel.dtype == "float32"
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_embedding_indexed_slices_gradients():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((5,), dtype="int32"),
+        keras.layers.Embedding(50, 8),
+        keras.layers.GlobalAveragePooling1D(),
+        keras.layers.Dense(1),
+    ])
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 50, size=(128, 5))
+    y = (x % 2).mean(axis=1, keepdims=True).astype("float32")
+    model.compile(optimizer=nos_tf.RuleOptimizer(POWERSIGN, learning_rate=0.05), loss="mse")
+    losses = model.fit(x, y, epochs=5, batch_size=16, verbose=0).history["loss"]
+    assert losses[-1] < losses[0] * 0.8
+
+
+def test_distribution_strategy_uses_per_variable_updates():
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        model = small_convnet()
+        optimizer = nos_tf.RuleOptimizer(POWERSIGN, learning_rate=0.01)
+    _, losses = compile_and_fit(optimizer, model=model)
+    assert losses[-1] < losses[0]
+
+
+def test_config_round_trip():
+    optimizer = nos_tf.RuleOptimizer("clip(m, 1e-4) * exp(v)", learning_rate=0.3, beta_3=0.99,
+                                     seed=7, weight_decay=0.01)
+    clone = nos_tf.RuleOptimizer.from_config(optimizer.get_config())
+    assert clone.get_config() == optimizer.get_config()
+    assert clone.rule == optimizer.rule
+
+
+SAVE_AND_STEP = textwrap.dedent("""
+    import json, sys
+    import numpy as np, keras
+    import nos_tf  # registers the serializable optimizers
+    x = np.load(sys.argv[2]); y = np.load(sys.argv[3])
+    model = keras.models.load_model(sys.argv[1])
+    state = [v.numpy().tolist() for v in model.optimizer.variables]
+    model.train_on_batch(x, y)
+    json.dump({"weights": [w.tolist() for w in model.get_weights()], "state": state,
+               "config": str(model.optimizer.rule)}, open(sys.argv[4], "w"))
+""")
+
+
+@pytest.mark.parametrize("optimizer_factory", [
+    lambda: nos_tf.RuleOptimizer("drop(m, 0.1) * exp(v) + noise", learning_rate=0.01, seed=5),
+    lambda: nos_tf.PowerSign(learning_rate=0.01, sign_decay="linear", decay_steps=100),
+])
+def test_save_and_load_in_a_fresh_process_takes_the_same_next_step(tmp_path, optimizer_factory):
+    model, _ = compile_and_fit(optimizer_factory(), epochs=1)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    x, y = classification_data(32, seed=9)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    state = [v.numpy() for v in model.optimizer.variables]
+    model.train_on_batch(x, y)
+    out = tmp_path / "out.json"
+    subprocess.run(
+        [sys.executable, "-c", SAVE_AND_STEP, path, str(tmp_path / "x.npy"),
+         str(tmp_path / "y.npy"), str(out)],
+        check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    loaded = json.loads(out.read_text())
+    assert loaded["config"] == str(model.optimizer.rule)
+    for ours, theirs in zip(state, loaded["state"]):
+        np.testing.assert_array_equal(ours, np.array(theirs, dtype=ours.dtype))
+    for ours, theirs in zip(model.get_weights(), loaded["weights"]):
+        np.testing.assert_allclose(ours, np.array(theirs), rtol=1e-6, atol=1e-7)

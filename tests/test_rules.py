@@ -1,0 +1,255 @@
+"""The rule language: text form, errors, controller tokens, fingerprints, screens, simplify."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nos_tf
+from nos_tf.rules import TokenSpace, vocab
+from nos_tf.rules.expr import BinOp, Call, Const, Operand
+
+# --- Text form -------------------------------------------------------------------------------
+
+DESIGN_EXAMPLES = [
+    "g * exp(sign(g) * sign(m))",
+    "(1 + sign(g) * sign(m)) * g",
+    "exp(ld * sign(g) * sign(m)) * g",
+    "clip(m, 1e-4) * exp(v)",
+    "drop(m, 0.1) / exp(g2)",
+    "adam * exp(m)",
+    "g - clip(g2, 1e-4)",
+    "drop(m, 0.3) * exp(1e-3 * w)",
+]
+
+
+@pytest.mark.parametrize("text", DESIGN_EXAMPLES)
+def test_design_examples_round_trip(text):
+    rule = nos_tf.parse(text)
+    assert nos_tf.parse(str(rule)) == rule
+    assert str(nos_tf.parse(str(rule))) == str(rule)
+
+
+def test_python_precedence_and_canonical_text():
+    assert nos_tf.parse("-g ** 2") == nos_tf.parse("-(g ** 2)")
+    assert nos_tf.parse("g ** m ** v") == nos_tf.parse("g ** (m ** v)")
+    assert nos_tf.parse("g - m - v") != nos_tf.parse("g - (m - v)")
+    assert str(nos_tf.parse("((g)) * (m + 1e-4)")) == "g * (m + 0.0001)"
+    assert str(nos_tf.parse("(-2) ** g")) == "(-2) ** g"
+    assert nos_tf.parse("-2").expr == Const(-2.0)
+
+
+def test_every_vocabulary_entry_parses():
+    for name in vocab.OPERANDS:
+        assert nos_tf.parse(name).expr == Operand(name)
+    for name, spec in vocab.UNARIES.items():
+        if name != "neg":
+            text = f"{name}(g, 0.1)" if spec.param else f"{name}(g)"
+            assert nos_tf.parse(text).expr.name == name
+    for symbol in vocab.BINARIES:
+        assert nos_tf.parse(f"g {symbol} m").expr.op == symbol
+
+
+@pytest.mark.parametrize(
+    "text, position, message",
+    [
+        ("g * exp(sign(g) * sign(q))", 23, "unknown name 'q'"),
+        ("g * * m", 4, "invalid syntax"),
+        ("exp(g, 2)", 0, "takes 1 argument"),
+        ("clip(g)", 0, "clip(x, c)"),
+        ("drop(m, 1.5)", 8, "probability"),
+        ("g[0]", 0, "unsupported syntax"),
+        ("  foo(g)", 2, "unknown function 'foo'"),
+        ("exp * g", 0, "is a function"),
+        ("g + 1e999", 4, "out of range"),
+    ],
+)
+def test_syntax_errors_name_the_problem_and_position(text, position, message):
+    with pytest.raises(nos_tf.RuleSyntaxError) as info:
+        nos_tf.parse(text)
+    assert message in str(info.value)
+    assert info.value.offset == position
+    assert isinstance(info.value, ValueError)
+
+
+def test_unknown_name_lists_the_vocabulary():
+    with pytest.raises(nos_tf.RuleSyntaxError, match="operands are g, g2, g3, m, v, y"):
+        nos_tf.parse("grad * 2")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("gmvwyxp0123456789.e+-*/() ,_[]\"'adsinclorpqt\t!")),
+               max_size=40))
+def test_parser_fuzz_raises_only_rule_syntax_errors(text):
+    try:
+        rule = nos_tf.parse(text)
+    except nos_tf.RuleSyntaxError:
+        return
+    assert nos_tf.parse(str(rule)) == rule
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(max_size=30))
+def test_parser_fuzz_on_arbitrary_unicode(text):
+    try:
+        nos_tf.parse(text)
+    except nos_tf.RuleSyntaxError:
+        pass
+
+
+# Trees in canonical form: numbers are non-negative or folded negatives, never neg(number).
+numbers = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).map(Const)
+leaves = numbers | st.sampled_from(sorted(vocab.OPERANDS)).map(Operand)
+
+
+def _extend(children):
+    unary = st.builds(
+        lambda name, arg: Call(name, arg),
+        st.sampled_from(["exp", "log", "sqrt", "sign"]), children,
+    )
+    negation = children.filter(lambda e: not isinstance(e, Const)).map(lambda e: Call("neg", e))
+    parameterized = st.builds(
+        lambda name, arg, p: Call(name, arg, p),
+        st.sampled_from(["clip", "drop"]), children, st.sampled_from([1e-5, 1e-3, 0.1, 0.5]),
+    )
+    binary = st.builds(BinOp, st.sampled_from(sorted(vocab.BINARIES)), children, children)
+    return unary | negation | parameterized | binary
+
+
+expressions = st.recursive(leaves, _extend, max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions)
+def test_parse_of_str_is_identity_for_generated_rules(expr):
+    rule = nos_tf.Rule(expr)
+    assert nos_tf.parse(str(rule)) == rule
+
+
+# --- Controller tokens -----------------------------------------------------------------------
+
+
+def test_token_space_sizes_and_masks():
+    space = TokenSpace(num_units=3)
+    assert len(space.sizes) == 15
+    assert space.position_kinds[:5] == ["operand", "operand", "unary", "unary", "binary"]
+    n_operands = len(space.token_names(0)) - 2
+    assert space.sizes[0] == n_operands + 2
+    assert not space.mask(0)[n_operands:].any()  # unit 0 cannot reference units
+    assert space.mask(5)[n_operands] and not space.mask(5)[n_operands + 1]
+    assert space.mask(10)[n_operands:].all()
+    assert "sign(m)" in space.token_names(0) and "1e-3 * w" in space.token_names(0)
+    assert "clip(x, 1e-05)" in space.token_names(2) and "x" in space.token_names(4)
+
+
+def random_tokens(space, rng):
+    return [int(rng.choice(np.flatnonzero(space.mask(p)))) for p in range(len(space.sizes))]
+
+
+@pytest.mark.parametrize("num_units", [1, 2, 3])
+def test_decode_encode_round_trip_on_random_tokens(num_units):
+    space = TokenSpace(num_units)
+    rng = np.random.default_rng(num_units)
+    for _ in range(200):
+        rule = space.decode(random_tokens(space, rng))
+        assert isinstance(rule, nos_tf.Rule)
+        assert nos_tf.parse(str(rule)) == rule
+        try:
+            tokens = space.encode(rule)
+        except ValueError as error:
+            assert "units" in str(error)  # only when sub-expressions repeat beyond K units
+            continue
+        assert space.decode(tokens) == rule
+
+
+def test_paper_rules_in_tokens():
+    space = TokenSpace(num_units=2)
+    rule = nos_tf.parse("g * exp(sign(g) * sign(m))")
+    assert space.decode(space.encode(rule)) == rule
+    assert space.decode(space.encode(nos_tf.parse("adam"))) == nos_tf.parse("adam")
+    with pytest.raises(ValueError, match="operand menu"):
+        space.encode(nos_tf.parse("g * 0.37"))
+    with pytest.raises(ValueError, match="units"):
+        TokenSpace(1).encode(rule)
+    with pytest.raises(ValueError, match="not valid"):
+        space.decode([space.sizes[0] - 1] + [0] * 9)  # unit 0 referencing unit 0
+
+
+# --- Fingerprints, screens and simplification -------------------------------------------------
+
+
+def test_fingerprint_is_behavioural():
+    fp = lambda text: nos_tf.parse(text).fingerprint()
+    assert fp("g * exp(sign(g) * sign(m))") == fp("exp(sign(m) * sign(g)) * g")
+    assert fp("m * 1") == fp("m")
+    assert fp("g + m") == fp("m + g")
+    assert fp("g") != fp("m")
+    assert fp("g * exp(sign(g) * sign(m))") != fp("(1 + sign(g) * sign(m)) * g")
+    assert fp("drop(g, 0.1)") != fp("drop(g, 0.3)")
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("exp(g) * 0", "constant"),
+        ("sign(noise)", "constant"),
+        ("1e-3 * w", "constant"),
+        ("-g", "not a descent direction"),
+        ("g - 2 * m", "not a descent direction"),
+        ("m ** g", "NaN"),
+    ],
+)
+def test_screen_rejects_with_a_reason(text, reason):
+    assert reason in nos_tf.screen(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["g", "sign(g)", "adam", "rmsprop", "m", "g + noise", "g * exp(sign(g) * sign(m))"]
+)
+def test_screen_passes_good_rules(text):
+    assert nos_tf.screen(text) is None
+
+
+def test_screen_reports_syntax_errors_instead_of_raising():
+    assert nos_tf.screen("g +").startswith("fails to build")
+
+
+def test_screen_takes_milliseconds():
+    import time
+
+    nos_tf.screen("g")  # warm up TensorFlow
+    start = time.perf_counter()
+    for text in DESIGN_EXAMPLES:
+        nos_tf.screen(text)
+    per_rule = (time.perf_counter() - start) / len(DESIGN_EXAMPLES)
+    assert per_rule < 1.0  # generous: milliseconds in practice; this catches a trained model
+
+
+@pytest.mark.parametrize(
+    "text, simplified",
+    [
+        ("m * 1", "m"),
+        ("--g", "g"),
+        ("sign(sign(g)) * (g + 0)", "sign(g) * g"),
+        ("g * (exp(0) + 1)", "g * 2"),
+        ("g ** 1 / 1", "g"),
+        ("drop(g, 0) - 0", "g"),
+        ("g * exp(sign(g) * sign(m))", "g * exp(sign(g) * sign(m))"),
+    ],
+)
+def test_simplify(text, simplified):
+    rule = nos_tf.parse(text)
+    result = nos_tf.simplify(rule)
+    assert str(result) == simplified
+    assert result.fingerprint() == rule.fingerprint()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 10**6), min_size=15, max_size=15))
+def test_simplify_keeps_fingerprint_of_controller_rules(seeds):
+    space = TokenSpace(3)
+    tokens = [
+        int(np.flatnonzero(space.mask(p))[s % space.mask(p).sum()]) for p, s in enumerate(seeds)
+    ]
+    rule = space.decode(tokens)
+    assert nos_tf.simplify(rule).fingerprint() == rule.fingerprint()
