@@ -94,7 +94,7 @@ def test_state_only_for_the_moments_the_rule_reads():
     def moment_variables(text):
         optimizer = nos_tf.RuleOptimizer(text)
         optimizer.build([tf.Variable(np.zeros(3, "float32"))])
-        return sorted(v.name.split("_")[1] for v in optimizer.variables if "moment" in v.name)
+        return sorted(v.name.rsplit("_", 1)[1] for v in optimizer.variables if "moment" in v.name)
 
     assert moment_variables("g") == []
     assert moment_variables(POWERSIGN) == ["m"]
