@@ -1,0 +1,501 @@
+"""Searchers: what proposes the next update rules to evaluate, and learns from their rewards.
+
+A search loop (`nos_tf.search`) drives any searcher the same way:
+
+    searcher = make_searcher("ppo", TokenSpace(num_units), seed=0)
+    while budget_left:
+        proposals = searcher.ask(batch_size)       # token sequences + decoded Rules
+        rewards = [...]                            # one float per proposal
+        metrics = searcher.tell(proposals, rewards)
+        store.save_searcher_state(searcher.get_state())
+
+Rewards are plain floats, larger is better (the proxy's validation accuracy); a rule that is
+rejected before training, or whose training diverged, is told with reward 0, and a rule
+whose fingerprint is already in the store is told with its cached reward (the searcher
+should still learn from it: it is what the policy proposed).
+
+Searchers are deterministic given their seed and the rewards they are told, and
+`get_state()` captures everything that decides what comes next (policy weights, Adam's
+moments, the reward baseline, the population, the random generator). A search killed
+between `tell` and the next `ask` resumes exactly from the stored state; one killed
+mid-batch, restored from the state saved after the previous `tell`, asks the same batch
+again, and the store's fingerprint cache answers the rules already evaluated.
+
+The searchers:
+
+- `ppo`: the paper's controller: a one-layer LSTM (150 units, weights uniform in
+  [-0.08, 0.08]) emits each unit's 5 tokens autoregressively, each position its own softmax
+  over that position's valid tokens, the sampled token fed back as the next input; trained
+  with PPO (Schulman et al. 2017: clipped probability ratio, several epochs per batch),
+  advantage = reward - exponential moving average of rewards, an entropy bonus, and Adam.
+- `reinforce`: the same policy trained with one REINFORCE step per batch (Williams 1992),
+  as in Neural Architecture Search (Zoph & Le 2017).
+- `random`: each token uniform over the valid choices at its position; the baseline every
+  learned search must beat.
+- `evolution`: regularized evolution (Real et al. 2019) over token sequences, the search
+  that Lion (Chen et al. 2023) and AutoML-Zero use: tournament selection, point mutations,
+  and the oldest individual dies.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import inspect
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nos_tf import rules
+
+# Logit given to tokens that are invalid at a position: exp() of it underflows to exactly 0,
+# and unlike -inf it keeps 0 * log-probability finite in the entropy.
+_MASKED_LOGIT = -1e9
+
+
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    """One rule proposed by a searcher.
+
+    Attributes:
+      tokens: the controller encoding, one token per position of the searcher's TokenSpace.
+      rule: `tokens` decoded by the TokenSpace.
+      log_prob: log-probability of `tokens` under the policy that sampled them (what PPO
+        needs as the "old" policy); NaN for searchers without a policy.
+    """
+
+    tokens: tuple[int, ...]
+    rule: rules.Rule
+    log_prob: float = math.nan
+
+
+class Searcher(abc.ABC):
+    """The interface search.py drives: ask for rules, tell their rewards, checkpoint.
+
+    Subclasses set `name`, take their hyperparameters as keyword arguments with defaults
+    (so a binary can expose each as a flag), and implement `ask` and `_learn`; those with
+    state beyond the random generator extend `_state` and `_restore`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, token_space: rules.TokenSpace, seed: int):
+        self.token_space = token_space
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._valid_tokens = [
+            np.flatnonzero(token_space.mask(position)) for position in range(self.num_positions)
+        ]
+        for position, valid in enumerate(self._valid_tokens):
+            if valid.size == 0:
+                raise ValueError(f"TokenSpace position {position} has no valid token.")
+
+    @property
+    def num_positions(self) -> int:
+        return len(self.token_space.sizes)
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor's keyword arguments, as this searcher was built."""
+        return {}
+
+    @abc.abstractmethod
+    def ask(self, n: int) -> list[Proposal]:
+        """Proposes `n` rules (possibly with repeats) to evaluate next."""
+
+    def tell(self, proposals: Sequence[Proposal], rewards: Sequence[float]) -> dict[str, float]:
+        """Learns from the rewards of proposals this searcher (or its restored state) made.
+
+        Returns scalar metrics of the update (for TensorBoard; may be empty).
+        """
+        if len(proposals) != len(rewards):
+            raise ValueError(
+                f"tell() got {len(proposals)} proposals but {len(rewards)} rewards.")
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if not np.all(np.isfinite(rewards)):
+            raise ValueError(
+                f"tell() got non-finite rewards {rewards[~np.isfinite(rewards)]}; give "
+                "diverged or rejected rules reward 0.")
+        for proposal in proposals:
+            if len(proposal.tokens) != self.num_positions:
+                raise ValueError(
+                    f"Proposal {proposal.tokens} has {len(proposal.tokens)} tokens; this "
+                    f"searcher's TokenSpace has {self.num_positions} positions.")
+        if not proposals:
+            return {}
+        return self._learn(proposals, rewards)
+
+    @abc.abstractmethod
+    def _learn(self, proposals: Sequence[Proposal], rewards: np.ndarray) -> dict[str, float]:
+        """`tell` after its checks: rewards is a finite float64 array."""
+
+    def get_state(self) -> bytes:
+        """Everything that decides the next proposals, as bytes for the store."""
+        arrays, meta = self._state()
+        meta = {"config": self._config(), "rng": self._rng.bit_generator.state, **meta}
+        buffer = io.BytesIO()
+        np.savez(buffer, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        return buffer.getvalue()
+
+    def set_state(self, state: bytes) -> None:
+        """Restores `get_state()` output of a searcher built with the same configuration."""
+        try:
+            with np.load(io.BytesIO(state), allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+            meta = json.loads(arrays.pop("__meta__").tobytes())
+        except (ValueError, OSError, KeyError, EOFError) as error:
+            raise ValueError(f"Not a searcher state ({error}).") from error
+        mismatched = {
+            key: (meta["config"].get(key), value)
+            for key, value in self._config().items()
+            if meta["config"].get(key) != value
+        }
+        if mismatched:
+            details = ", ".join(f"{k}: stored {a!r}, now {b!r}" for k, (a, b) in mismatched.items())
+            raise ValueError(f"Searcher state was saved with another configuration ({details}).")
+        self._rng.bit_generator.state = meta["rng"]
+        self._restore(arrays, meta)
+
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """This searcher's own state: numpy arrays and JSON-able values."""
+        return {}, {}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        """Inverse of `_state`."""
+
+    def _config(self) -> dict[str, Any]:
+        # Through a JSON round trip so it compares equal to the stored copy (tuples → lists).
+        return json.loads(json.dumps({
+            "searcher": self.name,
+            "token_sizes": [int(size) for size in self.token_space.sizes],
+            **self.hyperparameters,
+        }))
+
+    def _proposal(self, tokens: Sequence[int], log_prob: float = math.nan) -> Proposal:
+        tokens = tuple(int(token) for token in tokens)
+        return Proposal(tokens=tokens, rule=self.token_space.decode(tokens), log_prob=log_prob)
+
+    def _random_tokens(self) -> list[int]:
+        return [int(self._rng.choice(valid)) for valid in self._valid_tokens]
+
+
+class RandomSearcher(Searcher):
+    """Each token uniform over the valid choices at its position; learns nothing."""
+
+    name = "random"
+
+    def ask(self, n: int) -> list[Proposal]:
+        return [self._proposal(self._random_tokens()) for _ in range(n)]
+
+    def _learn(self, proposals, rewards):
+        return {}
+
+
+class EvolutionSearcher(Searcher):
+    """Regularized evolution (Real et al. 2019, "aging evolution") over token sequences.
+
+    Until `population_size` rewards have been told, proposals are random. After that each
+    proposal is a mutant of the best of `tournament_size` individuals drawn from the
+    population; every told proposal joins the population and the oldest member leaves, so
+    a lucky early reward cannot dominate forever.
+    """
+
+    name = "evolution"
+
+    def __init__(self, token_space, seed, population_size: int = 100,
+                 tournament_size: int = 25, mutations: int = 1):
+        super().__init__(token_space, seed)
+        if not 1 <= tournament_size <= population_size:
+            raise ValueError(
+                f"Need 1 <= tournament_size <= population_size, got {tournament_size} and "
+                f"{population_size}.")
+        self._mutable_positions = [
+            position for position, valid in enumerate(self._valid_tokens) if valid.size > 1]
+        if not 1 <= mutations <= len(self._mutable_positions):
+            raise ValueError(
+                f"mutations must be in [1, {len(self._mutable_positions)}] (positions with a "
+                f"choice), got {mutations}.")
+        self.population_size = population_size
+        self.tournament_size = tournament_size
+        self.mutations = mutations
+        self._population_tokens: list[tuple[int, ...]] = []  # oldest first
+        self._population_rewards: list[float] = []
+
+    @property
+    def hyperparameters(self):
+        return {"population_size": self.population_size,
+                "tournament_size": self.tournament_size, "mutations": self.mutations}
+
+    def ask(self, n: int) -> list[Proposal]:
+        if len(self._population_tokens) < self.population_size:
+            return [self._proposal(self._random_tokens()) for _ in range(n)]
+        return [self._proposal(self._mutate(self._tournament_winner())) for _ in range(n)]
+
+    def _tournament_winner(self) -> tuple[int, ...]:
+        contestants = self._rng.choice(
+            len(self._population_tokens), size=self.tournament_size, replace=False)
+        winner = max(contestants, key=lambda index: self._population_rewards[index])
+        return self._population_tokens[winner]
+
+    def _mutate(self, tokens: tuple[int, ...]) -> list[int]:
+        """Changes `mutations` positions, each to another token valid there."""
+        child = list(tokens)
+        for position in self._rng.choice(self._mutable_positions, self.mutations, replace=False):
+            alternatives = self._valid_tokens[position][self._valid_tokens[position] != child[position]]
+            child[position] = int(self._rng.choice(alternatives))
+        return child
+
+    def _learn(self, proposals, rewards):
+        for proposal, reward in zip(proposals, rewards):
+            self._population_tokens.append(proposal.tokens)
+            self._population_rewards.append(float(reward))
+        excess = len(self._population_tokens) - self.population_size
+        if excess > 0:
+            del self._population_tokens[:excess]
+            del self._population_rewards[:excess]
+        return {"population_best_reward": max(self._population_rewards),
+                "population_mean_reward": float(np.mean(self._population_rewards))}
+
+    def _state(self):
+        tokens = np.array(self._population_tokens, dtype=np.int64).reshape(-1, self.num_positions)
+        return {"population_tokens": tokens,
+                "population_rewards": np.array(self._population_rewards, np.float64)}, {}
+
+    def _restore(self, arrays, meta):
+        self._population_tokens = [tuple(int(t) for t in row) for row in arrays["population_tokens"]]
+        self._population_rewards = [float(r) for r in arrays["population_rewards"]]
+
+
+class PolicyNetwork(keras.Model):
+    """The controller's policy: an LSTM that writes a rule token by token.
+
+    Step p reads the token chosen at step p-1 (a learned start token at step 0) through an
+    embedding, advances one LSTMCell, and scores position p's vocabulary with that
+    position's own output weights; tokens invalid at p get a logit of -1e9, so they are
+    never sampled and carry no probability mass. Every weight starts uniform in
+    [-init_range, init_range], as in the paper (and in Zoph & Le 2017).
+
+    The positions' vocabularies are laid end to end in one joint vocabulary, so the
+    per-position embeddings are rows of one Embedding table and the per-position heads are
+    column blocks of one Dense layer (position p's softmax covers only its own block).
+    That is the same model as one table and one head per position, but with a handful of
+    variables and a loop body that is the same at every step, which keeps graph tracing
+    and Adam cheap.
+    """
+
+    def __init__(self, sizes: Sequence[int], masks: Sequence[np.ndarray], units: int = 150,
+                 embedding_dim: int = 32, init_range: float = 0.08, seed: int = 0):
+        super().__init__()
+        seeds = iter(np.random.SeedSequence(seed).generate_state(6).tolist())
+
+        def uniform():
+            return keras.initializers.RandomUniform(-init_range, init_range, seed=next(seeds))
+
+        sizes = [int(size) for size in sizes]
+        self.num_positions = len(sizes)
+        # Joint id of token t at position p: offsets[p] + t. The start token is id sum(sizes).
+        self.offsets = np.cumsum([0] + sizes[:-1]).astype(np.int32)
+        self.start_id = sum(sizes)
+        # valid[p, j]: joint id j is a valid choice at position p.
+        self.valid = np.zeros((len(sizes), sum(sizes)), dtype=bool)
+        for position, (offset, mask) in enumerate(zip(self.offsets, masks)):
+            self.valid[position, offset:offset + sizes[position]] = mask
+        self.embedding = keras.layers.Embedding(
+            sum(sizes) + 1, embedding_dim, embeddings_initializer=uniform())
+        self.cell = keras.layers.LSTMCell(
+            units, kernel_initializer=uniform(), recurrent_initializer=uniform(),
+            bias_initializer=uniform(), unit_forget_bias=False)
+        self.rnn = keras.layers.RNN(self.cell, return_sequences=True)
+        self.head = keras.layers.Dense(
+            sum(sizes), kernel_initializer=uniform(), bias_initializer=uniform())
+
+    def call(self, tokens: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Teacher-forced pass over int tokens [batch, positions].
+
+        Returns the log-probability of each sequence and the summed entropy of the
+        per-position distributions it went through, both [batch].
+        """
+        ids = tokens + self.offsets
+        start = tf.fill([tf.shape(tokens)[0], 1], self.start_id)
+        outputs = self.rnn(self.embedding(tf.concat([start, ids[:, :-1]], axis=1)))
+        log_probs = tf.nn.log_softmax(tf.where(self.valid, self.head(outputs), _MASKED_LOGIT))
+        log_prob = tf.reduce_sum(tf.gather(log_probs, ids, axis=2, batch_dims=2), axis=1)
+        entropy = -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=[1, 2])
+        return log_prob, entropy
+
+    def sample(self, batch_size: tf.Tensor, seeds: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Samples `batch_size` sequences autoregressively; seeds: int [positions, 2].
+
+        Returns int32 tokens [batch, positions] and their log-probabilities [batch].
+        """
+        ids = tf.fill([batch_size], self.start_id)
+        states = self.cell.get_initial_state(batch_size=batch_size)
+        log_prob = tf.zeros([batch_size])
+        chosen = tf.TensorArray(tf.int32, size=self.num_positions)
+        for position in tf.range(self.num_positions):  # a graph loop under tf.function
+            outputs, states = self.cell(self.embedding(ids), states)
+            logits = tf.where(tf.gather(self.valid, position), self.head(outputs), _MASKED_LOGIT)
+            ids = tf.random.stateless_categorical(logits, 1, seed=seeds[position], dtype=tf.int32)[:, 0]
+            log_prob += tf.gather(tf.nn.log_softmax(logits), ids, axis=1, batch_dims=1)
+            chosen = chosen.write(position, ids)
+        return tf.transpose(chosen.stack()) - self.offsets, log_prob
+
+
+class PolicyGradientSearcher(Searcher):
+    """The paper's controller: a PolicyNetwork trained by policy gradient with Adam.
+
+    The advantage of a reward is its excess over an exponential moving average of the
+    rewards told before (the baseline; the first batch's mean starts it). The loss is
+    -mean(objective(ratio, advantage) + entropy_weight * entropy), where ratio is the
+    probability of the proposal under the current policy over its probability when it was
+    sampled; subclasses choose the objective and how many steps to take per batch.
+    """
+
+    epochs: int = 1
+
+    def __init__(self, token_space, seed, learning_rate: float = 5e-4,
+                 baseline_decay: float = 0.95, entropy_weight: float = 0.0015,
+                 lstm_units: int = 150, embedding_dim: int = 32, init_range: float = 0.08):
+        super().__init__(token_space, seed)
+        if not 0.0 <= baseline_decay < 1.0:
+            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}.")
+        self._hyperparameters = {
+            "learning_rate": float(learning_rate), "baseline_decay": float(baseline_decay),
+            "entropy_weight": float(entropy_weight), "lstm_units": int(lstm_units),
+            "embedding_dim": int(embedding_dim), "init_range": float(init_range)}
+        self.baseline: float | None = None
+        self.policy = PolicyNetwork(
+            token_space.sizes, [token_space.mask(p) for p in range(self.num_positions)],
+            units=lstm_units, embedding_dim=embedding_dim, init_range=init_range, seed=seed)
+        self.policy(tf.zeros([1, self.num_positions], tf.int32))  # builds the weights
+        self.optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))
+        self.optimizer.build(self.policy.trainable_variables)
+        self._sample = tf.function(self.policy.sample)
+        self._train_step = tf.function(self._train_step_eager)
+
+    @property
+    def hyperparameters(self):
+        return dict(self._hyperparameters)
+
+    def ask(self, n: int) -> list[Proposal]:
+        seeds = self._rng.integers(0, 2**31 - 1, size=(self.num_positions, 2))
+        tokens, log_probs = self._sample(tf.constant(n, tf.int32), tf.constant(seeds, tf.int64))
+        return [self._proposal(row, float(log_prob))
+                for row, log_prob in zip(tokens.numpy(), log_probs.numpy())]
+
+    @abc.abstractmethod
+    def _objective(self, ratio: tf.Tensor, advantages: tf.Tensor) -> tf.Tensor:
+        """Per-sample objective to maximize, before the entropy bonus."""
+
+    def _train_step_eager(self, tokens, old_log_probs, advantages):
+        with tf.GradientTape() as tape:
+            log_probs, entropy = self.policy(tokens)
+            ratio = tf.exp(log_probs - old_log_probs)
+            objective = (self._objective(ratio, advantages)
+                         + self._hyperparameters["entropy_weight"] * entropy)
+            loss = -tf.reduce_mean(objective)
+        variables = self.policy.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"loss": loss, "entropy": tf.reduce_mean(entropy),
+                "ratio_deviation": tf.reduce_mean(tf.abs(ratio - 1.0))}
+
+    def _learn(self, proposals, rewards):
+        if any(math.isnan(proposal.log_prob) for proposal in proposals):
+            raise ValueError(f"{self.name} can only learn from proposals its policy sampled "
+                             "(they carry the sampling log-probability).")
+        if self.baseline is None:
+            self.baseline = float(np.mean(rewards))
+        advantages = rewards - self.baseline
+        tokens = tf.constant([proposal.tokens for proposal in proposals], tf.int32)
+        old_log_probs = tf.constant([proposal.log_prob for proposal in proposals], tf.float32)
+        advantages_tensor = tf.constant(advantages, tf.float32)
+        for _ in range(self.epochs):
+            step_metrics = self._train_step(tokens, old_log_probs, advantages_tensor)
+        decay = self._hyperparameters["baseline_decay"]
+        for reward in rewards:
+            self.baseline = decay * self.baseline + (1.0 - decay) * float(reward)
+        return {"mean_reward": float(np.mean(rewards)), "baseline": self.baseline,
+                "mean_abs_advantage": float(np.mean(np.abs(advantages))),
+                **{key: float(value) for key, value in step_metrics.items()}}
+
+    def _state(self):
+        arrays = {f"policy_{i}": w for i, w in enumerate(self.policy.get_weights())}
+        arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)})
+        return arrays, {"baseline": self.baseline}
+
+    def _restore(self, arrays, meta):
+        self.policy.set_weights(
+            [arrays[f"policy_{i}"] for i in range(len(self.policy.get_weights()))])
+        for i, variable in enumerate(self.optimizer.variables):
+            variable.assign(arrays[f"optimizer_{i}"])
+        self.baseline = meta["baseline"]
+
+
+class ReinforceSearcher(PolicyGradientSearcher):
+    """One REINFORCE step per batch: the gradient of ratio * advantage is advantage * ∇log p."""
+
+    name = "reinforce"
+
+    def _objective(self, ratio, advantages):
+        return ratio * advantages
+
+
+class PPOSearcher(PolicyGradientSearcher):
+    """PPO's clipped surrogate (Schulman et al. 2017), `epochs` Adam steps per batch."""
+
+    name = "ppo"
+
+    def __init__(self, token_space, seed, epochs: int = 4, clip_epsilon: float = 0.2, **kwargs):
+        if epochs < 1 or clip_epsilon <= 0:
+            raise ValueError(
+                f"PPO needs epochs >= 1 and clip_epsilon > 0, got {epochs} and {clip_epsilon}.")
+        self.epochs = int(epochs)
+        self.clip_epsilon = float(clip_epsilon)
+        super().__init__(token_space, seed, **kwargs)
+
+    @property
+    def hyperparameters(self):
+        return {**super().hyperparameters, "epochs": self.epochs, "clip_epsilon": self.clip_epsilon}
+
+    def _objective(self, ratio, advantages):
+        clipped = tf.clip_by_value(ratio, 1.0 - self.clip_epsilon, 1.0 + self.clip_epsilon)
+        return tf.minimum(ratio * advantages, clipped * advantages)
+
+
+SEARCHERS: dict[str, type[Searcher]] = {
+    cls.name: cls for cls in (PPOSearcher, ReinforceSearcher, RandomSearcher, EvolutionSearcher)}
+
+
+def searcher_hyperparameters(name: str) -> dict[str, Any]:
+    """The keyword arguments searcher `name` accepts, with their defaults."""
+    _check_name(name)
+    defaults = {}
+    for cls in SEARCHERS[name].__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        for parameter in list(inspect.signature(cls.__init__).parameters.values())[3:]:
+            if parameter.kind is parameter.KEYWORD_ONLY or parameter.default is not parameter.empty:
+                defaults.setdefault(parameter.name, parameter.default)
+    return defaults
+
+
+def make_searcher(name: str, token_space: rules.TokenSpace, seed: int = 0,
+                  **hyperparameters) -> Searcher:
+    """Builds searcher `name` ("ppo", "reinforce", "random" or "evolution")."""
+    unknown = set(hyperparameters) - set(searcher_hyperparameters(name))
+    if unknown:
+        raise ValueError(
+            f"Searcher {name!r} has no hyperparameters {sorted(unknown)}; it takes "
+            f"{sorted(searcher_hyperparameters(name))}.")
+    return SEARCHERS[name](token_space, seed, **hyperparameters)
+
+
+def _check_name(name):
+    if name not in SEARCHERS:
+        raise ValueError(f"Unknown searcher {name!r}; choose one of {sorted(SEARCHERS)}.")
