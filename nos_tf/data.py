@@ -1,0 +1,307 @@
+"""Image classification data for the proxy task: in-memory splits and tf.data pipelines.
+
+The paper scores each candidate rule by the *validation* accuracy of a small ConvNet, with
+the validation set held out from the training split; the test split is never part of the
+reward. `load_images` returns all three splits as numpy arrays (float32 in [0, 1], NHWC),
+small enough for every dataset here to live in memory, so a search loads them once and
+every candidate trains from RAM.
+
+Datasets:
+
+- ``cifar10`` — the paper's, through TensorFlow Datasets (``--data_dir`` is TFDS's).
+- ``fashion_mnist`` — the default that works offline: the IDX files of Debian's
+  ``dataset-fashion-mnist`` package, else ``data_dir``, else the Keras download cache,
+  else TFDS (which downloads where there is internet). ``data_dir``, when given, is
+  searched first: what a user names explicitly wins over what the system has.
+- ``digits`` — scikit-learn's bundled 8×8 digits: tiny, for fast tests.
+
+A dataset that cannot be found offline raises `DataUnavailableError`, whose message says
+how to provide it; nothing here waits on a network that is not there.
+"""
+
+import dataclasses
+import gzip
+import os
+import socket
+
+import numpy as np
+import tensorflow as tf
+
+DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+"""Where Debian's ``dataset-fashion-mnist`` package installs the IDX files."""
+
+_FASHION_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+_DIGITS_TEST_FRACTION = 0.2  # digits ships as one set; a fixed fifth is its test split.
+
+_NETWORK_PROBE = ("storage.googleapis.com", 443)  # Where TFDS keeps its metadata.
+_NETWORK_PROBE_TIMEOUT_S = 3.0
+
+
+class DataUnavailableError(ValueError):
+    """A dataset is neither on this machine nor downloadable from it."""
+
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ImageData:
+    """Train / validation / test splits; x float32 in [0, 1] NHWC, y int32 class ids."""
+
+    name: str
+    train: Split
+    validation: Split
+    test: Split
+    num_classes: int
+    image_shape: tuple[int, int, int]
+
+
+def load_images(
+    name: str,
+    data_dir: str | None = None,
+    validation_examples: int | None = None,
+    train_examples: int | None = None,
+    seed: int = 0,
+) -> ImageData:
+    """Loads dataset `name` and holds out a validation set from its training split.
+
+    Args:
+      name: "cifar10", "fashion_mnist" or "digits".
+      data_dir: where to look first (IDX files for fashion_mnist, a TFDS data dir for both).
+      validation_examples: size of the validation set carved from the training split;
+        None holds out a tenth of it (5,000 of CIFAR-10's 50,000, as is customary).
+      train_examples: keep only this many of the remaining training examples (None: all).
+      seed: chooses which examples go to validation and which training ones are kept.
+
+    Raises:
+      ValueError: unknown name, or split sizes the training split cannot hold.
+      DataUnavailableError: the dataset is not on this machine and cannot be downloaded.
+    """
+    if name not in _LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_LOADERS)}")
+    (train_x, train_y), test, num_classes = _LOADERS[name](data_dir)
+    available = len(train_x)
+    if validation_examples is None:
+        validation_examples = available // 10
+    if not 0 < validation_examples < available:
+        raise ValueError(
+            f"validation_examples={validation_examples} must be between 1 and "
+            f"{available - 1}: {name} has {available} training examples"
+        )
+    remaining = available - validation_examples
+    if train_examples is None:
+        train_examples = remaining
+    if not 0 < train_examples <= remaining:
+        raise ValueError(
+            f"train_examples={train_examples} must be between 1 and {remaining}: {name} "
+            f"has {available} training examples and {validation_examples} are held out"
+        )
+    order = np.random.default_rng(seed).permutation(available)
+    held_out = order[:validation_examples]
+    kept = order[validation_examples : validation_examples + train_examples]
+    return ImageData(
+        name=name,
+        train=(train_x[kept], train_y[kept]),
+        validation=(train_x[held_out], train_y[held_out]),
+        test=test,
+        num_classes=num_classes,
+        image_shape=tuple(train_x.shape[1:]),
+    )
+
+
+def make_pipeline(
+    images,
+    labels,
+    batch_size: int,
+    *,
+    shuffle_seed: int | None = None,
+    epochs: int | None = 1,
+    skip_batches: int = 0,
+) -> tf.data.Dataset:
+    """A tf.data pipeline over in-memory examples: seeded shuffle → batch → prefetch.
+
+    The examples stay where they are (in memory, the cache of every epoch); the pipeline
+    shuffles their *indices*, each epoch with its own stateless permutation of
+    (`shuffle_seed`, epoch), and gathers each batch. So the order depends on the seed
+    alone — not on global TF seeds, nor on how often the pipeline was iterated — and two
+    pipelines made with the same arguments yield the same batches: the proxy gives every
+    learning rate of a rule the same stream this way, and resumes a paused run with
+    `skip_batches`. `shuffle_seed=None` keeps the given order; `epochs=None` repeats
+    forever. The last batch of an epoch may be smaller.
+    """
+    images = tf.convert_to_tensor(images)
+    labels = tf.convert_to_tensor(labels)
+    count = int(images.shape[0])
+    if count == 0 or batch_size < 1:
+        raise ValueError(f"need examples and a positive batch size; got {count}, {batch_size}")
+
+    def batches_of_epoch(epoch):
+        indices = tf.data.Dataset.range(count).batch(batch_size)
+        if shuffle_seed is None:
+            return indices
+        seed = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
+        return indices.map(
+            lambda batch: tf.random.experimental.index_shuffle(batch, seed, count - 1)
+        )
+
+    epoch_numbers = tf.data.Dataset.range(epochs) if epochs is not None else (
+        tf.data.Dataset.counter()
+    )
+    indices = epoch_numbers.flat_map(batches_of_epoch).skip(skip_batches)
+    dataset = indices.map(
+        lambda batch: (tf.gather(images, batch), tf.gather(labels, batch)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- loaders ---
+# Each returns (train, test, num_classes) with x float32 in [0, 1], NHWC, and y int32.
+
+
+def _load_digits(data_dir):
+    del data_dir  # Bundled with scikit-learn.
+    from sklearn import datasets, model_selection  # pylint: disable=import-outside-toplevel
+
+    digits = datasets.load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[..., np.newaxis]
+    labels = digits.target.astype(np.int32)
+    train_x, test_x, train_y, test_y = model_selection.train_test_split(
+        images, labels, test_size=_DIGITS_TEST_FRACTION, random_state=0, stratify=labels
+    )
+    return (train_x, train_y), (test_x, test_y), 10
+
+
+def _load_fashion_mnist(data_dir):
+    idx_dirs = [data_dir] if data_dir else []
+    idx_dirs += [DEBIAN_FASHION_MNIST_DIR, _keras_cache_dir("fashion-mnist")]
+    for directory in idx_dirs:
+        paths = _find_idx_files(directory, _FASHION_MNIST_FILES)
+        if paths:
+            splits = {
+                split: (_to_unit_float(read_idx(images)), read_idx(labels).astype(np.int32))
+                for split, (images, labels) in paths.items()
+            }
+            return splits["train"], splits["test"], 10
+    return _load_tfds(
+        "fashion_mnist",
+        data_dir,
+        offline_hint=(
+            "or install Debian's IDX files with `apt-get install dataset-fashion-mnist`, "
+            "or pass --data_dir=DIR with train-images-idx3-ubyte.gz, "
+            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
+            "t10k-labels-idx1-ubyte.gz in DIR"
+        ),
+    )
+
+
+def _load_cifar10(data_dir):
+    return _load_tfds("cifar10", data_dir)
+
+
+_LOADERS = {
+    "cifar10": _load_cifar10,
+    "fashion_mnist": _load_fashion_mnist,
+    "digits": _load_digits,
+}
+
+
+def _load_tfds(name, data_dir, offline_hint=""):
+    """Reads a TFDS image dataset's train and test splits, downloading it if it can."""
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        how = (
+            f"prepare it on a machine with internet (`tfds build {name} --data_dir=DIR`), "
+            f"copy DIR here and pass --data_dir=DIR"
+            + (f"; {offline_hint}" if offline_hint else "")
+        )
+        if not _internet_reachable():
+            raise DataUnavailableError(
+                f"dataset {name!r} is not in {builder.data_dir} and this machine cannot "
+                f"download it (no internet): {how}"
+            )
+        try:
+            builder.download_and_prepare()
+        except Exception as error:  # Network, disk, missing extras: all end the same way.
+            raise DataUnavailableError(
+                f"could not download dataset {name!r} into {builder.data_dir} "
+                f"({type(error).__name__}: {error}): {how}"
+            ) from error
+    splits = {}
+    for split in ("train", "test"):
+        images, labels = tfds.as_numpy(
+            builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+        )
+        splits[split] = (_to_unit_float(images), labels.astype(np.int32))
+    num_classes = builder.info.features["label"].num_classes
+    return splits["train"], splits["test"], num_classes
+
+
+def _internet_reachable():
+    """Whether a TFDS download could start, answered within a few seconds."""
+    try:
+        socket.create_connection(_NETWORK_PROBE, timeout=_NETWORK_PROBE_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------------------ IDX ---
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Reads an IDX file (the MNIST family's format), gzipped or not, as a numpy array.
+
+    The header is two zero bytes, a type code (0x08 = unsigned byte, the only type the
+    MNIST family uses), the number of dimensions, then each dimension as a big-endian
+    uint32; the data follows in C order.
+    """
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as file:
+        raw = file.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    header_bytes = 4 + 4 * ndim
+    shape = tuple(int(d) for d in np.frombuffer(raw[4:header_bytes], dtype=">u4"))
+    data = np.frombuffer(raw[header_bytes:], dtype=np.uint8)
+    if data.size != np.prod(shape):
+        raise ValueError(
+            f"{path} is truncated or corrupt: header says shape {shape} "
+            f"({np.prod(shape)} values) but holds {data.size}"
+        )
+    return data.reshape(shape)
+
+
+def _find_idx_files(directory, names_by_split):
+    """{split: (images path, labels path)} if `directory` holds every file, else None."""
+    found = {}
+    for split, names in names_by_split.items():
+        paths = []
+        for base in names:
+            candidates = [os.path.join(directory, base + suffix) for suffix in (".gz", "")]
+            existing = [path for path in candidates if os.path.isfile(path)]
+            if not existing:
+                return None
+            paths.append(existing[0])
+        found[split] = tuple(paths)
+    return found
+
+
+def _keras_cache_dir(subdir):
+    """Where `keras.datasets` keeps its downloads ($KERAS_HOME, default ~/.keras)."""
+    keras_home = os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
+    return os.path.join(os.path.expanduser(keras_home), "datasets", subdir)
+
+
+def _to_unit_float(images):
+    """uint8 images, NHW or NHWC, as float32 NHWC in [0, 1]."""
+    images = np.asarray(images, dtype=np.float32) / 255.0
+    return images[..., np.newaxis] if images.ndim == 3 else images

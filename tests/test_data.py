@@ -1,0 +1,229 @@
+"""nos_tf.data: the real loaders on small files written here in the real formats."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from nos_tf import data
+
+# Synthetic examples whose pixels say which example they are and what label they carry, so
+# a test can check that splits pair images with their own labels and never overlap.
+_NUM_TRAIN, _NUM_TEST = 60, 20
+
+
+def _coded_images(count, shape, offset=0):
+    """uint8 images whose first pixel is the example's id, second its label (id mod 10)."""
+    images = np.zeros((count, *shape), dtype=np.uint8)
+    ids = np.arange(offset, offset + count)
+    flat = images.reshape(count, -1)
+    flat[:, 0] = ids
+    flat[:, 1] = ids % 10
+    return images, (ids % 10).astype(np.uint8)
+
+
+def _example_ids(x):
+    return np.rint(x.reshape(len(x), -1)[:, 0] * 255).astype(int)
+
+
+def _write_idx(path, array, compress=True):
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as file:
+        file.write(header + array.tobytes())
+
+
+def _write_fashion_mnist_idx(directory, compress=True):
+    suffix = ".gz" if compress else ""
+    train = _coded_images(_NUM_TRAIN, (28, 28))
+    test = _coded_images(_NUM_TEST, (28, 28), offset=100)
+    for prefix, (images, labels) in (("train", train), ("t10k", test)):
+        _write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte{suffix}"), images, compress)
+        _write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte{suffix}"), labels, compress)
+
+
+def _write_tfds(directory, name, image_shape):
+    """A tiny prepared TFDS dataset with `name`'s real features, as `tfds build` leaves it."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    features = tfds.builder(name).info.features
+
+    def split(count, offset):
+        images, labels = _coded_images(count, image_shape, offset)
+        examples = {"image": images, "label": labels.astype(np.int64)}
+        if "id" in features:
+            examples["id"] = [f"example_{i}" for i in range(offset, offset + count)]
+        return tf.data.Dataset.from_tensor_slices(examples)
+
+    version = str(tfds.builder(name).version)
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name=name, version=version, features=features, data_dir=str(directory),
+        split_datasets={"train": split(_NUM_TRAIN, 0), "test": split(_NUM_TEST, 100)},
+    )
+
+
+@pytest.fixture
+def no_system_fashion_mnist(monkeypatch, tmp_path):
+    """Hides Debian's and Keras's copies so only what a test provides is found."""
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
+    monkeypatch.setattr(data, "_internet_reachable", lambda: False)
+
+
+def _check_splits(images, num_validation, shape):
+    assert images.train[0].shape == (_NUM_TRAIN - num_validation, *shape)
+    assert images.validation[0].shape == (num_validation, *shape)
+    assert images.test[0].shape == (_NUM_TEST, *shape)
+    for x, y in (images.train, images.validation, images.test):
+        assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+        np.testing.assert_array_equal(_example_ids(x) % 10, y)  # Each image kept its label.
+    train_ids = set(_example_ids(images.train[0]))
+    validation_ids = set(_example_ids(images.validation[0]))
+    assert not train_ids & validation_ids
+    assert train_ids | validation_ids == set(range(_NUM_TRAIN))  # Carved from train only.
+    assert set(_example_ids(images.test[0])) == set(range(100, 100 + _NUM_TEST))
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_fashion_mnist_reads_idx_files_from_data_dir(tmp_path, no_system_fashion_mnist, compress):
+    _write_fashion_mnist_idx(tmp_path, compress)
+    images = data.load_images("fashion_mnist", data_dir=str(tmp_path), validation_examples=10)
+    _check_splits(images, 10, (28, 28, 1))
+    assert images.num_classes == 10 and images.image_shape == (28, 28, 1)
+
+
+def test_fashion_mnist_reads_the_keras_cache(tmp_path, no_system_fashion_mnist, monkeypatch):
+    keras_home = tmp_path / "keras-home"
+    cache = keras_home / "datasets" / "fashion-mnist"
+    cache.mkdir(parents=True)
+    _write_fashion_mnist_idx(cache)
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    images = data.load_images("fashion_mnist", validation_examples=10)
+    _check_splits(images, 10, (28, 28, 1))
+
+
+def test_fashion_mnist_falls_back_to_tfds(tmp_path, no_system_fashion_mnist):
+    _write_tfds(tmp_path, "fashion_mnist", (28, 28, 1))
+    images = data.load_images("fashion_mnist", data_dir=str(tmp_path), validation_examples=10)
+    _check_splits(images, 10, (28, 28, 1))
+
+
+def test_cifar10_reads_a_prepared_tfds_dir(tmp_path, no_system_fashion_mnist):
+    _write_tfds(tmp_path, "cifar10", (32, 32, 3))
+    images = data.load_images("cifar10", data_dir=str(tmp_path), validation_examples=15)
+    _check_splits(images, 15, (32, 32, 3))
+    assert images.num_classes == 10
+
+
+@pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
+def test_missing_dataset_offline_says_how_to_provide_it(tmp_path, no_system_fashion_mnist, name):
+    with pytest.raises(data.DataUnavailableError) as error:
+        data.load_images(name, data_dir=str(tmp_path / "empty"))
+    message = str(error.value)
+    assert name in message and "--data_dir" in message and "tfds build" in message
+    if name == "fashion_mnist":
+        assert "apt-get install dataset-fashion-mnist" in message
+
+
+def test_split_depends_on_seed_only(tmp_path, no_system_fashion_mnist):
+    _write_fashion_mnist_idx(tmp_path)
+
+    def validation_ids(seed):
+        images = data.load_images(
+            "fashion_mnist", data_dir=str(tmp_path), validation_examples=10, seed=seed
+        )
+        return sorted(_example_ids(images.validation[0]))
+
+    assert validation_ids(0) == validation_ids(0)
+    assert validation_ids(0) != validation_ids(1)
+
+
+def test_train_examples_subsamples_what_validation_leaves(tmp_path, no_system_fashion_mnist):
+    _write_fashion_mnist_idx(tmp_path)
+    images = data.load_images(
+        "fashion_mnist", data_dir=str(tmp_path), validation_examples=10, train_examples=25
+    )
+    assert len(images.train[0]) == 25 and len(images.validation[0]) == 10
+    assert not set(_example_ids(images.train[0])) & set(_example_ids(images.validation[0]))
+
+
+def test_digits_ships_with_scikit_learn():
+    images = data.load_images("digits", validation_examples=100)
+    assert images.image_shape == (8, 8, 1) and images.num_classes == 10
+    assert len(images.validation[0]) == 100
+    assert len(images.train[0]) + 100 + len(images.test[0]) == 1797
+    assert set(np.unique(images.train[1])) == set(range(10))
+
+
+@pytest.mark.skipif(
+    not os.path.isdir(data.DEBIAN_FASHION_MNIST_DIR),
+    reason="Debian's dataset-fashion-mnist is not installed (`make data` installs it)",
+)
+def test_real_fashion_mnist_from_debian():
+    images = data.load_images("fashion_mnist", train_examples=1000)
+    assert len(images.validation[0]) == 6000 and len(images.test[0]) == 10000
+    assert images.train[0].shape == (1000, 28, 28, 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        ({"name": "mnist"}, "unknown dataset"),
+        ({"name": "digits", "validation_examples": 5000}, "validation_examples=5000"),
+        ({"name": "digits", "train_examples": 5000}, "train_examples=5000"),
+    ],
+)
+def test_bad_requests_are_named(kwargs, problem):
+    with pytest.raises(ValueError, match=problem):
+        data.load_images(**kwargs)
+
+
+def test_read_idx_rejects_bad_files(tmp_path):
+    not_idx = tmp_path / "not-idx"
+    not_idx.write_bytes(b"\x12\x34\x56\x78rest")
+    with pytest.raises(ValueError, match="bad magic"):
+        data.read_idx(str(not_idx))
+    truncated = tmp_path / "truncated"
+    _write_idx(str(truncated), np.zeros((4, 3), np.uint8), compress=False)
+    truncated.write_bytes(truncated.read_bytes()[:-2])
+    with pytest.raises(ValueError, match="truncated"):
+        data.read_idx(str(truncated))
+
+
+# ------------------------------------------------------------------------- pipelines ---
+
+
+def _batches(pipeline):
+    return [(x.numpy(), y.numpy()) for x, y in pipeline]
+
+
+def test_pipeline_visits_every_example_once_per_epoch_in_a_seeded_order():
+    images = np.arange(10, dtype=np.float32)[:, None]
+    labels = np.arange(10, dtype=np.int32)
+    first = _batches(data.make_pipeline(images, labels, 4, shuffle_seed=7, epochs=2))
+    again = _batches(data.make_pipeline(images, labels, 4, shuffle_seed=7, epochs=2))
+    other_seed = _batches(data.make_pipeline(images, labels, 4, shuffle_seed=8, epochs=2))
+    assert [len(y) for _, y in first] == [4, 4, 2, 4, 4, 2]
+    epochs = [np.concatenate([y for _, y in first[:3]]), np.concatenate([y for _, y in first[3:]])]
+    for epoch in epochs:
+        assert sorted(epoch) == list(range(10))
+    assert list(epochs[0]) != list(epochs[1])  # Reshuffled each epoch.
+    for (x, y), (x2, y2) in zip(first, again):
+        np.testing.assert_array_equal(x[:, 0], y)  # Images stay with their labels.
+        np.testing.assert_array_equal(y, y2)
+    assert [list(y) for _, y in first] != [list(y) for _, y in other_seed]
+
+
+def test_pipeline_resumes_with_skip_and_keeps_order_without_seed():
+    images = np.arange(10, dtype=np.float32)[:, None]
+    labels = np.arange(10, dtype=np.int32)
+    stream = _batches(data.make_pipeline(images, labels, 3, shuffle_seed=1, epochs=None).take(9))
+    resumed = _batches(
+        data.make_pipeline(images, labels, 3, shuffle_seed=1, epochs=None, skip_batches=5).take(4)
+    )
+    for (_, y), (_, y2) in zip(stream[5:], resumed):
+        np.testing.assert_array_equal(y, y2)
+    in_order = np.concatenate([y for _, y in _batches(data.make_pipeline(images, labels, 3))])
+    np.testing.assert_array_equal(in_order, labels)
