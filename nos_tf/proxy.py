@@ -1,0 +1,450 @@
+"""The proxy task: how a candidate update rule earns its reward (Bello et al., section 4).
+
+The paper trains a small ConvNet — two 3×3 convolutions of 32 filters with batch norm and
+ReLU, then a classifier — with the candidate rule, batch 100. The learning rate is chosen
+from {1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1} by one epoch of training at each, then the network
+trains 5 epochs at the best, and the reward is the final accuracy on a validation set held
+out from the training split.
+
+`Evaluator` runs that protocol for many rules in one process, and spends as little as it
+can on each without changing what the reward measures:
+
+- *Before any training*, a rule that fails to build, ignores the gradient or does not point
+  downhill is rejected by `nos_tf.rules.screen` in milliseconds, and a rule whose
+  behavioural fingerprint was already scored gets the earlier result.
+- *Compile once.* The network is built once; every run starts from the same saved initial
+  weights. Its gradient computation is one `tf.function`, traced once for all rules; each
+  rule's optimizer compiles its own update (RuleOptimizer uses XLA) once and is reused for
+  every learning rate, its state restored between runs. The model itself is not
+  jit-compiled: on CPU oneDNN convolutions beat XLA's.
+- *Data in memory*, one stream of batches: every learning rate sees the same batches in
+  the same order, so their comparison is not blurred by data order.
+- *Stop diverging runs at once*: a loss that turns NaN/Inf or explodes ends that run with
+  score 0; a rule with no learning rate left (or whose final run diverges) gets reward 0
+  and status "diverged".
+- *Successive halving* of the learning-rate grid (Jamieson & Talwalkar, 2016): every rate
+  trains a fraction of its epoch, the best 1/η go on, until the last survivors have had the
+  full lr-search budget and the best of them is chosen — by the paper's criterion, full
+  lr-search training then validation accuracy, at a fraction of the cost.
+- *The search run is the start of the final run.* With the same initial weights, batches
+  and optimizer, a fresh final run at the chosen rate would repeat the winner's search run
+  step for step, so the final run continues it instead. (Decay operands then see T = the
+  final run's steps in the search runs too.)
+- *Give up on rules that learn nothing*: optionally, a rule whose best lr-search accuracy
+  stays below `abandon_below` is not trained further; its reward is that accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from typing import Callable, Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nos_tf import data as data_lib
+from nos_tf import rules as rules_lib
+from nos_tf.optimizer import RuleOptimizer
+
+PAPER_LEARNING_RATES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+OK, DIVERGED, REJECTED, ERROR = "ok", "diverged", "rejected", "error"
+
+_EVAL_BATCH_SIZE = 1000  # Inference only: larger batches are faster and change nothing.
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyConfig:
+    """The proxy task: data, child network training protocol, and the evaluator's levers.
+
+    Attributes:
+      dataset: "cifar10" (the paper's), "fashion_mnist" or "digits" (`nos_tf.data`).
+      data_dir: where the dataset lives (see `nos_tf.data.load_images`).
+      train_examples: training examples kept after holding out validation (None: all).
+      validation_examples: held out from the training split for the reward (None: 10%).
+      batch_size: the paper's 100.
+      learning_rates: the grid the learning rate is chosen from.
+      lr_search_epochs: epochs of training at each grid point before choosing.
+      epochs: epochs of the final run at the chosen rate; its validation accuracy is the
+        reward.
+      seed: data split, initial weights, batch order and the rule's random operands.
+      screen_rules: reject rules by `nos_tf.rules.screen` before training.
+      halving_rate: η of successive halving over the grid (keep the best 1/η at each
+        rung); 1 trains every rate for the full lr-search budget.
+      continue_best_run: the final run continues the chosen rate's search run instead of
+        repeating it from scratch (needs halving to finish the winner's search budget,
+        which it does).
+      divergence_factor: a run whose loss exceeds this many times the loss of a uniform
+        guess, log(num_classes), has exploded and stops.
+      abandon_below: a rule whose best lr-search accuracy is below this is not trained
+        further (0 trains every rule to the end, as the paper does).
+    """
+
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    train_examples: int | None = None
+    validation_examples: int | None = None
+    batch_size: int = 100
+    learning_rates: tuple[float, ...] = PAPER_LEARNING_RATES
+    lr_search_epochs: int = 1
+    epochs: int = 5
+    seed: int = 0
+    screen_rules: bool = True
+    halving_rate: int = 3
+    continue_best_run: bool = True
+    divergence_factor: float = 10.0
+    abandon_below: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "learning_rates", tuple(float(lr) for lr in self.learning_rates))
+        problems = []
+        if not self.learning_rates or any(not lr > 0 for lr in self.learning_rates):
+            problems.append(f"learning_rates must be positive, got {self.learning_rates}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 1 <= self.lr_search_epochs <= self.epochs:
+            problems.append(
+                f"need 1 <= lr_search_epochs <= epochs, got {self.lr_search_epochs} and "
+                f"{self.epochs}"
+            )
+        if self.halving_rate < 1:
+            problems.append(f"halving_rate must be at least 1, got {self.halving_rate}")
+        if not self.divergence_factor > 1:
+            problems.append(f"divergence_factor must exceed 1, got {self.divergence_factor}")
+        if problems:
+            raise ValueError("invalid ProxyConfig: " + "; ".join(problems))
+
+
+@dataclasses.dataclass
+class EvalResult:
+    """What one evaluation found.
+
+    Attributes:
+      rule: the rule's text (or the optimizer's name for a baseline).
+      fingerprint: the rule's behavioural fingerprint ("" when it never got one).
+      reward: final validation accuracy; 0 when rejected, diverged or failed.
+      status: "ok", "diverged", "rejected" or "error" (executors add "timeout", "failed").
+      lr: the chosen learning rate (None when none was chosen).
+      lr_scores: validation accuracy of each learning rate tried, after the most training
+        it got (halving stops the worse ones early; a diverged run scores 0).
+      wall_time: seconds.
+      reason: why it was rejected, diverged or failed, or notes on a cache hit.
+      worker: who evaluated it (filled in by executors).
+    """
+
+    rule: str
+    fingerprint: str
+    reward: float
+    status: str
+    lr: float | None = None
+    lr_scores: dict[float, float] = dataclasses.field(default_factory=dict)
+    wall_time: float = 0.0
+    reason: str = ""
+    worker: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-able: lr_scores becomes a list of [lr, score] pairs (JSON keys are text)."""
+        fields = dataclasses.asdict(self)
+        fields["lr_scores"] = [[float(lr), float(s)] for lr, s in sorted(self.lr_scores.items())]
+        return fields
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "EvalResult":
+        fields = dict(fields)
+        fields["lr_scores"] = {float(lr): float(s) for lr, s in fields.get("lr_scores", [])}
+        return cls(**fields)
+
+
+def build_child_network(
+    image_shape: tuple[int, ...], num_classes: int, seed: int = 0, filters: int = 32
+) -> keras.Model:
+    """The paper's child: two 3×3 conv layers (32 filters), batch norm, ReLU; a linear head.
+
+    The head flattens the feature maps: global average pooling throws away where things
+    are, and after one short epoch leaves every learning rate near chance. Batch norm
+    uses momentum 0.9 so that its moving statistics — which validation uses — settle
+    within the first hundred steps of a short run. Initial weights are fixed by `seed`.
+    """
+    seeds = iter(range(seed * 1000, seed * 1000 + 1000))
+    layers = [keras.Input(shape=tuple(image_shape))]
+    for _ in range(2):
+        layers += [
+            keras.layers.Conv2D(
+                filters, 3, padding="same", use_bias=False,  # BN's β is the bias.
+                kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
+            ),
+            keras.layers.BatchNormalization(momentum=0.9),
+            keras.layers.ReLU(),
+        ]
+    layers += [
+        keras.layers.Flatten(),
+        keras.layers.Dense(
+            num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds))
+        ),
+    ]
+    return keras.Sequential(layers, name="child")
+
+
+def halving_schedule(
+    num_rates: int, halving_rate: int, search_steps: int
+) -> list[tuple[int, int]]:
+    """Successive halving's rungs over a grid of `num_rates` learning rates.
+
+    Returns (runs trained at this rung, steps each has trained by its end) per rung: the
+    best ⌈n/η^k⌉ runs of rung k−1 go on, and budgets grow by η up to the full `search_steps`,
+    which the last rung — the fewest runs that still leave a choice, at least 2 — reaches.
+    So the choice is made as the paper makes it, on full lr-search runs, e.g. for 6 rates
+    and η = 3: all 6 for a third of the budget, then the best 2 to the end (3.3 of 6 runs'
+    worth of training). `halving_rate` 1 trains every rate for the whole budget.
+    """
+    rungs = 0
+    while halving_rate > 1 and math.ceil(num_rates / halving_rate ** (rungs + 1)) >= 2:
+        rungs += 1
+    return [
+        (
+            math.ceil(num_rates / halving_rate**rung),
+            max(1, math.ceil(search_steps / halving_rate ** (rungs - rung))),
+        )
+        for rung in range(rungs + 1)
+    ]
+
+
+class _Diverged(Exception):
+    """A training run's loss turned NaN/Inf or exploded."""
+
+
+@dataclasses.dataclass
+class _Run:
+    """One training run at one learning rate, pausable: its weights (batch-norm statistics
+    included) and optimizer state live here while another run uses the model."""
+
+    learning_rate: float
+    weights: list
+    optimizer_state: list
+    steps: int = 0
+    score: float = 0.0
+    diverged: bool = False
+
+
+class Evaluator:
+    """Scores update rules on the proxy task. Loads the data and builds the model once.
+
+    Construct one per process (`functools.partial(Evaluator, config)` for workers), then
+    call `evaluate(rule)` as often as needed; results do not depend on what was evaluated
+    before.
+    """
+
+    def __init__(self, config: ProxyConfig):
+        self.config = config
+        self.data = data_lib.load_images(
+            config.dataset,
+            data_dir=config.data_dir,
+            validation_examples=config.validation_examples,
+            train_examples=config.train_examples,
+            seed=config.seed,
+        )
+        self.steps_per_epoch = math.ceil(len(self.data.train[0]) / config.batch_size)
+        self._train_x, self._train_y = (tf.constant(a) for a in self.data.train)
+        self._model = build_child_network(
+            self.data.image_shape, self.data.num_classes, seed=config.seed
+        )
+        self._initial_weights = self._model.get_weights()
+        self._max_loss = config.divergence_factor * math.log(self.data.num_classes)
+        self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self._results_by_fingerprint: dict[str, EvalResult] = {}
+
+    # ------------------------------------------------------------------ public API ---
+
+    def evaluate(self, rule: rules_lib.Rule | str) -> EvalResult:
+        """Screens, deduplicates and trains one rule; never raises for a bad rule."""
+        start = time.monotonic()
+        text = str(rule)
+        try:
+            rule = rules_lib.as_rule(rule)
+            text = str(rule)
+            fingerprint = rule.fingerprint()
+        except Exception as error:  # A syntax error is the rule's fault, not ours.
+            return EvalResult(text, "", 0.0, REJECTED, reason=f"fails to build: {error}",
+                              wall_time=time.monotonic() - start)
+        earlier = self._results_by_fingerprint.get(fingerprint)
+        if earlier is not None:
+            return dataclasses.replace(
+                earlier, rule=text, wall_time=time.monotonic() - start,
+                reason=_join(earlier.reason, f"cached: same fingerprint as {earlier.rule}"),
+            )
+        reason = rules_lib.screen(rule) if self.config.screen_rules else None
+        if reason is not None:
+            result = EvalResult(text, fingerprint, 0.0, REJECTED, reason=reason)
+        else:
+            result = self._score(
+                text, fingerprint, functools.partial(self._rule_optimizer, rule)
+            )
+        result.wall_time = time.monotonic() - start
+        if result.status != ERROR:  # Errors may be transient (memory); try them again.
+            self._results_by_fingerprint[fingerprint] = result
+        return result
+
+    def evaluate_optimizer(
+        self, name: str, make_optimizer: Callable[[float], keras.optimizers.Optimizer]
+    ) -> EvalResult:
+        """Scores a plain Keras optimizer (a baseline) under the same protocol.
+
+        `make_optimizer(learning_rate)` returns a fresh optimizer.
+        """
+        start = time.monotonic()
+        result = self._score(name, "", lambda lr, decay_steps: make_optimizer(lr))
+        result.wall_time = time.monotonic() - start
+        return result
+
+    # ------------------------------------------------------------------- protocol ---
+
+    def _rule_optimizer(self, rule, learning_rate, decay_steps):
+        return RuleOptimizer(
+            rule, learning_rate=learning_rate, decay_steps=decay_steps, seed=self.config.seed
+        )
+
+    def _score(self, text, fingerprint, make_optimizer) -> EvalResult:
+        """The protocol: choose the learning rate, train at it, read validation accuracy."""
+        config = self.config
+        search_steps = config.lr_search_epochs * self.steps_per_epoch
+        final_steps = config.epochs * self.steps_per_epoch
+        search_decay_steps = final_steps if config.continue_best_run else search_steps
+        try:
+            optimizer = make_optimizer(config.learning_rates[0], search_decay_steps)
+            trainer = _Trainer(self, optimizer)
+            runs = [trainer.new_run(lr) for lr in config.learning_rates]
+            best = self._search(trainer, runs, search_steps)
+            lr_scores = {run.learning_rate: run.score for run in runs}
+            result = EvalResult(text, fingerprint, 0.0, OK, lr=best.learning_rate,
+                                lr_scores=lr_scores)
+            if best.diverged:
+                result.status, result.lr = DIVERGED, None
+                result.reason = "diverged at every learning rate"
+                return result
+            if best.score < config.abandon_below:
+                result.reward = best.score
+                result.reason = (
+                    f"abandoned after the lr search: best accuracy {best.score:.4f} < "
+                    f"abandon_below={config.abandon_below}"
+                )
+                return result
+            if not config.continue_best_run:
+                trainer = _Trainer(self, make_optimizer(best.learning_rate, final_steps))
+                best = trainer.new_run(best.learning_rate)
+            trainer.train(best, final_steps)
+            if best.diverged:
+                result.status, result.reason = DIVERGED, "diverged in the final run"
+                return result
+            result.reward = best.score
+            return result
+        except Exception as error:  # The rule (or optimizer) broke training: report it.
+            return EvalResult(text, fingerprint, 0.0, ERROR,
+                              reason=f"{type(error).__name__}: {error}")
+
+    def _search(self, trainer: "_Trainer", runs: list[_Run], search_steps: int) -> _Run:
+        """Successive halving over `runs` (see `halving_schedule`); returns the best run."""
+        alive = list(runs)
+        schedule = halving_schedule(len(runs), self.config.halving_rate, search_steps)
+        for survivors, budget in schedule:
+            alive = alive[:survivors]
+            for run in alive:
+                trainer.train(run, budget)
+            alive.sort(key=lambda run: run.score, reverse=True)  # Stable: ties keep grid order.
+        return alive[0]
+
+    # --------------------------------------------------------------- network pieces ---
+
+    @functools.cached_property
+    def _loss_and_gradients(self):
+        """One training step's loss and gradients; traced once for every rule."""
+        model = self._model
+
+        @tf.function
+        def loss_and_gradients(images, labels):
+            with tf.GradientTape() as tape:
+                loss = self._loss(labels, model(images, training=True))
+            return loss, tape.gradient(loss, model.trainable_variables)
+
+        return loss_and_gradients
+
+    @functools.cached_property
+    def _logits(self):
+        return tf.function(lambda images: self._model(images, training=False))
+
+    def _train_batches(self, skip_steps: int) -> Iterable:
+        """The one stream of training batches every run follows, from step `skip_steps`."""
+        pipeline = data_lib.make_pipeline(
+            self._train_x, self._train_y, self.config.batch_size,
+            shuffle_seed=self.config.seed, epochs=None, skip_batches=skip_steps,
+        )
+        return pipeline
+
+    def _validation_accuracy(self) -> float | None:
+        """Accuracy of the current weights on the validation set; None if logits are
+        not finite (the weights blew up in the last step)."""
+        images, labels = self.data.validation
+        correct = 0
+        for start in range(0, len(images), _EVAL_BATCH_SIZE):
+            logits = self._logits(images[start : start + _EVAL_BATCH_SIZE])
+            if not bool(tf.reduce_all(tf.math.is_finite(logits))):
+                return None
+            predicted = np.argmax(logits.numpy(), axis=-1)
+            correct += int(np.sum(predicted == labels[start : start + _EVAL_BATCH_SIZE]))
+        return correct / len(images)
+
+
+class _Trainer:
+    """Trains runs of one optimizer (one rule) on the evaluator's model, one at a time.
+
+    The optimizer is built and its update compiled once; each run keeps its own copy of
+    the optimizer's state (moments, step, learning rate), swapped in while it trains.
+    """
+
+    def __init__(self, evaluator: Evaluator, optimizer: keras.optimizers.Optimizer):
+        self._evaluator = evaluator
+        self._model = evaluator._model
+        self._optimizer = optimizer
+        variables = self._model.trainable_variables
+        optimizer.build(variables)
+        self._apply = tf.function(lambda grads: optimizer.apply(grads, variables))
+
+    def new_run(self, learning_rate: float) -> _Run:
+        self._optimizer.learning_rate = learning_rate
+        state = [v.numpy() for v in self._optimizer.variables]  # The initial state, at this lr.
+        return _Run(learning_rate, self._evaluator._initial_weights, state)
+
+    def train(self, run: _Run, until_step: int) -> None:
+        """Trains `run` up to `until_step` (total steps) and scores it on validation."""
+        if run.diverged or run.steps >= until_step:
+            return
+        evaluator = self._evaluator
+        self._model.set_weights(run.weights)
+        for variable, value in zip(self._optimizer.variables, run.optimizer_state):
+            variable.assign(value)
+        batches = evaluator._train_batches(run.steps).take(until_step - run.steps)
+        try:
+            for images, labels in batches:
+                loss, gradients = evaluator._loss_and_gradients(images, labels)
+                self._apply(gradients)
+                run.steps += 1
+                loss = float(loss)
+                if not math.isfinite(loss) or loss > evaluator._max_loss:
+                    raise _Diverged
+            score = evaluator._validation_accuracy()
+            if score is None:
+                raise _Diverged
+        except _Diverged:
+            run.diverged, run.score = True, 0.0
+            run.weights = run.optimizer_state = None  # Never trained again.
+            return
+        run.score = score
+        run.weights = self._model.get_weights()
+        run.optimizer_state = [v.numpy() for v in self._optimizer.variables]
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)

@@ -1,0 +1,95 @@
+"""absl flags of the proxy task (data, child training protocol, evaluator levers).
+
+Shared by the binaries that score rules (`nos_tf.evaluate`, `nos_tf.search`): import this
+module to define the flags, then `config_from_flags()` after absl parsed them. Each flag
+is one field of `nos_tf.proxy.ProxyConfig`, with the same defaults (the paper's protocol);
+the presets in flags/*.cfg set them for a machine size.
+"""
+
+from absl import flags
+
+from nos_tf import proxy
+
+_DEFAULTS = proxy.ProxyConfig()
+
+DATASET = flags.DEFINE_enum(
+    "dataset", _DEFAULTS.dataset, ["cifar10", "fashion_mnist", "digits"],
+    "Data of the proxy task: cifar10 (the paper's, via TFDS), fashion_mnist (works "
+    "offline from Debian's dataset-fashion-mnist) or digits (scikit-learn's 8x8, for tests).")
+DATA_DIR = flags.DEFINE_string(
+    "data_dir", _DEFAULTS.data_dir,
+    "Where the dataset is looked for first: IDX files (fashion_mnist) or a TFDS data dir.")
+TRAIN_EXAMPLES = flags.DEFINE_integer(
+    "train_examples", _DEFAULTS.train_examples,
+    "Training examples kept after holding out validation (unset: all of them).", lower_bound=1)
+VALIDATION_EXAMPLES = flags.DEFINE_integer(
+    "validation_examples", _DEFAULTS.validation_examples,
+    "Validation examples held out from the training split; the reward is accuracy on "
+    "them (unset: a tenth of the split).", lower_bound=1)
+CHILD_BATCH_SIZE = flags.DEFINE_integer(
+    "child_batch_size", _DEFAULTS.batch_size,
+    "Batch size of the child network's training (paper: 100).", lower_bound=1)
+LEARNING_RATES = flags.DEFINE_list(
+    "learning_rates", [f"{lr:g}" for lr in _DEFAULTS.learning_rates],
+    "Grid the child's learning rate is chosen from (paper: 1e-5,...,1).")
+LR_SEARCH_EPOCHS = flags.DEFINE_integer(
+    "lr_search_epochs", _DEFAULTS.lr_search_epochs,
+    "Epochs of training at each learning rate of the grid before choosing (paper: 1).",
+    lower_bound=1)
+EPOCHS = flags.DEFINE_integer(
+    "epochs", _DEFAULTS.epochs,
+    "Epochs of the final run at the chosen rate; its validation accuracy is the reward "
+    "(paper: 5).", lower_bound=1)
+PROXY_SEED = flags.DEFINE_integer(
+    "proxy_seed", _DEFAULTS.seed,
+    "Seed of the proxy task: validation split, initial weights, batch order, the rule's "
+    "random operands. Same rule, seed and flags give the same reward.")
+SCREEN_RULES = flags.DEFINE_bool(
+    "screen_rules", _DEFAULTS.screen_rules,
+    "Reject rules that fail to build, ignore the gradient or are not descent directions "
+    "before training them (reward 0, status rejected).")
+HALVING_RATE = flags.DEFINE_integer(
+    "halving_rate", _DEFAULTS.halving_rate,
+    "Successive halving of the learning-rate grid: at each rung keep the best 1/this; the "
+    "last survivors get the full lr-search budget. 1 trains every rate fully.", lower_bound=1)
+CONTINUE_BEST_RUN = flags.DEFINE_bool(
+    "continue_best_run", _DEFAULTS.continue_best_run,
+    "The final run continues the chosen rate's lr-search run rather than repeating it "
+    "(identical for rules without decay operands; decays then span the final run).")
+DIVERGENCE_FACTOR = flags.DEFINE_float(
+    "divergence_factor", _DEFAULTS.divergence_factor,
+    "A run whose loss exceeds this times log(num_classes) has exploded and stops.")
+ABANDON_BELOW = flags.DEFINE_float(
+    "abandon_below", _DEFAULTS.abandon_below,
+    "Rules whose best lr-search validation accuracy is below this skip the final run "
+    "(reward = that accuracy). 0: train every rule to the end, as the paper.")
+
+
+def config_from_flags() -> proxy.ProxyConfig:
+    """The ProxyConfig the parsed flags describe.
+
+    Raises:
+      ValueError: a learning rate that is not a number, or an inconsistent protocol.
+    """
+    try:
+        learning_rates = tuple(float(lr) for lr in LEARNING_RATES.value)
+    except ValueError as error:
+        raise ValueError(
+            f"--learning_rates must be numbers separated by commas: {error}"
+        ) from None
+    return proxy.ProxyConfig(
+        dataset=DATASET.value,
+        data_dir=DATA_DIR.value,
+        train_examples=TRAIN_EXAMPLES.value,
+        validation_examples=VALIDATION_EXAMPLES.value,
+        batch_size=CHILD_BATCH_SIZE.value,
+        learning_rates=learning_rates,
+        lr_search_epochs=LR_SEARCH_EPOCHS.value,
+        epochs=EPOCHS.value,
+        seed=PROXY_SEED.value,
+        screen_rules=SCREEN_RULES.value,
+        halving_rate=HALVING_RATE.value,
+        continue_best_run=CONTINUE_BEST_RUN.value,
+        divergence_factor=DIVERGENCE_FACTOR.value,
+        abandon_below=ABANDON_BELOW.value,
+    )

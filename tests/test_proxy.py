@@ -1,0 +1,179 @@
+"""nos_tf.proxy: the child network, the reward protocol and the evaluator's levers.
+
+Everything trains on scikit-learn's 8×8 digits with a few hundred examples, so each
+evaluation takes seconds.
+"""
+
+import dataclasses
+import functools
+import json
+import pickle
+
+import keras
+import numpy as np
+import pytest
+
+from nos_tf import proxy
+
+POWERSIGN = "g * exp(sign(g) * sign(m))"
+SMALL = proxy.ProxyConfig(
+    dataset="digits", train_examples=400, validation_examples=300,
+    learning_rates=(1e-3, 1e-2, 1e-1), epochs=3,
+)
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return proxy.Evaluator(SMALL)
+
+
+def test_good_rules_learn_and_bad_ones_do_not(evaluator):
+    """The child separates optimizers: chance is 0.1 on 10 balanced classes."""
+    unscreened = proxy.Evaluator(dataclasses.replace(SMALL, screen_rules=False))
+    powersign = evaluator.evaluate(POWERSIGN)
+    frozen = unscreened.evaluate("exp(g) * 0")  # Never moves the weights.
+    uphill = unscreened.evaluate("-g")
+    assert powersign.status == "ok" and powersign.reward > 0.8
+    assert powersign.lr in SMALL.learning_rates
+    assert set(powersign.lr_scores) == set(SMALL.learning_rates)
+    assert powersign.lr_scores[powersign.lr] == max(powersign.lr_scores.values())
+    assert frozen.reward < 0.25
+    assert uphill.reward < 0.25
+
+
+def test_screened_rules_are_rejected_without_training(evaluator):
+    for rule, reason in [("-g", "descent"), ("exp(g) * 0", "constant"), ("g +* m", "fails to build")]:
+        result = evaluator.evaluate(rule)
+        assert result.status == "rejected" and reason in result.reason
+        assert result.reward == 0.0 and result.lr is None and result.lr_scores == {}
+
+
+def test_equivalent_rule_comes_from_the_cache(evaluator):
+    first = evaluator.evaluate(POWERSIGN)
+    again = evaluator.evaluate("exp(sign(m) * sign(g)) * g")
+    assert again.fingerprint == first.fingerprint
+    assert (again.reward, again.lr, again.lr_scores) == (first.reward, first.lr, first.lr_scores)
+    assert "cached" in again.reason and again.rule == "exp(sign(m) * sign(g)) * g"
+
+
+def test_same_rule_and_seed_give_the_same_reward_whatever_ran_before(evaluator):
+    """A fresh evaluator and one that trained other rules first agree exactly."""
+    adam_first = evaluator.evaluate_optimizer("Adam", keras.optimizers.Adam)
+    fresh = proxy.Evaluator(SMALL)
+    fresh.evaluate("(1 + sign(g) * sign(m)) * g")
+    adam_again = fresh.evaluate_optimizer("Adam", keras.optimizers.Adam)
+    assert adam_again.reward == adam_first.reward
+    assert adam_again.lr_scores == adam_first.lr_scores
+
+
+def test_plain_rule_matches_keras_sgd(evaluator):
+    """`g` is SGD: the rule optimizer and Keras's SGD score alike at every rate."""
+    rule = evaluator.evaluate("g")
+    sgd = evaluator.evaluate_optimizer("SGD", keras.optimizers.SGD)
+    assert rule.lr == sgd.lr
+    for lr, score in sgd.lr_scores.items():
+        assert rule.lr_scores[lr] == pytest.approx(score, abs=0.02)
+
+
+def test_continuing_the_search_run_equals_training_afresh():
+    """For a rule without decay operands the continued run repeats a fresh one exactly."""
+    config = dataclasses.replace(SMALL, halving_rate=1)
+    continued = proxy.Evaluator(config).evaluate_optimizer("Adam", keras.optimizers.Adam)
+    fresh = proxy.Evaluator(dataclasses.replace(config, continue_best_run=False)).evaluate_optimizer(
+        "Adam", keras.optimizers.Adam
+    )
+    assert continued.lr == fresh.lr
+    assert continued.reward == pytest.approx(fresh.reward, abs=1e-9)
+
+
+def test_exploding_loss_stops_the_run_with_reward_zero():
+    config = dataclasses.replace(SMALL, learning_rates=(1e3, 1e6))
+    result = proxy.Evaluator(config).evaluate_optimizer("SGD", keras.optimizers.SGD)
+    assert result.status == "diverged" and result.reward == 0.0 and result.lr is None
+    assert result.lr_scores == {1e3: 0.0, 1e6: 0.0}
+
+
+def test_diverged_rates_score_zero_and_lose():
+    config = dataclasses.replace(SMALL, learning_rates=(1e-2, 1e6), halving_rate=1)
+    result = proxy.Evaluator(config).evaluate_optimizer("SGD", keras.optimizers.SGD)
+    assert result.status == "ok" and result.lr == 1e-2
+    assert result.lr_scores[1e6] == 0.0 < result.lr_scores[1e-2]
+
+
+def test_rules_that_learn_nothing_can_be_abandoned():
+    config = dataclasses.replace(SMALL, screen_rules=False, abandon_below=0.3)
+    result = proxy.Evaluator(config).evaluate("exp(g) * 0")
+    assert result.status == "ok" and "abandoned" in result.reason
+    assert result.reward == max(result.lr_scores.values()) < 0.3
+
+
+def test_training_failure_becomes_an_error_result(evaluator):
+    def broken(learning_rate):
+        raise RuntimeError("no optimizer today")
+
+    result = evaluator.evaluate_optimizer("broken", broken)
+    assert result.status == "error" and "no optimizer today" in result.reason
+    assert result.reward == 0.0
+
+
+def test_decay_rules_get_the_run_length(evaluator):
+    result = evaluator.evaluate("ld * g")
+    assert result.status == "ok" and result.reward > 0.5
+
+
+@pytest.mark.parametrize(
+    "rates, eta, steps, expected",
+    [
+        (6, 3, 90, [(6, 30), (2, 90)]),
+        (6, 2, 100, [(6, 25), (3, 50), (2, 100)]),
+        (6, 1, 90, [(6, 90)]),
+        (2, 3, 90, [(2, 90)]),
+        (6, 3, 2, [(6, 1), (2, 2)]),
+    ],
+)
+def test_halving_schedule_ends_with_a_choice_at_the_full_budget(rates, eta, steps, expected):
+    assert proxy.halving_schedule(rates, eta, steps) == expected
+
+
+def test_halving_chooses_what_full_training_chooses_here():
+    full = proxy.Evaluator(dataclasses.replace(SMALL, halving_rate=1)).evaluate(POWERSIGN)
+    halved = proxy.Evaluator(dataclasses.replace(SMALL, halving_rate=3)).evaluate(POWERSIGN)
+    assert halved.lr == full.lr
+    assert halved.lr_scores[halved.lr] == full.lr_scores[full.lr]
+
+
+def test_result_round_trips_through_json():
+    result = proxy.EvalResult(
+        rule=POWERSIGN, fingerprint="abc", reward=0.9, status="ok", lr=0.01,
+        lr_scores={0.001: 0.5, 0.01: 0.9}, wall_time=1.5, reason="", worker="w",
+    )
+    assert proxy.EvalResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_workers_can_build_an_evaluator_from_a_pickled_factory():
+    factory = pickle.loads(pickle.dumps(functools.partial(proxy.Evaluator, SMALL)))
+    assert factory().config == SMALL
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"learning_rates": (0.1, -1.0)}, "learning_rates"),
+        ({"lr_search_epochs": 6}, "lr_search_epochs"),
+        ({"halving_rate": 0}, "halving_rate"),
+    ],
+)
+def test_inconsistent_config_is_named(change, problem):
+    with pytest.raises(ValueError, match=problem):
+        dataclasses.replace(SMALL, **change)
+
+
+def test_child_network_is_the_papers():
+    model = proxy.build_child_network((8, 8, 1), 10, seed=3)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert [(c.filters, c.kernel_size) for c in convs] == [(32, (3, 3))] * 2
+    assert len(norms) == 2 and model.output_shape == (None, 10)
+    same_seed = proxy.build_child_network((8, 8, 1), 10, seed=3)
+    for a, b in zip(model.get_weights(), same_seed.get_weights()):
+        np.testing.assert_array_equal(a, b)
