@@ -18,6 +18,7 @@ setuptools.setup(
         "tensorflow-datasets",
         "numpy",
         "absl-py",
+        "tensorboard",  # tf.summary: the search's TensorBoard summaries
         "matplotlib",  # report and transfer plots
         "sacrebleu",  # GNMT transfer BLEU
         "scikit-learn",  # the bundled `digits` dataset

@@ -142,10 +142,16 @@ class _Converter:
 
 
 def format_number(value: float) -> str:
-    """The shortest text that reads back as exactly this float: 2, 0.3, 1e-05."""
+    """The shortest text that reads back as exactly this float: 2, 0.3, 1e-4."""
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
-    return repr(value)
+    # The fewest mantissa digits that read back exactly, written as <mantissa>e<exponent>.
+    for digits in range(17):
+        mantissa, exponent = f"{value:.{digits}e}".split("e")
+        if float(f"{mantissa}e{exponent}") == value:
+            break
+    scientific = f"{mantissa}e{int(exponent)}"
+    return min((repr(value), scientific), key=len)
 
 
 def _precedence(expr: Expr) -> int:

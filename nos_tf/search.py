@@ -1,0 +1,303 @@
+r"""Neural Optimizer Search: `python -m nos_tf.search --alsologtostderr`.
+
+The method of Bello et al. (2017), section 3: a controller samples update rules as token
+sequences; each new rule is scored by training the proxy ConvNet (`nos_tf.proxy`); the
+controller is updated from the rewards with PPO; repeat. Everything is written to a SQLite
+store as it happens, so a killed search continues with `--resume` and loses nothing.
+
+    python -m nos_tf.search --alsologtostderr                       # the CPU default
+    python -m nos_tf.search --alsologtostderr --flagfile=flags/smoke.cfg
+    python -m nos_tf.search --alsologtostderr --flagfile=flags/paper.cfg \
+        --executor=ray --ray_address=auto --num_workers=64           # a Ray cluster
+    python -m nos_tf.search --alsologtostderr --store=runs/search.sqlite --resume
+
+Each batch: the searcher proposes `batch_size` rules; a rule whose fingerprint the store
+already holds is answered from it (a cache hit); the others go to the executor, which
+returns results as they finish; when the batch is complete the searcher learns from its
+rewards and is checkpointed into the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+
+from nos_tf import controller, executors, proxy, proxy_flags, rules, store as store_lib
+
+_SEARCHER = flags.DEFINE_enum(
+    "searcher", "ppo", sorted(controller.SEARCHERS),
+    "How rules are proposed: the paper's LSTM controller trained with PPO, the same with "
+    "REINFORCE, uniform random tokens (the baseline), or regularized evolution.")
+_MAX_EVALUATIONS = flags.DEFINE_integer(
+    "max_evaluations", 120, "Rules to propose in the whole run (cache hits included).")
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", 12, "Rules per searcher update (one PPO batch).")
+_UNITS = flags.DEFINE_integer(
+    "units", 2, "Units per rule: each is b(u1(op1), u2(op2)), later units may use earlier.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the searcher (the proxy has its own).")
+_STORE = flags.DEFINE_string(
+    "store", "runs/search.sqlite", "SQLite file of trials, runs and checkpoints.")
+_RUN_NAME = flags.DEFINE_string(
+    "run_name", None, "Name of this run in the store; default: searcher and start time.")
+_RESUME = flags.DEFINE_bool(
+    "resume", False, "Continue the run --run_name (default: the store's latest run).")
+_LOGDIR = flags.DEFINE_string(
+    "logdir", None, "TensorBoard directory; default: next to the store, per run.")
+_TOP = flags.DEFINE_integer("top", 10, "Rules to print at the end.")
+
+_EXECUTOR = flags.DEFINE_enum(
+    "executor", "local", list(executors.EXECUTORS),
+    "Where rules are trained: in this process, or on Ray workers.")
+_RAY_ADDRESS = flags.DEFINE_string(
+    "ray_address", None, "Ray cluster to join ('auto': the local cluster that `ray start` "
+    "made); unset: start a Ray instance on this machine.")
+_NUM_WORKERS = flags.DEFINE_integer("num_workers", 1, "Ray workers (each keeps its data).")
+_CPUS_PER_WORKER = flags.DEFINE_float("cpus_per_worker", 1.0, "CPUs each Ray worker holds.")
+_GPUS_PER_WORKER = flags.DEFINE_float("gpus_per_worker", 0.0, "GPUs each Ray worker holds.")
+_EVAL_TIMEOUT = flags.DEFINE_float(
+    "eval_timeout", None, "Seconds before a Ray evaluation is cancelled (status timeout).")
+_MAX_RETRIES = flags.DEFINE_integer(
+    "max_retries", 2, "Retries of an evaluation whose Ray worker died (then status failed).")
+
+# Searcher hyperparameters: each flag is passed to the searchers that take it.
+_CONTROLLER_LR = flags.DEFINE_float("controller_learning_rate", 5e-4, "Controller's Adam rate.")
+_ENTROPY_WEIGHT = flags.DEFINE_float("entropy_weight", 0.0015, "Entropy penalty (paper).")
+_BASELINE_DECAY = flags.DEFINE_float("baseline_decay", 0.95, "EMA decay of the reward baseline.")
+_LSTM_UNITS = flags.DEFINE_integer("lstm_units", 150, "Controller LSTM size (paper: 150).")
+_PPO_EPOCHS = flags.DEFINE_integer("ppo_epochs", 4, "PPO epochs over each batch.")
+_PPO_CLIP = flags.DEFINE_float("ppo_clip", 0.2, "PPO's clipping of the probability ratio.")
+_POPULATION = flags.DEFINE_integer("population_size", 100, "Evolution's population.")
+_TOURNAMENT = flags.DEFINE_integer("tournament_size", 10, "Evolution's tournament.")
+
+_HYPERPARAMETER_FLAGS = {
+    "learning_rate": _CONTROLLER_LR, "entropy_weight": _ENTROPY_WEIGHT,
+    "baseline_decay": _BASELINE_DECAY, "lstm_units": _LSTM_UNITS, "epochs": _PPO_EPOCHS,
+    "clip_epsilon": _PPO_CLIP, "population_size": _POPULATION,
+    "tournament_size": _TOURNAMENT,
+}
+
+
+def make_searcher() -> controller.Searcher:
+    name = _SEARCHER.value
+    accepted = controller.searcher_hyperparameters(name)
+    hyperparameters = {
+        key: flag.value for key, flag in _HYPERPARAMETER_FLAGS.items() if key in accepted
+    }
+    return controller.make_searcher(
+        name, rules.TokenSpace(_UNITS.value), seed=_SEED.value, **hyperparameters
+    )
+
+
+@dataclasses.dataclass
+class Progress:
+    """What the log line and TensorBoard show, kept across batches."""
+
+    done: int = 0
+    trained: int = 0
+    cache_hits: int = 0
+    best_reward: float = 0.0
+    best_rule: str = ""
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    def record(self, trial: store_lib.Trial, total: int) -> None:
+        result = trial.result
+        self.done += 1
+        self.cache_hits += trial.cached
+        self.trained += not trial.cached
+        if result.reward > self.best_reward:
+            self.best_reward, self.best_rule = result.reward, trial.rule
+        hours = max(time.monotonic() - self.started, 1e-9) / 3600.0
+        logging.info(
+            "[%d/%d] reward=%.4f best=%.4f evals/h=%.0f cache_hits=%d status=%s lr=%s  %s",
+            self.done, total, result.reward, self.best_reward, self.trained / hours,
+            self.cache_hits, result.status + (" (cached)" if trial.cached else ""),
+            "-" if result.lr is None else f"{result.lr:g}", trial.rule,
+        )
+
+
+class Search:
+    """One run: the searcher, the store and the executor, driven batch by batch."""
+
+    def __init__(self, store, run, searcher, executor, summaries, total):
+        self.store, self.run, self.searcher, self.executor = store, run, searcher, executor
+        self.summaries, self.total = summaries, total
+        self.progress = Progress()
+        self.step = 0
+        self.unique_fingerprints: set[str] = set()
+
+    def resume(self) -> list[store_lib.Trial]:
+        """Restores the searcher; returns the trials proposed after its checkpoint."""
+        state = self.store.resume_state(self.run.run_id)
+        if state.checkpoint is not None:
+            self.searcher.set_state(state.checkpoint.blob)
+            self.step = state.checkpoint.step
+        told = [t for t in self.store.trials(self.run.run_id)
+                if t.trial_id not in {p.trial_id for p in state.proposed_since}]
+        for trial in told:
+            self.progress.record(trial, self.total)
+            self.unique_fingerprints.add(trial.fingerprint)
+        logging.info(
+            "Resuming run %r: %d rules told to the searcher, %d proposed since its checkpoint "
+            "(%d of them unfinished).", self.run.name, len(told), len(state.proposed_since),
+            len(state.pending))
+        return list(state.proposed_since)
+
+    def run_batches(self, replay: list[store_lib.Trial]) -> None:
+        while self.progress.done < self.total:
+            n = min(_BATCH_SIZE.value, self.total - self.progress.done)
+            proposals = self.searcher.ask(n)
+            trials = self.evaluate(proposals, replay)
+            rewards = [trial.result.reward for trial in trials]
+            metrics = self.searcher.tell(proposals, rewards)
+            self.step += 1
+            self.store.save_checkpoint(self.run.run_id, self.searcher.get_state(), self.step)
+            self.write_batch_summaries(rewards, metrics)
+
+    def evaluate(self, proposals, replay: list[store_lib.Trial]) -> list[store_lib.Trial]:
+        """Finished trials for `proposals`, in order: from the replay (after --resume), the
+        store's cache, or the executor. A fingerprint twice in one batch is trained once."""
+        trials: list[store_lib.Trial | None] = [None] * len(proposals)
+        waiting: dict[int, list[int]] = {}  # trial_id in flight -> proposal indices
+        deferred: list[int] = []  # same fingerprint as one in flight: proposed after it
+        in_flight_fingerprints: dict[str, int] = {}
+        for index, proposal in enumerate(proposals):
+            trial = self._adopt(proposal, replay)
+            if trial is None:
+                fingerprint = proposal.rule.fingerprint()
+                if fingerprint in in_flight_fingerprints:
+                    deferred.append(index)
+                    continue
+                trial = self.store.propose(
+                    self.run.run_id, str(proposal.rule), fingerprint, proposal.tokens
+                )
+            if trial.result is None:
+                in_flight_fingerprints[trial.fingerprint] = trial.trial_id
+                waiting.setdefault(trial.trial_id, []).append(index)
+                self.executor.submit(trial.trial_id, trial.rule)
+            else:
+                self._done(trials, index, trial)
+        while waiting:
+            for trial_id, result in self.executor.poll(timeout=1.0):
+                trial = self.store.finish(trial_id, _with_fingerprint(result, trial_id, self.store))
+                for index in waiting.pop(trial_id):
+                    self._done(trials, index, trial)
+        for index in deferred:  # their twin has finished: now a cache hit
+            proposal = proposals[index]
+            trial = self.store.propose(
+                self.run.run_id, str(proposal.rule), proposal.rule.fingerprint(), proposal.tokens
+            )
+            if trial.result is None:  # the twin failed before it was stored (cannot happen)
+                raise RuntimeError(f"trial {trial.trial_id} not cached after its twin finished")
+            self._done(trials, index, trial)
+        return trials
+
+    def _adopt(self, proposal, replay: list[store_lib.Trial]) -> store_lib.Trial | None:
+        """After --resume, the restored searcher proposes again what it proposed before the
+        kill; those proposals take back their trials instead of making new ones."""
+        for position, trial in enumerate(replay):
+            if trial.tokens is not None and tuple(trial.tokens) == proposal.tokens:
+                del replay[position]
+                return trial
+        return None
+
+    def _done(self, trials, index, trial) -> None:
+        trials[index] = trial
+        self.progress.record(trial, self.total)
+        self.unique_fingerprints.add(trial.fingerprint)
+        if self.summaries is not None:
+            with self.summaries.as_default(step=self.progress.done):
+                _scalar("reward", trial.result.reward)
+                _scalar("best_reward", self.progress.best_reward)
+                _scalar("unique_rules", len(self.unique_fingerprints))
+                _scalar("cache_hits", self.progress.cache_hits)
+
+    def write_batch_summaries(self, rewards, metrics) -> None:
+        if self.summaries is None:
+            return
+        with self.summaries.as_default(step=self.progress.done):
+            _scalar("batch/mean_reward", sum(rewards) / len(rewards))
+            for name, value in metrics.items():
+                _scalar(f"searcher/{name}", value)
+        self.summaries.flush()
+
+
+def _scalar(name, value):
+    import tensorflow as tf
+
+    tf.summary.scalar(name, value)
+
+
+def _with_fingerprint(result, trial_id, store):
+    """Executors' failure results carry no fingerprint; the store's trial has it."""
+    if result.fingerprint:
+        return result
+    return dataclasses.replace(result, fingerprint=store.trial(trial_id).fingerprint)
+
+
+def open_run(store: store_lib.TrialStore):
+    """The run to continue (--resume) or a new one, recorded with this binary's flags."""
+    if _RESUME.value:
+        return store.resume_run(_RUN_NAME.value)
+    name = _RUN_NAME.value or f"{_SEARCHER.value}-{time.strftime('%Y%m%d-%H%M%S')}"
+    recorded = {
+        flag.name: flag.value
+        for module in (sys.modules[__name__], proxy_flags)
+        for flag in flags.FLAGS.get_flags_for_module(module)
+    }
+    return store.start_run(name, _SEARCHER.value, recorded)
+
+
+def print_leaderboard(store: store_lib.TrialStore, top: int) -> None:
+    entries = store.leaderboard(top)
+    if not entries:
+        print("No rule finished training.")
+        return
+    print(f"\nTop {len(entries)} rules (simplified; paste into nos_tf.RuleOptimizer):")
+    print(f"{'rank':>4s} {'reward':>7s} {'lr':>8s} {'count':>5s}  rule")
+    for entry in entries:
+        shown = str(rules.simplify(rules.parse(entry.rule)))
+        lr = "-" if entry.lr is None else f"{entry.lr:g}"
+        print(f"{entry.rank:4d} {entry.reward:7.4f} {lr:>8s} {entry.count:5d}  {shown}")
+    best = entries[0]
+    best_rule = str(rules.simplify(rules.parse(best.rule)))
+    print(f'\nnos_tf.RuleOptimizer("{best_rule}", learning_rate={best.lr or 1e-3:g})')
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    config = proxy_flags.config_from_flags()
+    os.makedirs(os.path.dirname(os.path.abspath(_STORE.value)), exist_ok=True)
+    with store_lib.TrialStore(_STORE.value) as store:
+        run = open_run(store)
+        searcher = make_searcher()
+        logdir = _LOGDIR.value or os.path.join(
+            os.path.dirname(os.path.abspath(_STORE.value)), "tensorboard", run.name
+        )
+        import tensorflow as tf
+
+        summaries = tf.summary.create_file_writer(logdir)
+        factory = functools.partial(proxy.Evaluator, config)
+        with executors.make_executor(
+            _EXECUTOR.value, factory, address=_RAY_ADDRESS.value,
+            num_workers=_NUM_WORKERS.value, cpus_per_worker=_CPUS_PER_WORKER.value,
+            gpus_per_worker=_GPUS_PER_WORKER.value, eval_timeout=_EVAL_TIMEOUT.value,
+            max_retries=_MAX_RETRIES.value,
+        ) as executor:
+            search = Search(store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value)
+            replay = search.resume() if _RESUME.value else []
+            logging.info(
+                "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
+                "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,
+                _BATCH_SIZE.value, _EXECUTOR.value, _STORE.value, logdir)
+            search.run_batches(replay)
+        print_leaderboard(store, _TOP.value)
+
+
+if __name__ == "__main__":
+    app.run(main)
