@@ -1,0 +1,312 @@
+"""German–English sentence pairs for the GNMT transfer experiment, and their tokenizer.
+
+The paper transfers its rules to GNMT on WMT'14 English→German. Two sources of pairs:
+
+- ``wmt14`` — ``wmt14_translate/de-en`` through TensorFlow Datasets, when it has been
+  prepared in the TFDS data dir (it is 4.5M pairs: it is never downloaded from here).
+- ``trans_de_en`` — the offline default: the example sentences in the German–English
+  dictionary of Debian's ``trans-de-en`` package (Frank Richter's *ding* dictionary, GPL),
+  read at run time from /usr/share/trans/de-en and never copied. Each dictionary line is
+  ``German parts :: English parts`` with parts separated by `` | `` and aligned one to
+  one; the parts that are whole sentences on both sides (capitalised, ending in ``.``,
+  ``!`` or ``?``) are the pairs — about 18k of 3–20 words.
+
+`SentenceTokenizer` turns sentences into word and punctuation ids with Keras's
+`TextVectorization`; BLEU is computed by sacrebleu on the same tokenization (lowercased,
+punctuation split off), i.e. tokenized case-insensitive BLEU, as GNMT reported tokenized
+BLEU.
+"""
+
+import dataclasses
+import os
+import random
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nos_tf.data import DataUnavailableError
+
+TRANS_DE_EN_PATH = "/usr/share/trans/de-en"
+"""Where Debian's ``trans-de-en`` package installs the dictionary."""
+
+WMT14_TFDS_NAME = "wmt14_translate/de-en"
+
+SOURCES = ("auto", "wmt14", "trans_de_en")
+LANGUAGES = ("de", "en")
+
+_SENTENCE_END = (".", "!", "?")
+_DING_SIDES = " :: "
+_DING_PARTS = " | "
+
+Pair = tuple[str, str]  # (source sentence, target sentence)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ParallelCorpus:
+    """Sentence pairs split three ways; each pair is (source, target) in that direction."""
+
+    origin: str
+    source_language: str
+    target_language: str
+    train: list[Pair]
+    validation: list[Pair]
+    test: list[Pair]
+
+
+def parse_direction(direction: str) -> tuple[str, str]:
+    """'en-de' -> ('en', 'de'); raises ValueError for anything but en-de and de-en."""
+    languages = tuple(direction.split("-"))
+    if len(languages) != 2 or sorted(languages) != sorted(LANGUAGES):
+        raise ValueError(f"direction must be 'en-de' or 'de-en', got {direction!r}")
+    return languages
+
+
+def load_parallel_corpus(
+    source: str = "auto",
+    direction: str = "en-de",
+    *,
+    data_dir: str | None = None,
+    trans_path: str = TRANS_DE_EN_PATH,
+    min_words: int = 3,
+    max_words: int = 20,
+    train_pairs: int | None = None,
+    validation_pairs: int = 1000,
+    test_pairs: int = 1000,
+    seed: int = 0,
+) -> ParallelCorpus:
+    """Loads German–English pairs from `source`, oriented as `direction`.
+
+    Args:
+      source: "wmt14", "trans_de_en", or "auto" (wmt14 if TFDS has it prepared in
+        `data_dir`, else trans_de_en).
+      direction: "en-de" (the paper's) or "de-en".
+      data_dir: the TFDS data dir for wmt14 (None: TFDS's default).
+      trans_path: the trans-de-en dictionary file.
+      min_words, max_words: keep pairs whose both sides have this many words.
+      train_pairs: cap on training pairs (None: all; wmt14 has 4.5M).
+      validation_pairs, test_pairs: sizes of the held-out splits. wmt14 takes them from
+        its own newstest splits; trans_de_en holds them out of its shuffled pairs.
+      seed: the shuffle that splits trans_de_en.
+
+    Raises:
+      ValueError: an unknown source or direction, or sizes the data cannot hold.
+      DataUnavailableError: the requested source is not on this machine.
+    """
+    source_language, target_language = parse_direction(direction)
+    if source not in SOURCES:
+        raise ValueError(f"unknown translation source {source!r}; choose one of {SOURCES}")
+    if not 1 <= min_words <= max_words:
+        raise ValueError(f"need 1 <= min_words <= max_words, got {min_words}, {max_words}")
+    if source == "auto":
+        source = "wmt14" if wmt14_prepared(data_dir) else "trans_de_en"
+    if source == "wmt14":
+        splits, origin = _load_wmt14(
+            data_dir, min_words, max_words, train_pairs, validation_pairs, test_pairs
+        )
+    else:
+        splits, origin = _split_trans_de_en(
+            read_trans_de_en(trans_path, min_words, max_words),
+            train_pairs,
+            validation_pairs,
+            test_pairs,
+            seed,
+        )
+    orient = (lambda pair: pair) if source_language == "de" else (lambda pair: pair[::-1])
+    train, validation, test = ([orient(pair) for pair in split] for split in splits)
+    return ParallelCorpus(origin, source_language, target_language, train, validation, test)
+
+
+def read_trans_de_en(
+    path: str = TRANS_DE_EN_PATH, min_words: int = 3, max_words: int = 20
+) -> list[Pair]:
+    """The (German, English) example sentences of the ding dictionary, in file order.
+
+    A sentence that occurs twice on either side is kept once (its first pair), so a test
+    sentence never reappears, with another translation, in training.
+    """
+    if not os.path.isfile(path):
+        raise DataUnavailableError(
+            f"the German-English dictionary {path} is not here: install it with "
+            "`apt-get install trans-de-en` (or `make data`), or use --translation_data=wmt14"
+        )
+    pairs, seen_german, seen_english = [], set(), set()
+    with open(path, encoding="utf-8") as dictionary:
+        for line in dictionary:
+            if line.startswith("#") or _DING_SIDES not in line:
+                continue
+            german, english = line.rstrip("\n").split(_DING_SIDES, 1)
+            german_parts, english_parts = german.split(_DING_PARTS), english.split(_DING_PARTS)
+            if len(german_parts) != len(english_parts):
+                continue  # Not aligned part by part: cannot tell which goes with which.
+            for de, en in zip(german_parts, english_parts):
+                de, en = de.strip(), en.strip()
+                if not (_is_sentence(de, min_words, max_words) and _is_sentence(en, min_words, max_words)):
+                    continue
+                if de in seen_german or en in seen_english:
+                    continue
+                seen_german.add(de)
+                seen_english.add(en)
+                pairs.append((de, en))
+    return pairs
+
+
+def _is_sentence(text, min_words, max_words):
+    return (
+        text[:1].isupper()
+        and text.endswith(_SENTENCE_END)
+        and min_words <= len(text.split()) <= max_words
+    )
+
+
+def _split_trans_de_en(pairs, train_pairs, validation_pairs, test_pairs, seed):
+    held_out = validation_pairs + test_pairs
+    if not 0 < held_out < len(pairs):
+        raise ValueError(
+            f"validation_pairs + test_pairs = {held_out} must be between 1 and "
+            f"{len(pairs) - 1}: trans-de-en has {len(pairs)} pairs"
+        )
+    pairs = list(pairs)
+    random.Random(seed).shuffle(pairs)
+    test, validation, train = (
+        pairs[:test_pairs],
+        pairs[test_pairs:held_out],
+        pairs[held_out:],
+    )
+    if train_pairs is not None:
+        _check_positive("train_pairs", train_pairs)
+        train = train[:train_pairs]
+    return (train, validation, test), f"trans-de-en example sentences ({TRANS_DE_EN_PATH})"
+
+
+def wmt14_prepared(data_dir: str | None = None) -> bool:
+    """Whether TFDS holds wmt14_translate/de-en in `data_dir` (nothing is downloaded)."""
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+    return tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir).is_prepared()
+
+
+def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, test_pairs):
+    """(de, en) pairs of WMT'14's train split and newstest2013 / newstest2014 splits."""
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+    builder = tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir)
+    if not builder.is_prepared():
+        raise DataUnavailableError(
+            f"{WMT14_TFDS_NAME} is not prepared in {builder.data_dir}: build it on a machine "
+            f"with internet (`tfds build wmt14_translate/de-en --data_dir=DIR`), copy DIR "
+            "here and pass --data_dir=DIR; or use --translation_data=trans_de_en"
+        )
+    for name, value in (("validation_pairs", validation_pairs), ("test_pairs", test_pairs)):
+        _check_positive(name, value)
+    if train_pairs is not None:
+        _check_positive("train_pairs", train_pairs)
+
+    def read(split, limit):
+        pairs = []
+        for example in tfds.as_numpy(builder.as_dataset(split=split)):
+            de, en = example["de"].decode("utf-8"), example["en"].decode("utf-8")
+            if all(min_words <= len(text.split()) <= max_words for text in (de, en)):
+                pairs.append((de, en))
+                if limit is not None and len(pairs) == limit:
+                    break
+        if not pairs:
+            raise ValueError(f"{WMT14_TFDS_NAME} split {split!r} has no pair of "
+                             f"{min_words}-{max_words} words")
+        return pairs
+
+    splits = (
+        read("train", train_pairs),
+        read("validation", validation_pairs),
+        read("test", test_pairs),
+    )
+    return splits, f"{WMT14_TFDS_NAME} (TFDS, {builder.data_dir})"
+
+
+def _check_positive(name, value):
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+# -------------------------------------------------------------------------- tokens ---
+
+
+@tf.function
+def standardize(text: tf.Tensor) -> tf.Tensor:
+    """Lowercases and sets punctuation and symbols apart as words of their own."""
+    text = tf.strings.lower(text, encoding="utf-8")
+    return tf.strings.regex_replace(text, r"([\p{P}\p{S}])", r" \1 ")
+
+
+class SentenceTokenizer:
+    """Sentences <-> integer ids: Keras `TextVectorization` plus start and end tokens.
+
+    Id 0 is padding and id 1 stands for words outside the vocabulary, as in
+    TextVectorization; the last two ids are the start and end of a sentence.
+    """
+
+    START, END = "<s>", "</s>"  # Never produced by `standardize`, which splits off < and >.
+
+    def __init__(self, max_tokens: int):
+        if max_tokens < 4:
+            raise ValueError(f"max_tokens must leave room for words, got {max_tokens}")
+        self.max_tokens = max_tokens
+        self._layer = None
+        self._vocabulary = None
+
+    def adapt(self, sentences: list[str]) -> "SentenceTokenizer":
+        """Builds the vocabulary from the most frequent words of `sentences`."""
+        counter = keras.layers.TextVectorization(
+            max_tokens=self.max_tokens - 2, standardize=standardize
+        )
+        counter.adapt(tf.constant(sentences))
+        words = counter.get_vocabulary(include_special_tokens=False)
+        self._layer = keras.layers.TextVectorization(
+            standardize=standardize, ragged=True, vocabulary=words + [self.START, self.END]
+        )
+        self._vocabulary = np.array(self._layer.get_vocabulary())
+        return self
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self._vocabulary)
+
+    @property
+    def start_id(self) -> int:
+        return self.vocabulary_size - 2
+
+    @property
+    def end_id(self) -> int:
+        return self.vocabulary_size - 1
+
+    def encode(self, sentences: list[str], add_start_end: bool = False) -> list[np.ndarray]:
+        """One int32 id array per sentence, optionally wrapped in start/end ids."""
+        rows = self._layer(tf.constant(sentences)).to_list()
+        if add_start_end:
+            rows = [[self.start_id, *row, self.end_id] for row in rows]
+        return [np.asarray(row, dtype=np.int32) for row in rows]
+
+    def decode(self, ids) -> str:
+        """Ids up to the first end id, as space-separated tokens (start and padding dropped)."""
+        words = []
+        for token in np.asarray(ids).tolist():
+            if token == self.end_id:
+                break
+            if token not in (0, self.start_id):
+                words.append(self._vocabulary[token])
+        return " ".join(words)
+
+
+def tokenize(sentences: list[str]) -> list[str]:
+    """Sentences as the tokenizer sees them, every word kept: the BLEU references."""
+    standardized = standardize(tf.constant(sentences)).numpy()
+    return [" ".join(text.decode("utf-8").split()) for text in standardized]
+
+
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
+    """sacrebleu's corpus BLEU of tokenized hypotheses against raw reference sentences."""
+    import sacrebleu  # pylint: disable=import-outside-toplevel
+
+    return sacrebleu.corpus_bleu(
+        hypotheses, [tokenize(references)], tokenize="none", force=True
+    ).score

@@ -1,0 +1,167 @@
+"""Translation data: the trans-de-en reader, the TFDS wmt14 path, tokenizer and BLEU."""
+
+import os
+
+import pytest
+import sacrebleu
+
+from nos_tf import translation_data
+from nos_tf.data import DataUnavailableError
+
+# Lines in the ding dictionary's format (written for this test, not taken from it):
+# German parts :: English parts, parts aligned one to one and separated by " | ".
+DING_LINES = """\
+# Version :: test
+Hund {m} | Hunde {pl} | Der Hund schläft im Garten. :: dog | dogs | The dog sleeps in the garden.
+Katze {f} | Die Katze ist schwarz. | Ich mag Katzen. :: cat | The cat is black. | I like cats.
+laufen {vi} | Wir laufen jeden Morgen. :: to run | We run every morning.
+teilweise | Das ist nur teilweise richtig. :: partly | That is only partly right. | extra part.
+Nein. :: No.
+Ja | Das Wetter ist heute wirklich sehr schön, aber morgen soll es den ganzen Tag lang regnen. :: yes | The weather is really very nice today, but tomorrow it is supposed to rain all day long.
+Gehen Sie nach Hause! :: Go home now!
+Wo ist der Bahnhof? :: Where is the station?
+Der Hund schläft im Garten. :: The dog is asleep in the garden.
+kein Satz :: not a sentence
+"""
+
+EXPECTED_PAIRS = [
+    ("Der Hund schläft im Garten.", "The dog sleeps in the garden."),
+    ("Die Katze ist schwarz.", "The cat is black."),
+    ("Ich mag Katzen.", "I like cats."),
+    ("Wir laufen jeden Morgen.", "We run every morning."),
+    ("Gehen Sie nach Hause!", "Go home now!"),
+    ("Wo ist der Bahnhof?", "Where is the station?"),
+]
+
+
+@pytest.fixture(name="ding_file")
+def fixture_ding_file(tmp_path):
+    path = tmp_path / "de-en"
+    path.write_text(DING_LINES, encoding="utf-8")
+    return str(path)
+
+
+def test_reads_aligned_whole_sentences_once(ding_file):
+    # Misaligned lines, one-word and over-long sentences, lowercase fragments and the
+    # repeated German sentence (with another translation) are all left out.
+    assert translation_data.read_trans_de_en(ding_file, 3, 12) == EXPECTED_PAIRS
+
+
+def test_word_limits_filter_both_sides(ding_file):
+    pairs = translation_data.read_trans_de_en(ding_file, min_words=1, max_words=3)
+    assert ("Nein.", "No.") in pairs
+    assert all(len(side.split()) <= 3 for pair in pairs for side in pair)
+
+
+def test_missing_dictionary_says_how_to_install(tmp_path):
+    with pytest.raises(DataUnavailableError, match="apt-get install trans-de-en"):
+        translation_data.read_trans_de_en(str(tmp_path / "absent"))
+
+
+@pytest.mark.skipif(
+    not os.path.isfile(translation_data.TRANS_DE_EN_PATH),
+    reason="Debian's trans-de-en is not installed (`make data` installs it)",
+)
+def test_debian_dictionary_yields_about_18k_sentence_pairs():
+    pairs = translation_data.read_trans_de_en()
+    assert 15_000 < len(pairs) < 21_000
+    assert all(3 <= len(side.split()) <= 20 for pair in pairs for side in pair)
+    assert len({de for de, _ in pairs}) == len(pairs) == len({en for _, en in pairs})
+
+
+def test_corpus_splits_are_disjoint_oriented_and_seeded(ding_file):
+    corpus = translation_data.load_parallel_corpus(
+        "trans_de_en", "en-de", trans_path=ding_file, max_words=12,
+        validation_pairs=1, test_pairs=2, seed=3)
+    assert (corpus.source_language, corpus.target_language) == ("en", "de")
+    splits = corpus.train + corpus.validation + corpus.test
+    assert sorted(splits) == sorted((en, de) for de, en in EXPECTED_PAIRS)
+    assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (3, 1, 2)
+    again = translation_data.load_parallel_corpus(
+        "trans_de_en", "en-de", trans_path=ding_file, max_words=12,
+        validation_pairs=1, test_pairs=2, seed=3)
+    assert again.test == corpus.test
+    german_first = translation_data.load_parallel_corpus(
+        "trans_de_en", "de-en", trans_path=ding_file, max_words=12,
+        validation_pairs=1, test_pairs=2, seed=3)
+    assert german_first.test == [pair[::-1] for pair in corpus.test]
+
+
+@pytest.mark.parametrize("direction", ["en-fr", "en", "de-de", ""])
+def test_bad_direction_is_named(direction):
+    with pytest.raises(ValueError, match="direction must be 'en-de' or 'de-en'"):
+        translation_data.parse_direction(direction)
+
+
+def test_held_out_splits_must_fit(ding_file):
+    with pytest.raises(ValueError, match="trans-de-en has 6 pairs"):
+        translation_data.load_parallel_corpus(
+            "trans_de_en", trans_path=ding_file, max_words=12, validation_pairs=3,
+            test_pairs=3)
+
+
+def _store_tiny_wmt14(data_dir):
+    """A TFDS wmt14_translate/de-en with a few pairs, read back by TFDS's own builder."""
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+    splits = {
+        "train": [("Guten Morgen, meine Freunde.", "Good morning, my friends."),
+                  ("Das Haus ist sehr alt.", "The house is very old."),
+                  ("Kurz.", "Short.")],
+        "validation": [("Wir essen jetzt zu Mittag.", "We are having lunch now.")],
+        "test": [("Die Sonne scheint heute hell.", "The sun is shining brightly today.")],
+    }
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="wmt14_translate", version="1.0.0", config="de-en",
+        features=tfds.features.Translation(languages=("de", "en")),
+        split_datasets={name: [(i, {"de": de, "en": en}) for i, (de, en) in enumerate(pairs)]
+                        for name, pairs in splits.items()},
+        data_dir=data_dir)
+    return splits
+
+
+def test_wmt14_through_tfds(tmp_path, ding_file):
+    data_dir = str(tmp_path / "tfds")
+    assert not translation_data.wmt14_prepared(data_dir)
+    with pytest.raises(DataUnavailableError, match="tfds build wmt14_translate/de-en"):
+        translation_data.load_parallel_corpus("wmt14", data_dir=data_dir)
+    fallback = translation_data.load_parallel_corpus(
+        "auto", data_dir=data_dir, trans_path=ding_file, max_words=12, validation_pairs=1,
+        test_pairs=1)
+    assert fallback.origin.startswith("trans-de-en")
+
+    splits = _store_tiny_wmt14(data_dir)
+    corpus = translation_data.load_parallel_corpus("auto", "en-de", data_dir=data_dir)
+    assert corpus.origin.startswith("wmt14_translate/de-en")
+    assert sorted(corpus.train) == sorted((en, de) for de, en in splits["train"][:2])  # "Kurz."
+    assert corpus.validation == [(en, de) for de, en in splits["validation"]]
+    assert corpus.test == [(en, de) for de, en in splits["test"]]
+    capped = translation_data.load_parallel_corpus("wmt14", data_dir=data_dir, train_pairs=1)
+    assert len(capped.train) == 1
+
+
+def test_tokenizer_round_trip_with_unknown_words():
+    tokenizer = translation_data.SentenceTokenizer(max_tokens=50).adapt(
+        ["Über den Fluss, bitte!", "Der Fluss ist breit."])
+    ids = tokenizer.encode(["Der Fluss ist tief!"], add_start_end=True)[0]
+    assert ids[0] == tokenizer.start_id and ids[-1] == tokenizer.end_id
+    assert tokenizer.decode(ids[1:]) == "der fluss ist [UNK] !"
+    assert tokenizer.decode(tokenizer.encode(["ÜBER den Fluss!"])[0]) == "über den fluss !"
+    assert tokenizer.vocabulary_size == len({"", "[UNK]", "über", "den", "fluss", ",", "bitte",
+                                             "!", "der", "ist", "breit", ".", "<s>", "</s>"})
+
+
+def test_tokenizer_keeps_the_most_frequent_words():
+    tokenizer = translation_data.SentenceTokenizer(max_tokens=6).adapt(["a a a b b c"])
+    assert tokenizer.decode(tokenizer.encode(["a b c"])[0]) == "a b [UNK]"
+
+
+def test_bleu_is_sacrebleus_on_the_tokenized_references():
+    references = ["Ich bin müde.", "Das Haus ist alt, aber schön."]
+    assert translation_data.corpus_bleu(
+        ["ich bin müde .", "das haus ist alt , aber schön ."], references) == pytest.approx(100.0)
+    hypotheses = ["ich bin sehr müde .", "das haus ist schön ."]
+    expected = sacrebleu.corpus_bleu(
+        hypotheses, [["ich bin müde .", "das haus ist alt , aber schön ."]], tokenize="none")
+    assert translation_data.corpus_bleu(hypotheses, references) == pytest.approx(expected.score)
+    assert 0.0 < expected.score < 100.0
