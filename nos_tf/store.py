@@ -1,0 +1,500 @@
+"""The trial store: every proposal of a search and its outcome, in one SQLite file.
+
+Modelled on Optuna's RDB storage: each trial is written the moment something happens to it
+(proposed, then finished), each write is its own committed transaction, and the database runs
+in WAL mode with a busy timeout. So a search killed at any instant (SIGKILL included) loses
+nothing that had finished, and two processes can share one store.
+
+One row of ``trials`` is one rule the searcher proposed, in one of three states:
+
+  * ``pending``: submitted to an executor, not finished. A resumed search redoes these.
+  * ``evaluated``: trained; the row holds the executor's result (reward, status, lr, ...).
+  * ``cached``: its fingerprint had already been evaluated (in any run of this store), so it
+    was not trained again; the row copies that evaluation's result and names it in
+    ``cached_from``. Cache hits are thus counted, one row each.
+
+Every status is cached, failures included: a rule that hung (``timeout``) or kept killing its
+worker (``failed``) would do so again, and the search should not pay for it twice.
+
+A store holds several runs (``runs``: searcher name, flags as JSON, start time), which lets
+one file compare searchers, and one searcher checkpoint per run (``checkpoints``: an opaque
+blob of controller weights, optimizer slots, baseline and RNG state).
+
+The resume protocol (what ``nos_tf.search --resume`` does with this store):
+
+  1. ``run = store.resume_run(name)``; ``state = store.resume_state(run.run_id)``.
+  2. Restore the searcher from ``state.checkpoint.blob`` (or start it fresh when ``None``).
+  3. ``state.proposed_since``: trials proposed after the checkpoint was saved, in proposal
+     order. The restored searcher has not seen them: it adopts them as its own samples (so it
+     does not sample them again and can later learn from their tokens).
+  4. ``state.finished_since``: trials finished after the checkpoint, in finish order. Feed
+     their results to the searcher exactly as if they had just arrived.
+  5. ``state.pending``: resubmit each to the executor under its ``trial_id``.
+
+This is exact provided the driver keeps two habits: it calls ``finish`` as soon as a result
+arrives and only then hands the result to the searcher, and the blob it checkpoints captures
+everything the searcher has seen so far (results buffered for the next update included). The
+checkpoint records the last trial proposed and the last one finished when it is saved, which
+is how ``resume_state`` knows what came after it.
+
+Only one driver should work on a given run at a time; different runs may share a store
+concurrently.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+PENDING, EVALUATED, CACHED = "pending", "evaluated", "cached"
+
+# Seconds a writer waits for another process's write transaction before giving up.
+BUSY_TIMEOUT_S = 60.0
+
+# One statement each: executescript() would commit the schema's transaction half-way.
+_SCHEMA = (
+    """CREATE TABLE runs (
+      run_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+      name     TEXT NOT NULL UNIQUE,
+      searcher TEXT NOT NULL,
+      flags    TEXT NOT NULL,  -- JSON object
+      started  REAL NOT NULL   -- unix time
+    )""",
+    """CREATE TABLE trials (
+      trial_id     INTEGER PRIMARY KEY AUTOINCREMENT,  -- also the proposal order
+      run_id       INTEGER NOT NULL REFERENCES runs (run_id),
+      rule         TEXT NOT NULL,
+      fingerprint  TEXT NOT NULL,
+      tokens       TEXT,  -- JSON list of controller tokens, NULL if none
+      state        TEXT NOT NULL CHECK (state IN ('pending', 'evaluated', 'cached')),
+      proposed_at  REAL NOT NULL,
+      finished_seq INTEGER UNIQUE,  -- store-wide finish order, NULL while pending
+      finished_at  REAL,
+      cached_from  INTEGER REFERENCES trials (trial_id),
+      status       TEXT,  -- the result's fields from here on, NULL while pending
+      reward       REAL,
+      lr           REAL,
+      lr_scores    TEXT,  -- JSON list of [lr, score] pairs
+      reason       TEXT,
+      wall_time    REAL,
+      worker       TEXT
+    )""",
+    "CREATE INDEX trials_by_fingerprint ON trials (fingerprint, state)",
+    "CREATE INDEX trials_by_run ON trials (run_id, state)",
+    """CREATE TABLE checkpoints (
+      run_id            INTEGER PRIMARY KEY REFERENCES runs (run_id),
+      step              INTEGER NOT NULL,
+      blob              BLOB NOT NULL,
+      last_trial_id     INTEGER NOT NULL,  -- the run's last proposal when saved (0: none)
+      last_finished_seq INTEGER NOT NULL,  -- the store's last finish when saved (0: none)
+      saved             REAL NOT NULL
+    )""",
+)
+
+# The result columns of `trials`, in the order `_result_values` writes them.
+_RESULT_COLUMNS = ("status", "reward", "lr", "lr_scores", "reason", "wall_time", "worker")
+
+
+class StoreError(ValueError):
+    """The store cannot do what was asked (unknown run, wrong state, foreign schema)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One search in the store."""
+
+    run_id: int
+    name: str
+    searcher: str
+    flags: dict[str, Any]
+    started: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One proposed rule and, once finished, its result (`EvalResult`; None while pending).
+
+    The result is built from `result_fields` on first use: the proxy module that defines
+    EvalResult pulls in TensorFlow, which a process that only records trials need not load.
+    """
+
+    trial_id: int
+    run_id: int
+    rule: str
+    fingerprint: str
+    tokens: list[int] | None
+    state: str
+    proposed_at: float
+    finished_seq: int | None
+    finished_at: float | None
+    cached_from: int | None
+    result_fields: dict[str, Any] | None = dataclasses.field(repr=False)
+
+    @functools.cached_property
+    def result(self):
+        """The `nos_tf.proxy.EvalResult`, or None while the trial is pending."""
+        return None if self.result_fields is None else _make_result(self.result_fields)
+
+    @property
+    def cached(self) -> bool:
+        return self.state == CACHED
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A searcher's saved state, and how far the run had got when it was saved."""
+
+    run_id: int
+    step: int
+    blob: bytes
+    last_trial_id: int
+    last_finished_seq: int
+    saved: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeState:
+    """Everything a resumed search needs; see the module docstring for how to use it."""
+
+    checkpoint: Checkpoint | None
+    proposed_since: list[Trial]
+    finished_since: list[Trial]
+    pending: list[Trial]
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaderboardEntry:
+    """The best evaluation of one fingerprint, and how often that fingerprint was proposed."""
+
+    rank: int
+    reward: float
+    rule: str
+    lr: float | None
+    count: int
+    fingerprint: str
+
+
+class TrialStore:
+    """A search's trials, runs and checkpoints in one SQLite file; see the module docstring.
+
+    Every method commits before it returns. Usable as a context manager (closes on exit).
+    """
+
+    def __init__(self, path: str):
+        self.path = str(path)
+        # Autocommit mode: transactions are explicit (`_write`), so nothing is left open.
+        # `timeout` is the busy timeout: how long to wait for another process's write.
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise StoreError(f"{self.path} is not a trial store: {error}") from None
+        self._db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self._create_or_check_schema()
+        except StoreError:
+            self._db.close()
+            raise
+
+    def _create_or_check_schema(self) -> None:
+        with self._write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            has_tables = db.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            if version == 0 and not has_tables:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} is not a nos_tf trial store of schema version "
+                    f"{SCHEMA_VERSION} (found user_version={version})")
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "TrialStore":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed on exit. IMMEDIATE takes the write lock up front,
+        so a read-then-write (the cache check in `propose`) cannot race another process."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(self, name: str, searcher: str, flags: dict[str, Any]) -> Run:
+        """Registers a new run; `flags` (JSON-serialisable) records how it was launched."""
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO runs (name, searcher, flags, started) VALUES (?, ?, ?, ?)",
+                    (name, searcher, json.dumps(flags, sort_keys=True), time.time()))
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"run {name!r} already exists in {self.path}: resume it or choose another "
+                "run name") from None
+        return self.run(name)
+
+    def run(self, name: str) -> Run:
+        row = self._db.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            known = ", ".join(run.name for run in self.runs()) or "none"
+            raise StoreError(f"no run {name!r} in {self.path} (runs: {known})")
+        return _run_from_row(row)
+
+    def runs(self) -> list[Run]:
+        """All runs, oldest first."""
+        rows = self._db.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+        return [_run_from_row(row) for row in rows]
+
+    def resume_run(self, name: str | None = None) -> Run:
+        """The run called `name`, or the most recently started one when `name` is None."""
+        if name is not None:
+            return self.run(name)
+        runs = self.runs()
+        if not runs:
+            raise StoreError(f"nothing to resume: {self.path} holds no runs")
+        return runs[-1]
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def propose(self, run_id: int, rule: str, fingerprint: str,
+                tokens: Sequence[int] | None = None) -> Trial:
+        """Records a proposal; the one way trials enter the store.
+
+        If `fingerprint` was evaluated before (in any run), the trial is recorded as a cache
+        hit and returned finished, with that evaluation's result. Otherwise it is recorded
+        pending and returned with `result=None`: submit it to an executor under its
+        `trial_id`, and `finish` it when the result comes back.
+        """
+        tokens_json = None if tokens is None else json.dumps([int(t) for t in tokens])
+        now = time.time()
+        with self._write() as db:
+            source = db.execute(
+                "SELECT * FROM trials WHERE fingerprint = ? AND state = ? "
+                "ORDER BY trial_id LIMIT 1", (fingerprint, EVALUATED)).fetchone()
+            if source is None:
+                cursor = db.execute(
+                    "INSERT INTO trials (run_id, rule, fingerprint, tokens, state, proposed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, rule, fingerprint, tokens_json, PENDING, now))
+            else:
+                cursor = db.execute(
+                    "INSERT INTO trials (run_id, rule, fingerprint, tokens, state, proposed_at,"
+                    " finished_seq, finished_at, cached_from, "
+                    + ", ".join(_RESULT_COLUMNS) + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?"
+                    + ", ?" * len(_RESULT_COLUMNS) + ")",
+                    (run_id, rule, fingerprint, tokens_json, CACHED, now,
+                     _next_finished_seq(db), now, source["trial_id"],
+                     *(source[column] for column in _RESULT_COLUMNS)))
+            trial_id = cursor.lastrowid
+        return self.trial(trial_id)
+
+    def finish(self, trial_id: int, result) -> Trial:
+        """Records the result (a `nos_tf.proxy.EvalResult`) of a pending trial."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT state FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no trial {trial_id} in {self.path}")
+            if row["state"] != PENDING:
+                raise StoreError(f"trial {trial_id} is {row['state']}, not pending: "
+                                 "a result can be recorded only once")
+            db.execute(
+                "UPDATE trials SET state = ?, finished_seq = ?, finished_at = ?, "
+                + ", ".join(f"{column} = ?" for column in _RESULT_COLUMNS)
+                + " WHERE trial_id = ?",
+                (EVALUATED, _next_finished_seq(db), time.time(), *_result_values(result),
+                 trial_id))
+        return self.trial(trial_id)
+
+    def trial(self, trial_id: int) -> Trial:
+        row = self._db.execute(
+            "SELECT * FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no trial {trial_id} in {self.path}")
+        return _trial_from_row(row)
+
+    def trials(self, run_id: int | None = None, states: Sequence[str] | None = None,
+               proposed_after: int = 0, finished_after: int | None = None) -> list[Trial]:
+        """Trials filtered by run, state and position.
+
+        `proposed_after`: only trials with a larger `trial_id`. `finished_after`: only
+        trials with a larger `finished_seq` (so never pending ones), returned in finish
+        order; otherwise trials come in proposal order.
+        """
+        where, params = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if states is not None:
+            unknown = set(states) - {PENDING, EVALUATED, CACHED}
+            if unknown:
+                raise StoreError(f"unknown trial states {sorted(unknown)}")
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(states)
+        if proposed_after:
+            where.append("trial_id > ?")
+            params.append(proposed_after)
+        order = "trial_id"
+        if finished_after is not None:
+            where.append("finished_seq > ?")
+            params.append(finished_after)
+            order = "finished_seq"
+        sql = "SELECT * FROM trials"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._db.execute(f"{sql} ORDER BY {order}", params).fetchall()
+        return [_trial_from_row(row) for row in rows]
+
+    def pending(self, run_id: int) -> list[Trial]:
+        """The run's submitted, unfinished trials, in proposal order."""
+        return self.trials(run_id, states=[PENDING])
+
+    def lookup(self, fingerprint: str):
+        """The first evaluation's result (`EvalResult`) for `fingerprint`, or None."""
+        row = self._db.execute(
+            "SELECT * FROM trials WHERE fingerprint = ? AND state = ? "
+            "ORDER BY trial_id LIMIT 1", (fingerprint, EVALUATED)).fetchone()
+        return None if row is None else _make_result(_result_fields(row))
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def save_checkpoint(self, run_id: int, blob: bytes, step: int) -> Checkpoint:
+        """Replaces the run's checkpoint. Records how far the run had got, so call it only
+        when `blob` captures every result handed to the searcher so far."""
+        with self._write() as db:
+            last_trial_id = db.execute(
+                "SELECT COALESCE(MAX(trial_id), 0) FROM trials WHERE run_id = ?",
+                (run_id,)).fetchone()[0]
+            last_finished_seq = db.execute(
+                "SELECT COALESCE(MAX(finished_seq), 0) FROM trials").fetchone()[0]
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints (run_id, step, blob, last_trial_id, "
+                "last_finished_seq, saved) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, int(step), sqlite3.Binary(bytes(blob)), last_trial_id,
+                 last_finished_seq, time.time()))
+        return self.load_checkpoint(run_id)
+
+    def load_checkpoint(self, run_id: int) -> Checkpoint | None:
+        row = self._db.execute(
+            "SELECT * FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return Checkpoint(run_id=row["run_id"], step=row["step"], blob=bytes(row["blob"]),
+                          last_trial_id=row["last_trial_id"],
+                          last_finished_seq=row["last_finished_seq"], saved=row["saved"])
+
+    def resume_state(self, run_id: int) -> ResumeState:
+        """What happened in the run after its checkpoint; see the module docstring."""
+        checkpoint = self.load_checkpoint(run_id)
+        return ResumeState(
+            checkpoint=checkpoint,
+            proposed_since=self.trials(
+                run_id, proposed_after=checkpoint.last_trial_id if checkpoint else 0),
+            finished_since=self.trials(
+                run_id, finished_after=checkpoint.last_finished_seq if checkpoint else 0),
+            pending=self.pending(run_id))
+
+    # -- summaries --------------------------------------------------------------------------
+
+    def leaderboard(self, top: int | None = None) -> list[LeaderboardEntry]:
+        """The best `ok` evaluation of each fingerprint, best first, across all runs.
+
+        `count` is how many times the fingerprint was proposed and finished: evaluations plus
+        cache hits. `rule` and `lr` come from the best evaluation.
+        """
+        rows = self._db.execute(
+            """
+            WITH counts AS (
+              SELECT fingerprint, COUNT(*) AS count FROM trials
+              WHERE state != 'pending' GROUP BY fingerprint),
+            best AS (
+              SELECT fingerprint, rule, reward, lr, ROW_NUMBER() OVER (
+                PARTITION BY fingerprint ORDER BY reward DESC, trial_id) AS position
+              FROM trials WHERE state = 'evaluated' AND status = 'ok')
+            SELECT best.fingerprint, rule, reward, lr, count
+            FROM best JOIN counts USING (fingerprint)
+            WHERE position = 1 ORDER BY reward DESC, count DESC, rule LIMIT ?
+            """, (-1 if top is None else int(top),)).fetchall()
+        return [LeaderboardEntry(rank=rank, reward=row["reward"], rule=row["rule"],
+                                 lr=row["lr"], count=row["count"],
+                                 fingerprint=row["fingerprint"])
+                for rank, row in enumerate(rows, start=1)]
+
+    def counts(self, run_id: int | None = None) -> dict[str, int]:
+        """How many trials are in each state, and how many evaluations ended in each status
+        (keys like ``pending``, ``cached``, ``evaluated``, ``status:ok``)."""
+        where, params = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
+        totals = {PENDING: 0, EVALUATED: 0, CACHED: 0}
+        for state, count in self._db.execute(
+                f"SELECT state, COUNT(*) FROM trials {where} GROUP BY state", params):
+            totals[state] = count
+        for status, count in self._db.execute(
+                f"SELECT status, COUNT(*) FROM trials {where} "
+                f"{'AND' if where else 'WHERE'} state = 'evaluated' GROUP BY status", params):
+            totals[f"status:{status}"] = count
+        return totals
+
+
+def _next_finished_seq(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT COALESCE(MAX(finished_seq), 0) + 1 FROM trials").fetchone()[0]
+
+
+def _result_values(result) -> tuple:
+    """An EvalResult's fields in `_RESULT_COLUMNS` order, JSON-encoding the per-lr scores."""
+    lr_scores = sorted((float(lr), float(score)) for lr, score in result.lr_scores.items())
+    return (result.status, float(result.reward),
+            None if result.lr is None else float(result.lr), json.dumps(lr_scores),
+            result.reason, float(result.wall_time), result.worker)
+
+
+def _result_fields(row: sqlite3.Row) -> dict[str, Any]:
+    """A finished trial's row as EvalResult's keyword arguments."""
+    return dict(rule=row["rule"], fingerprint=row["fingerprint"], reward=row["reward"],
+                status=row["status"], lr=row["lr"],
+                lr_scores={lr: score for lr, score in json.loads(row["lr_scores"])},
+                wall_time=row["wall_time"], reason=row["reason"], worker=row["worker"])
+
+
+def _make_result(fields: dict[str, Any]):
+    from nos_tf.proxy import EvalResult  # Deferred: see `Trial`.
+
+    return EvalResult(**fields)
+
+
+def _trial_from_row(row: sqlite3.Row) -> Trial:
+    return Trial(
+        trial_id=row["trial_id"], run_id=row["run_id"], rule=row["rule"],
+        fingerprint=row["fingerprint"],
+        tokens=None if row["tokens"] is None else json.loads(row["tokens"]),
+        state=row["state"], proposed_at=row["proposed_at"],
+        finished_seq=row["finished_seq"], finished_at=row["finished_at"],
+        cached_from=row["cached_from"],
+        result_fields=None if row["state"] == PENDING else _result_fields(row))
+
+
+def _run_from_row(row: sqlite3.Row) -> Run:
+    return Run(run_id=row["run_id"], name=row["name"], searcher=row["searcher"],
+               flags=json.loads(row["flags"]), started=row["started"])

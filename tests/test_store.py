@@ -1,0 +1,210 @@
+"""The trial store: results, the fingerprint cache, runs, checkpoints, resume, sharing."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from nos_tf.proxy import EvalResult
+from nos_tf.store import StoreError, TrialStore
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def result(rule: str, reward: float, status: str = "ok") -> EvalResult:
+    return EvalResult(rule=rule, fingerprint=f"fp-{rule}", reward=reward, status=status,
+                      lr=0.01, lr_scores={0.001: reward / 2, 0.01: reward}, wall_time=1.5,
+                      reason="" if status == "ok" else f"{status} at step 3",
+                      worker="host:123")
+
+
+@pytest.fixture
+def store(tmp_path):
+    with TrialStore(str(tmp_path / "trials.db")) as store:
+        yield store
+
+
+@pytest.fixture
+def run_id(store):
+    return store.start_run("ppo-1", "ppo", {"batch_size": 4, "dataset": "digits"}).run_id
+
+
+def test_a_finished_trial_keeps_its_result(store, run_id):
+    trial = store.propose(run_id, "g * m", "fp-g * m", tokens=[3, 1, 0, 2, 4])
+    assert (trial.state, trial.result, trial.tokens) == ("pending", None, [3, 1, 0, 2, 4])
+    assert store.pending(run_id) == [trial]
+    finished = store.finish(trial.trial_id, result("g * m", 0.75))
+    assert finished.state == "evaluated"
+    assert finished.result == result("g * m", 0.75)
+    assert store.pending(run_id) == []
+    assert store.lookup("fp-g * m") == result("g * m", 0.75)
+    assert store.lookup("fp-unknown") is None
+
+
+def test_a_known_fingerprint_is_a_counted_cache_hit_not_a_new_evaluation(store, run_id):
+    first = store.propose(run_id, "g * m", "fp-same", tokens=[1])
+    # Still pending: not a cache source yet, so the same rule is proposed pending too.
+    twin = store.propose(run_id, "m * g", "fp-same", tokens=[2])
+    assert twin.state == "pending"
+    store.finish(first.trial_id, result("g * m", 0.75))
+    store.finish(twin.trial_id, result("m * g", 0.5))
+    other_run = store.start_run("random-1", "random", {}).run_id
+    hit = store.propose(other_run, "m * g", "fp-same", tokens=[7, 7])
+    assert (hit.state, hit.cached, hit.cached_from, hit.tokens) == (
+        "cached", True, first.trial_id, [7, 7])
+    assert (hit.rule, hit.result.reward, hit.result.lr) == ("m * g", 0.75, 0.01)
+    assert store.counts(other_run) == {"pending": 0, "evaluated": 0, "cached": 1}
+    assert store.counts() == {"pending": 0, "evaluated": 2, "cached": 1, "status:ok": 2}
+
+
+def test_a_result_is_recorded_once(store, run_id):
+    trial = store.propose(run_id, "g", "fp-g")
+    store.finish(trial.trial_id, result("g", 0.5))
+    with pytest.raises(StoreError, match="evaluated, not pending"):
+        store.finish(trial.trial_id, result("g", 0.6))
+    with pytest.raises(StoreError, match="no trial 99"):
+        store.finish(99, result("g", 0.6))
+
+
+def test_runs_are_named_and_keep_their_flags(store):
+    assert store.start_run("a", "ppo", {"lr": 1e-3, "searcher": "ppo"}).flags == {
+        "lr": 1e-3, "searcher": "ppo"}
+    store.start_run("b", "random", {})
+    with pytest.raises(StoreError, match="run 'a' already exists"):
+        store.start_run("a", "ppo", {})
+    with pytest.raises(StoreError, match=r"no run 'c' .*\(runs: a, b\)"):
+        store.run("c")
+    assert [run.name for run in store.runs()] == ["a", "b"]
+    assert store.resume_run().name == "b"
+    assert store.resume_run("a").searcher == "ppo"
+
+
+def test_resume_state_says_what_happened_after_the_checkpoint(tmp_path):
+    path = str(tmp_path / "trials.db")
+    with TrialStore(path) as store:
+        run_id = store.start_run("ppo-1", "ppo", {}).run_id
+        t1, t2, t3 = (store.propose(run_id, rule, f"fp-{rule}", [i])
+                      for i, rule in enumerate(["g", "m", "v"]))
+        store.finish(t1.trial_id, result("g", 0.3))
+        assert store.resume_state(run_id).checkpoint is None
+        store.save_checkpoint(run_id, b"\x00weights\xff", step=1)
+        t4 = store.propose(run_id, "adam", "fp-adam", [4])
+        store.finish(t3.trial_id, result("v", 0.1, status="diverged"))
+        t5 = store.propose(run_id, "g", "fp-g", [5])  # A cache hit of t1.
+    with TrialStore(path) as store:  # As a resumed search would open it.
+        state = store.resume_state(run_id)
+    assert (state.checkpoint.blob, state.checkpoint.step) == (b"\x00weights\xff", 1)
+    assert [t.trial_id for t in state.proposed_since] == [t4.trial_id, t5.trial_id]
+    assert [t.trial_id for t in state.finished_since] == [t3.trial_id, t5.trial_id]
+    assert state.finished_since[0].result.status == "diverged"
+    assert [t.trial_id for t in state.pending] == [t2.trial_id, t4.trial_id]
+
+
+def test_a_later_checkpoint_replaces_the_earlier(store, run_id):
+    store.save_checkpoint(run_id, b"first", step=1)
+    trial = store.propose(run_id, "g", "fp-g")
+    store.finish(trial.trial_id, result("g", 0.5))
+    store.save_checkpoint(run_id, b"second", step=2)
+    state = store.resume_state(run_id)
+    assert (state.checkpoint.blob, state.checkpoint.step) == (b"second", 2)
+    assert (state.proposed_since, state.finished_since, state.pending) == ([], [], [])
+
+
+def test_leaderboard_ranks_fingerprints_by_their_best_ok_evaluation(store, run_id):
+    for rule, reward, status in [("g", 0.5, "ok"), ("m", 0.9, "ok"), ("g2", 0.99, "diverged"),
+                                 ("adam", 0.7, "ok")]:
+        store.finish(store.propose(run_id, rule, f"fp-{rule}").trial_id,
+                     result(rule, reward, status))
+    store.propose(run_id, "g", "fp-g")  # Cache hits count as proposals of "g".
+    store.propose(run_id, "1 * g", "fp-g")
+    store.propose(run_id, "v", "fp-v")  # Pending: neither ranked nor counted.
+    board = store.leaderboard()
+    assert [(e.rank, e.rule, e.reward, e.count) for e in board] == [
+        (1, "m", 0.9, 1), (2, "adam", 0.7, 1), (3, "g", 0.5, 3)]
+    assert [e.rule for e in store.leaderboard(top=2)] == ["m", "adam"]
+
+
+# Writer processes load store.py alone, which needs nothing but the standard library, rather
+# than spend seconds importing TensorFlow with the nos_tf package; their results are
+# stand-ins with EvalResult's fields.
+WRITER_PRELUDE = textwrap.dedent(f"""
+    import importlib.util, os, signal, sys, time, types
+    spec = importlib.util.spec_from_file_location(
+        "store", {os.path.join(REPO, "nos_tf", "store.py")!r})
+    store_lib = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(store_lib)
+
+    def result(trial, reward, worker):
+        return types.SimpleNamespace(
+            rule=trial.rule, fingerprint=trial.fingerprint, reward=reward, status="ok",
+            lr=0.1, lr_scores={{0.1: reward}}, wall_time=0.0, reason="", worker=worker)
+""")
+
+
+def test_every_write_survives_a_sigkill(tmp_path):
+    """A writer killed with SIGKILL right after its writes loses none of them."""
+    path = str(tmp_path / "trials.db")
+    writer = WRITER_PRELUDE + textwrap.dedent(f"""
+        store = store_lib.TrialStore({path!r})
+        run_id = store.start_run("run", "random", {{}}).run_id
+        for i in range(5):
+            trial = store.propose(run_id, f"rule{{i}}", f"fp{{i}}")
+            if i < 4:
+                store.finish(trial.trial_id, result(trial, i / 10, "w"))
+        store.save_checkpoint(run_id, b"blob", step=4)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    process = subprocess.run([sys.executable, "-c", writer], capture_output=True)
+    assert process.returncode == -9, process.stderr.decode()[-2000:]
+    with TrialStore(path) as store:
+        run = store.resume_run()
+        assert [t.result.reward for t in store.trials(run.run_id, states=["evaluated"])] == [
+            0.0, 0.1, 0.2, 0.3]
+        assert [t.rule for t in store.pending(run.run_id)] == ["rule4"]
+        assert store.load_checkpoint(run.run_id).blob == b"blob"
+
+
+def test_two_processes_can_share_one_store(tmp_path):
+    path = str(tmp_path / "trials.db")
+    TrialStore(path).close()
+    writer = WRITER_PRELUDE + textwrap.dedent("""
+        path, name = sys.argv[1], sys.argv[2]
+        store = store_lib.TrialStore(path)
+        run_id = store.start_run(name, "random", {}).run_id
+        open(path + "." + name + ".ready", "w").close()
+        while not os.path.exists(path + ".go"):  # Start together, to contend for writes.
+            time.sleep(0.01)
+        for i in range(100):
+            trial = store.propose(run_id, f"{name}-{i}", f"{name}-fp{i}")
+            store.finish(trial.trial_id, result(trial, 0.5, name))
+    """)
+    writers = [subprocess.Popen([sys.executable, "-c", writer, path, name],
+                                stderr=subprocess.PIPE) for name in ("a", "b")]
+    while not all(os.path.exists(f"{path}.{name}.ready") for name in ("a", "b")):
+        for w in writers:
+            assert w.poll() is None, w.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    open(path + ".go", "w").close()
+    for w in writers:
+        assert w.wait() == 0, w.stderr.read().decode()[-2000:]
+    with TrialStore(path) as store:
+        trials = store.trials(states=["evaluated"])
+        assert len(trials) == 200
+        assert sorted(t.finished_seq for t in trials) == list(range(1, 201))
+        assert {t.result.worker for t in trials} == {"a", "b"}
+
+
+def test_a_file_that_is_not_a_store_is_named(tmp_path):
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("hello " * 1000)
+    with pytest.raises(StoreError, match="notes.txt is not a trial store"):
+        TrialStore(str(not_a_db))
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE things (x)")
+    with pytest.raises(StoreError, match="not a nos_tf trial store"):
+        TrialStore(str(other))
