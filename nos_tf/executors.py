@@ -1,0 +1,456 @@
+"""Executors: where rule evaluations run, in this process or on a Ray cluster.
+
+The search driver hands rules to an executor and collects results as they finish, so the
+controller keeps sampling while workers train:
+
+    with make_executor("ray", functools.partial(Evaluator, config), num_workers=4) as pool:
+        pool.submit(trial.trial_id, trial.rule)
+        ...
+        for trial_id, result in pool.poll(timeout=1.0):
+            store.finish(trial_id, result)
+
+An evaluator factory is a picklable zero-argument callable returning an object with
+`evaluate(rule_text) -> EvalResult` (`nos_tf.proxy.Evaluator` is the real one). Each worker
+calls it once and keeps the evaluator, hence its dataset and compiled functions, for every
+rule it evaluates.
+
+Results carry the evaluator's statuses ("ok", "diverged", "rejected", "error") and three that
+executors add when the evaluation itself went wrong; none of them stops the search:
+
+  * "error": an exception escaped `evaluate` (the message is in `reason`).
+  * "timeout": the evaluation ran past `eval_timeout`; its worker was killed and replaced.
+  * "failed": the worker process died mid-evaluation (killed, segfault, out of host memory)
+    more than `max_retries` times; each death is retried on a fresh worker before that.
+
+Ray is an optional extra (`pip install -e .[ray]`) imported only by `RayExecutor`.
+"""
+
+import abc
+import collections
+import dataclasses
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+EXECUTORS = ("local", "ray")
+
+# Statuses an executor adds to the evaluator's own (see the module docstring).
+ERROR, TIMEOUT, FAILED = "error", "timeout", "failed"
+
+
+class WorkerStartupError(RuntimeError):
+    """The evaluator factory failed on a worker (bad config, missing data): every
+    evaluation would fail the same way, so the search must stop rather than retry."""
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _failure_result(rule_text: str, status: str, reason: str, wall_time: float,
+                    worker: str):
+    """An EvalResult for an evaluation that produced none of its own: reward 0, no lr.
+
+    Its fingerprint is empty: executors only see rule text, and the store keys trials by the
+    fingerprint of the proposal."""
+    from nos_tf.proxy import EvalResult  # Deferred: the proxy pulls in TensorFlow.
+
+    return EvalResult(rule=rule_text, fingerprint="", reward=0.0, status=status, lr=None,
+                      lr_scores={}, wall_time=wall_time, reason=reason, worker=worker)
+
+
+def _evaluate_guarded(evaluator, rule_text: str, worker: str):
+    """`evaluator.evaluate(rule_text)`, with any escaping exception turned into an "error"
+    result and the result stamped with the worker that produced it."""
+    start = time.monotonic()
+    try:
+        result = evaluator.evaluate(rule_text)
+    except Exception as error:  # A bad rule must not stop the search: report it instead.
+        return _failure_result(rule_text, ERROR, f"{type(error).__name__}: {error}",
+                               time.monotonic() - start, worker)
+    return dataclasses.replace(result, worker=worker)
+
+
+class Executor(abc.ABC):
+    """Runs evaluations of rule texts and returns their results as they finish.
+
+    `submit` never blocks; `poll` returns whatever has finished. Keys are the caller's
+    (the search uses trial ids) and come back with their results. `capacity` is how many
+    evaluations run at once: a driver keeps `num_in_flight` at about `capacity`.
+    `close` drops unfinished evaluations (the store's pending trials are how a resumed
+    search redoes them).
+    """
+
+    capacity: int
+
+    @abc.abstractmethod
+    def submit(self, key: Hashable, rule_text: str) -> None:
+        """Queues an evaluation of `rule_text`; its result comes back from `poll` with `key`."""
+
+    @abc.abstractmethod
+    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, Any]]:
+        """Returns the (key, EvalResult) pairs finished so far, waiting up to `timeout`
+        seconds (None: as long as it takes) for at least one. Returns [] when nothing is in
+        flight or nothing finished in time."""
+
+    @property
+    @abc.abstractmethod
+    def num_in_flight(self) -> int:
+        """Evaluations submitted and not yet returned by `poll`."""
+
+    def close(self) -> None:
+        """Releases the workers. Idempotent."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class LocalExecutor(Executor):
+    """Evaluates in this process, one rule per `poll` call, in submission order.
+
+    The evaluator is made on the first `poll` and kept. An in-process evaluation cannot be
+    interrupted, so there is no timeout, and a crash of the evaluation is a crash of the
+    search; use `RayExecutor` for isolation.
+    """
+
+    capacity = 1
+
+    def __init__(self, evaluator_factory: Callable[[], Any]):
+        self._evaluator_factory = evaluator_factory
+        self._evaluator = None
+        self._queue: collections.deque[tuple[Hashable, str]] = collections.deque()
+
+    def submit(self, key: Hashable, rule_text: str) -> None:
+        self._queue.append((key, rule_text))
+
+    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, Any]]:
+        """Runs the oldest queued evaluation to completion (`timeout` cannot shorten it)."""
+        if not self._queue:
+            return []
+        if self._evaluator is None:
+            try:
+                self._evaluator = self._evaluator_factory()
+            except Exception as error:
+                raise WorkerStartupError(
+                    f"the evaluator could not be created: {type(error).__name__}: {error}"
+                ) from error
+        key, rule_text = self._queue.popleft()
+        return [(key, _evaluate_guarded(self._evaluator, rule_text, _worker_name()))]
+
+    @property
+    def num_in_flight(self) -> int:
+        return len(self._queue)
+
+
+class EvaluationWorker:
+    """The body of one Ray actor: a long-lived evaluator in its own process."""
+
+    def __init__(self, evaluator_factory: Callable[[], Any], num_threads: int):
+        configure_tensorflow(num_threads)
+        self._name = _worker_name()
+        self._evaluator = evaluator_factory()
+
+    def ready(self) -> str:
+        """Returns once the evaluator is built; names this worker."""
+        return self._name
+
+    def evaluate(self, rule_text: str):
+        return _evaluate_guarded(self._evaluator, rule_text, self._name)
+
+
+def configure_tensorflow(num_threads: int) -> None:
+    """Sizes TensorFlow's thread pools to a worker's CPU share and lets GPU memory grow on
+    demand, so that workers sharing a GPU do not each claim all of it.
+
+    Through the environment, which TensorFlow reads when its runtime starts (its first
+    operation), not when it is imported: so this works in a process that has imported
+    TensorFlow but not yet run anything, and imports nothing itself. Ray actors call it
+    first thing; a driver using the local executor may call it at the start of `main`.
+    """
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(num_threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = str(num_threads)
+    os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+
+
+@dataclasses.dataclass
+class _Job:
+    key: Hashable
+    rule_text: str
+    deaths: int = 0  # Times a worker died while evaluating it.
+
+
+@dataclasses.dataclass
+class _Worker:
+    """Driver-side bookkeeping for one actor."""
+
+    actor: Any
+    ready_ref: Any  # Resolves when the actor's evaluator is built.
+    name: str | None = None  # Host:pid, known once ready.
+    ready_at: float | None = None
+    job: _Job | None = None
+    result_ref: Any = None
+    started_at: float | None = None  # When its current job started (monotonic).
+
+
+class RayExecutor(Executor):
+    """Evaluates on Ray actors: one per worker, each holding one evaluator.
+
+    `address=None` starts a local Ray instance (shut down again by `close`); "auto" or
+    "ray://..." joins an existing cluster. Each actor reserves `cpus_per_worker` CPUs and
+    `gpus_per_worker` GPUs (fractions share a GPU).
+
+    An evaluation is dispatched only to an idle actor, so its clock starts when it really
+    starts (after the actor's evaluator is built, for a fresh actor). A worker that dies
+    mid-evaluation is replaced and the evaluation retried on the fresh one, up to
+    `max_retries` times, then reported "failed". One running past `eval_timeout` seconds is
+    reported "timeout" and its actor killed and replaced. `ray.util.ActorPool` does neither,
+    hence this small scheduler.
+    """
+
+    def __init__(self, evaluator_factory: Callable[[], Any], *, address: str | None = None,
+                 num_workers: int = 1, cpus_per_worker: float = 1.0,
+                 gpus_per_worker: float = 0.0, eval_timeout: float | None = None,
+                 max_retries: int = 2):
+        _check(num_workers >= 1, f"num_workers must be at least 1, got {num_workers}")
+        _check(cpus_per_worker > 0, f"cpus_per_worker must be positive, got {cpus_per_worker}")
+        _check(gpus_per_worker >= 0,
+               f"gpus_per_worker must not be negative, got {gpus_per_worker}")
+        _check(eval_timeout is None or eval_timeout > 0,
+               f"eval_timeout must be positive (or None for no limit), got {eval_timeout}")
+        _check(max_retries >= 0, f"max_retries must not be negative, got {max_retries}")
+        self._ray = _import_ray()
+        self._owns_ray = not self._ray.is_initialized()
+        if self._owns_ray:
+            self._ray.init(address=address, include_dashboard=False,
+                           logging_level=logging.WARNING)
+        try:
+            self._check_resources(num_workers, cpus_per_worker, gpus_per_worker)
+        except ValueError:
+            if self._owns_ray:
+                self._ray.shutdown()
+            raise
+        self._actor_class = self._ray.remote(EvaluationWorker).options(
+            num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=0,
+            max_task_retries=0)
+        self._evaluator_factory = evaluator_factory
+        self._num_threads = max(1, math.floor(cpus_per_worker))
+        self._eval_timeout = eval_timeout
+        self._max_retries = max_retries
+        self.capacity = num_workers
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._closed = False
+        self._workers = [self._start_worker() for _ in range(num_workers)]
+
+    # -- Executor ---------------------------------------------------------------------------
+
+    def submit(self, key: Hashable, rule_text: str) -> None:
+        self._queue.append(_Job(key, rule_text))
+        self._dispatch()
+
+    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, Any]]:
+        poll_deadline = None if timeout is None else time.monotonic() + timeout
+        results: list[tuple[Hashable, Any]] = []
+        while True:
+            self._dispatch()
+            busy = [worker for worker in self._workers if worker.job is not None]
+            if not busy:
+                return results
+            waiting = [worker for worker in self._workers if worker.ready_at is None]
+            refs = ([worker.result_ref for worker in busy]
+                    + [worker.ready_ref for worker in waiting])
+            wait_s = _seconds_until(poll_deadline,
+                                    *(self._deadline(worker) for worker in busy))
+            self._ray.wait(refs, num_returns=1, timeout=wait_s)
+            finished, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+            finished = set(finished)
+            for worker in waiting:
+                if worker.ready_ref in finished:
+                    results.extend(self._mark_ready(worker))
+            for worker in busy:
+                if worker.job is None:  # Its death was handled when it failed to get ready.
+                    continue
+                if worker.result_ref in finished:
+                    results.extend(self._collect(worker))
+                elif _passed(self._deadline(worker)):
+                    results.append(self._time_out(worker))
+            if results or _passed(poll_deadline):
+                self._dispatch()
+                return results
+
+    @property
+    def num_in_flight(self) -> int:
+        return len(self._queue) + sum(worker.job is not None for worker in self._workers)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self._workers:
+            self._ray.kill(worker.actor, no_restart=True)
+        self._workers, self._queue = [], collections.deque()
+        if self._owns_ray:
+            self._ray.shutdown()
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _start_worker(self) -> _Worker:
+        actor = self._actor_class.remote(self._evaluator_factory, self._num_threads)
+        return _Worker(actor=actor, ready_ref=actor.ready.remote())
+
+    def _replace(self, worker: _Worker) -> None:
+        self._ray.kill(worker.actor, no_restart=True)
+        self._workers[self._workers.index(worker)] = self._start_worker()
+
+    def _dispatch(self) -> None:
+        """Starts queued jobs on idle workers."""
+        for worker in self._workers:
+            if not self._queue:
+                return
+            if worker.job is None:
+                worker.job = self._queue.popleft()
+                worker.result_ref = worker.actor.evaluate.remote(worker.job.rule_text)
+                worker.started_at = time.monotonic() if worker.ready_at is not None else None
+
+    def _deadline(self, worker: _Worker) -> float | None:
+        if self._eval_timeout is None or worker.started_at is None:
+            return None
+        return worker.started_at + self._eval_timeout
+
+    def _mark_ready(self, worker: _Worker) -> list[tuple[Hashable, Any]]:
+        """Starts the clock of the job waiting for this worker; [] unless the worker died
+        before it got ready (then its job's result, or [] when that is retried)."""
+        try:
+            worker.name = self._ray.get(worker.ready_ref)
+        except self._ray.exceptions.RayError as error:
+            return self._worker_died(worker, error)
+        worker.ready_at = time.monotonic()
+        if worker.job is not None and worker.started_at is None:
+            worker.started_at = worker.ready_at
+        return []
+
+    def _collect(self, worker: _Worker) -> list[tuple[Hashable, Any]]:
+        """The finished job's result, or [] when it is being retried after a worker death."""
+        job = worker.job
+        try:
+            result = self._ray.get(worker.result_ref)
+        except self._ray.exceptions.RayTaskError as error:  # Escaped the worker's guard.
+            result = _failure_result(job.rule_text, ERROR,
+                                     f"{type(error.cause).__name__}: {error.cause}",
+                                     _elapsed(worker.started_at), worker.name or "ray")
+        except self._ray.exceptions.RayError as error:  # The process (or its node) died.
+            return self._worker_died(worker, error)
+        worker.job = worker.result_ref = worker.started_at = None
+        return [(job.key, result)]
+
+    def _worker_died(self, worker: _Worker, error) -> list[tuple[Hashable, Any]]:
+        """Replaces a dead worker; retries its job, or reports it failed past max_retries.
+
+        Raises WorkerStartupError when the worker died building its evaluator."""
+        _raise_if_startup_failed(error)
+        job, elapsed = worker.job, _elapsed(worker.started_at)
+        worker.job = worker.result_ref = worker.started_at = None
+        self._replace(worker)
+        if job is None:
+            return []
+        job.deaths += 1
+        if job.deaths > self._max_retries:
+            reason = f"the worker died in each of {job.deaths} attempts; last: {_first_line(error)}"
+            return [(job.key, _failure_result(job.rule_text, FAILED, reason, elapsed,
+                                              worker.name or "ray"))]
+        logging.warning("worker %s died evaluating %r; retrying on a fresh worker (%d/%d)",
+                        worker.name, job.rule_text, job.deaths, self._max_retries)
+        self._queue.appendleft(job)
+        return []
+
+    def _time_out(self, worker: _Worker) -> tuple[Hashable, Any]:
+        job, elapsed = worker.job, _elapsed(worker.started_at)
+        self._replace(worker)
+        reason = (f"still running after eval_timeout={self._eval_timeout:g}s; "
+                  f"worker {worker.name} was killed and replaced")
+        return job.key, _failure_result(job.rule_text, TIMEOUT, reason, elapsed,
+                                        worker.name or "ray")
+
+    def _check_resources(self, num_workers: int, cpus: float, gpus: float) -> None:
+        """Fails fast when not even one worker fits the cluster; warns when not all do."""
+        total = self._ray.cluster_resources()
+        have_cpus, have_gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+        if cpus > have_cpus or gpus > have_gpus:
+            raise ValueError(
+                f"a worker needs {cpus:g} CPUs and {gpus:g} GPUs, but the Ray cluster has "
+                f"{have_cpus:g} CPUs and {have_gpus:g} GPUs")
+        if num_workers * cpus > have_cpus or num_workers * gpus > have_gpus:
+            logging.warning(
+                "%d workers need %g CPUs and %g GPUs; the Ray cluster has %g and %g, so some "
+                "workers wait until resources free up", num_workers, num_workers * cpus,
+                num_workers * gpus, have_cpus, have_gpus)
+
+
+def make_executor(kind: str, evaluator_factory: Callable[[], Any], *,
+                  address: str | None = None, num_workers: int = 1,
+                  cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0,
+                  eval_timeout: float | None = None, max_retries: int = 2) -> Executor:
+    """The executor called `kind` ("local" or "ray"), configured from the search's flags.
+
+    The options are `RayExecutor`'s. The local executor evaluates one rule at a time in
+    this process: a cluster address or several workers are an error with it; it ignores the
+    resource shares and retries (which do not apply in-process) and warns that it cannot
+    enforce an `eval_timeout`, so that one set of flags serves both executors.
+    """
+    if kind == "ray":
+        return RayExecutor(evaluator_factory, address=address, num_workers=num_workers,
+                           cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+                           eval_timeout=eval_timeout, max_retries=max_retries)
+    if kind == "local":
+        if address is not None or num_workers != 1:
+            raise ValueError(
+                "the local executor evaluates one rule at a time in this process; "
+                "use the ray executor for a cluster address or several workers")
+        if eval_timeout is not None:
+            logging.warning("eval_timeout=%gs is not enforced by the local executor: an "
+                            "in-process evaluation cannot be interrupted", eval_timeout)
+        return LocalExecutor(evaluator_factory)
+    raise ValueError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTORS)}")
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("the ray executor needs Ray: pip install -e '.[ray]'") from None
+    return ray
+
+
+def _raise_if_startup_failed(error) -> None:
+    if getattr(error, "actor_init_failed", False):
+        raise WorkerStartupError(
+            f"the evaluator could not be created on a Ray worker: {error}") from error
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _elapsed(since: float | None) -> float:
+    return 0.0 if since is None else time.monotonic() - since
+
+
+def _passed(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _seconds_until(*deadlines: float | None) -> float | None:
+    """Seconds until the earliest deadline (never negative), or None if there is none."""
+    known = [deadline for deadline in deadlines if deadline is not None]
+    return None if not known else max(0.0, min(known) - time.monotonic())
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,209 @@
+"""Executors: results as they finish, and each fault made to really happen.
+
+`ScriptedEvaluator` reads its orders from the rule text, so a test can make a worker sleep,
+hang, raise, or kill its own process, and the Ray tests run against a real local Ray instance
+(the `ray_instance` fixture in conftest.py).
+"""
+
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+import ray.cloudpickle
+
+from nos_tf import executors, proxy
+from nos_tf.proxy import EvalResult
+
+
+class ScriptedEvaluator:
+    """A stand-in for `nos_tf.proxy.Evaluator` that obeys the rule text:
+
+    "sleep:S" sleeps S seconds; "hang" never returns; "raise:MESSAGE" raises MemoryError;
+    "kill" SIGKILLs its process; "exit_once:PATH" ends its process with os._exit unless PATH
+    exists (creating it first, so a retry succeeds); "not_a_result" returns a string.
+    Anything else succeeds at once. Each result's `reason` counts the calls this evaluator
+    instance has served.
+    """
+
+    def __init__(self, fail_to_start: bool = False):
+        if fail_to_start:
+            raise FileNotFoundError("no dataset at /nonexistent")
+        self.calls = 0
+
+    def evaluate(self, rule_text: str):
+        self.calls += 1
+        command, _, argument = rule_text.partition(":")
+        if command == "sleep":
+            time.sleep(float(argument))
+        elif command == "hang":
+            threading.Event().wait()
+        elif command == "raise":
+            raise MemoryError(argument)
+        elif command == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif command == "exit_once" and not os.path.exists(argument):
+            open(argument, "w").close()
+            os._exit(3)
+        elif command == "not_a_result":
+            return "not a result"
+        return EvalResult(rule=rule_text, fingerprint=rule_text, reward=0.5, status="ok",
+                          lr=0.01, lr_scores={0.01: 0.5}, wall_time=0.0,
+                          reason=f"call {self.calls}", worker="")
+
+
+def collect(executor, count: int) -> dict:
+    """Polls until `count` results are in; keys to results. Fails if a minute passes with
+    nothing back (a hang guard, not a speed check)."""
+    results = {}
+    while len(results) < count:
+        batch = executor.poll(timeout=60)
+        assert batch, f"no result within a minute; have {sorted(results)}"
+        results.update(batch)
+    assert executor.num_in_flight == 0
+    return results
+
+
+# -- local -------------------------------------------------------------------------------------
+
+
+def test_local_executor_evaluates_in_order_with_one_evaluator():
+    with executors.make_executor("local", ScriptedEvaluator) as executor:
+        for key in ("a", "b", "c"):
+            executor.submit(key, key)
+        assert executor.num_in_flight == 3
+        results = [executor.poll() for _ in range(3)]
+        assert executor.poll() == []
+    assert [[(key, result.reason) for key, result in batch] for batch in results] == [
+        [("a", "call 1")], [("b", "call 2")], [("c", "call 3")]]
+    assert all(result.worker.endswith(f":{os.getpid()}") for [(_, result)] in results)
+
+
+def test_local_executor_reports_an_exception_as_an_error_and_goes_on():
+    with executors.LocalExecutor(ScriptedEvaluator) as executor:
+        executor.submit(1, "raise:out of memory on conv2d")
+        executor.submit(2, "fine")
+        [(_, failed)], [(_, fine)] = executor.poll(), executor.poll()
+    assert (failed.status, failed.reason, failed.reward) == (
+        "error", "MemoryError: out of memory on conv2d", 0.0)
+    assert fine.status == "ok"
+
+
+def test_local_executor_names_an_evaluator_that_cannot_start():
+    executor = executors.LocalExecutor(functools.partial(ScriptedEvaluator, fail_to_start=True))
+    executor.submit(1, "fine")
+    with pytest.raises(executors.WorkerStartupError, match="no dataset at /nonexistent"):
+        executor.poll()
+
+
+def test_make_executor_rejects_what_it_cannot_do():
+    with pytest.raises(ValueError, match="unknown executor 'threads'.*local, ray"):
+        executors.make_executor("threads", ScriptedEvaluator)
+    with pytest.raises(ValueError, match="use the ray executor"):
+        executors.make_executor("local", ScriptedEvaluator, num_workers=2)
+    with pytest.raises(ValueError, match="eval_timeout must be positive"):
+        executors.RayExecutor(ScriptedEvaluator, eval_timeout=0)
+
+
+# -- Ray ---------------------------------------------------------------------------------------
+
+# Ray workers cannot import this test module, so its classes travel to them by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def test_ray_results_come_back_as_they_finish(ray_instance):
+    with executors.RayExecutor(ScriptedEvaluator, num_workers=2) as executor:
+        assert executor.capacity == 2
+        for key in ("warm-1", "warm-2", "warm-3"):
+            executor.submit(key, key)
+        warm = collect(executor, 3)
+        executor.submit("slow", "sleep:3")
+        executor.submit("quick", "quick")
+        first = executor.poll(timeout=60)
+        assert [key for key, _ in first] == ["quick"]
+        assert executor.num_in_flight == 1
+        assert collect(executor, 1)["slow"].status == "ok"
+    # Two workers served the three warm-ups, each keeping its evaluator between rules.
+    calls_by_worker = {}
+    for result in warm.values():
+        calls_by_worker.setdefault(result.worker, []).append(result.reason)
+    assert len(calls_by_worker) == 2
+    assert sorted(sorted(calls) for calls in calls_by_worker.values()) == [
+        ["call 1"], ["call 1", "call 2"]]
+
+
+def test_ray_retries_a_killed_worker_then_reports_failed(ray_instance, tmp_path):
+    marker = tmp_path / "exited-once"
+    with executors.RayExecutor(ScriptedEvaluator, num_workers=1, max_retries=1) as executor:
+        executor.submit("kill", "kill")
+        executor.submit("exit_once", f"exit_once:{marker}")
+        executor.submit("after", "after")
+        results = collect(executor, 3)
+    killed, exited_once, after = results["kill"], results["exit_once"], results["after"]
+    assert killed.status == "failed"
+    assert "died in each of 2 attempts" in killed.reason
+    # Its worker died once, and the retry on a fresh worker (first call there) succeeded.
+    assert marker.exists()
+    assert (exited_once.status, exited_once.reason) == ("ok", "call 1")
+    assert after.status == "ok"
+
+
+def test_ray_times_out_a_hung_evaluation_and_replaces_its_worker(ray_instance):
+    with executors.RayExecutor(ScriptedEvaluator, num_workers=1, eval_timeout=2) as executor:
+        executor.submit("hang", "hang")
+        executor.submit("after", "after")
+        results = collect(executor, 2)
+    hung, after = results["hang"], results["after"]
+    assert hung.status == "timeout"
+    assert "eval_timeout=2s" in hung.reason
+    assert hung.wall_time >= 2
+    assert (after.status, after.reason) == ("ok", "call 1")
+    assert after.worker != hung.worker
+
+
+def test_ray_reports_exceptions_as_errors_and_goes_on(ray_instance):
+    with executors.RayExecutor(ScriptedEvaluator, num_workers=1) as executor:
+        executor.submit("oom", "raise:OOM when allocating tensor")
+        executor.submit("broken", "not_a_result")
+        executor.submit("after", "after")
+        results = collect(executor, 3)
+    assert (results["oom"].status, results["oom"].reason) == (
+        "error", "MemoryError: OOM when allocating tensor")
+    # An exception that escapes the worker's own guard is still just an error.
+    assert results["broken"].status == "error"
+    assert "dataclass" in results["broken"].reason
+    assert results["after"].status == "ok"
+
+
+def test_ray_stops_with_a_clear_error_when_the_evaluator_cannot_start(ray_instance):
+    factory = functools.partial(ScriptedEvaluator, fail_to_start=True)
+    with executors.RayExecutor(factory, num_workers=1) as executor:
+        executor.submit(1, "fine")
+        with pytest.raises(executors.WorkerStartupError, match="no dataset at /nonexistent"):
+            collect(executor, 1)
+
+
+def test_ray_rejects_a_worker_larger_than_the_cluster(ray_instance):
+    with pytest.raises(ValueError, match="needs 1 CPUs and 1 GPUs.*has 2 CPUs and 0 GPUs"):
+        executors.RayExecutor(ScriptedEvaluator, gpus_per_worker=1)
+
+
+def test_ray_runs_the_real_proxy_evaluator(ray_instance):
+    config = proxy.ProxyConfig(dataset="digits", learning_rates=(0.01, 0.1), epochs=1)
+    rules = {"powersign": "g * exp(sign(g) * sign(m))", "sgd": "g", "constant": "1"}
+    factory = functools.partial(proxy.Evaluator, config)
+    with executors.RayExecutor(factory, num_workers=1) as executor:
+        for key, rule in rules.items():
+            executor.submit(key, rule)
+        results = collect(executor, 3)
+    for key in ("powersign", "sgd"):
+        assert results[key].status == "ok", results[key].reason
+        assert 0.5 < results[key].reward <= 1.0  # 10 classes: chance is 0.1.
+        assert results[key].lr in (0.01, 0.1)
+    assert results["constant"].status == "rejected"
+    # One worker process, not this one, kept the data and model for all three rules.
+    assert len({result.worker for result in results.values()}) == 1
+    assert not results["sgd"].worker.endswith(f":{os.getpid()}")
