@@ -1,0 +1,114 @@
+"""What a search found: the leaderboard of a trial store and a plot of its progress.
+
+    python -m nos_tf.report --store=runs/search.db [--top=20] [--output=progress.png]
+
+Prints the best rules (one line per fingerprint: its best reward, the rule and learning rate
+of that evaluation, and how often the fingerprint was proposed, cache hits included) and a
+summary of each run, then writes a PNG of reward per evaluation with the best so far, one
+line per run, labelled by searcher.
+"""
+
+import itertools
+import os
+
+from absl import app, flags
+from matplotlib.figure import Figure
+
+from nos_tf.store import EVALUATED, LeaderboardEntry, StoreError, TrialStore
+
+_STORE = flags.DEFINE_string("store", None, "Path of the trial store (SQLite) to report on.")
+_TOP = flags.DEFINE_integer("top", 20, "Number of rules on the leaderboard.", lower_bound=1)
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Where to write the progress plot (PNG); default: the store's path "
+    "with .png in place of its extension.")
+
+
+def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
+    """The leaderboard as a fixed-width text table."""
+    if not entries:
+        return "no rule has been evaluated successfully yet"
+    header = ("rank", "reward", "rule", "lr", "count")
+    rows = [(str(entry.rank), f"{entry.reward:.4f}", entry.rule,
+             "-" if entry.lr is None else f"{entry.lr:g}", str(entry.count))
+            for entry in entries]
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(5)]
+    # Numbers align right, the rule left.
+    aligns = (">", ">", "<", ">", ">")
+    return "\n".join(
+        "  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths))
+        .rstrip() for row in [header, *rows])
+
+
+def format_runs(store: TrialStore) -> str:
+    """One line per run: its searcher and how its trials ended."""
+    lines = []
+    for run in store.runs():
+        counts = store.counts(run.run_id)
+        statuses = ", ".join(f"{key.removeprefix('status:')} {value}"
+                             for key, value in sorted(counts.items())
+                             if key.startswith("status:"))
+        lines.append(f"run {run.name!r} ({run.searcher}): {counts[EVALUATED]} evaluations"
+                     f" [{statuses or 'none'}], {counts['cached']} cache hits, "
+                     f"{counts['pending']} pending")
+    return "\n".join(lines) or "the store holds no runs"
+
+
+def plot_progress(store: TrialStore) -> Figure:
+    """Reward of each evaluation in the order it finished, and the best so far, per run.
+
+    Cache hits and rejected rules are left out: neither trained anything, so neither is an
+    evaluation.
+    """
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    axes = figure.subplots()
+    runs = store.runs()
+    searchers = [run.searcher for run in runs]
+    for index, run in enumerate(runs):
+        rewards = [trial.result.reward
+                   for trial in store.trials(run.run_id, states=[EVALUATED], finished_after=0)
+                   if trial.result.status != "rejected"]
+        if not rewards:
+            continue
+        label = run.searcher if searchers.count(run.searcher) == 1 else (
+            f"{run.searcher} ({run.name})")
+        color = f"C{index % 10}"
+        steps = range(1, len(rewards) + 1)
+        axes.scatter(steps, rewards, s=8, alpha=0.35, color=color)
+        axes.plot(steps, list(itertools.accumulate(rewards, max)), color=color,
+                  drawstyle="steps-post", label=f"{label}: best so far")
+    axes.set_xlabel("evaluation")
+    axes.set_ylabel("reward (validation accuracy)")
+    axes.set_title(f"search progress: {os.path.basename(store.path)}")
+    if axes.lines:
+        axes.legend(loc="lower right")
+    return figure
+
+
+def write_report(store_path: str, top: int, output: str | None = None) -> str:
+    """The report's text (leaderboard, runs); writes the plot to `output` (default: next to
+    the store). Raises StoreError when `store_path` is not a trial store."""
+    if not os.path.isfile(store_path):
+        raise StoreError(f"no trial store at {store_path}")
+    output = output or os.path.splitext(store_path)[0] + ".png"
+    with TrialStore(store_path) as store:
+        text = "\n\n".join([format_leaderboard(store.leaderboard(top=top)),
+                             format_runs(store)])
+        plot_progress(store).savefig(output, dpi=120)
+    return f"{text}\n\nprogress plot: {output}"
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    # Checked here rather than with flags.mark_flag_as_required, whose validator would
+    # also bind any other program that imports this module and parses flags.
+    if not _STORE.value:
+        raise app.UsageError("--store is required: the trial store to report on")
+    try:
+        print(write_report(_STORE.value, _TOP.value, _OUTPUT.value))
+    except StoreError as error:
+        raise app.UsageError(str(error)) from None
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,104 @@
+"""The report binary: leaderboard table, run summary and progress plot of a trial store."""
+
+import os
+import subprocess
+import sys
+
+import matplotlib.image
+import pytest
+
+from nos_tf import report
+from nos_tf.proxy import EvalResult
+from nos_tf.store import StoreError, TrialStore
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def add_evaluations(store, run_id, evaluations):
+    """Proposes and finishes each (rule, reward, status); a known rule becomes a cache hit."""
+    for rule, reward, status in evaluations:
+        trial = store.propose(run_id, rule, f"fp-{rule}", tokens=[0])
+        if trial.result is None:
+            store.finish(trial.trial_id, EvalResult(
+                rule=rule, fingerprint=f"fp-{rule}", reward=reward, status=status,
+                lr=0.1 if status == "ok" else None, lr_scores={0.1: reward}, wall_time=2.0,
+                worker="host:1"))
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    """Two runs: PPO finds m * exp(v) after a rejected and a diverged rule; random search
+    proposes g twice (the second a cache hit) and leaves one trial pending."""
+    path = str(tmp_path / "search.db")
+    with TrialStore(path) as store:
+        ppo = store.start_run("ppo-1", "ppo", {"batch_size": 4})
+        add_evaluations(store, ppo.run_id, [
+            ("g", 0.6, "ok"), ("1", 0.0, "rejected"), ("exp(g)", 0.0, "diverged"),
+            ("m * exp(v)", 0.9, "ok"), ("adam", 0.8, "ok")])
+        random = store.start_run("random-1", "random", {})
+        add_evaluations(store, random.run_id, [("sign(m)", 0.7, "ok"), ("g", 0.6, "ok")])
+        store.propose(random.run_id, "v", "fp-v")
+    return path
+
+
+def test_leaderboard_table_ranks_rules_with_their_counts(store_path, tmp_path):
+    text = report.write_report(store_path, top=4, output=str(tmp_path / "plot.png"))
+    table = text.split("\n\n")[0].splitlines()
+    assert table[0].split() == ["rank", "reward", "rule", "lr", "count"]
+    assert [line.split() for line in table[1:]] == [
+        ["1", "0.9000", "m", "*", "exp(v)", "0.1", "1"],
+        ["2", "0.8000", "adam", "0.1", "1"],
+        ["3", "0.7000", "sign(m)", "0.1", "1"],
+        ["4", "0.6000", "g", "0.1", "2"]]  # Proposed by both runs.
+    assert "run 'ppo-1' (ppo): 5 evaluations [diverged 1, ok 3, rejected 1], 0 cache hits" in text
+    assert "run 'random-1' (random): 1 evaluations [ok 1], 1 cache hits, 1 pending" in text
+
+
+def test_progress_plot_has_a_best_so_far_line_per_run(store_path):
+    with TrialStore(store_path) as store:
+        figure = report.plot_progress(store)
+    [axes] = figure.axes
+    lines = {line.get_label(): list(line.get_ydata()) for line in axes.get_lines()}
+    # Rejected rules and cache hits trained nothing, so they are not evaluations.
+    assert lines == {"ppo: best so far": [0.6, 0.6, 0.9, 0.9],
+                     "random: best so far": [0.7]}
+
+
+def test_runs_of_one_searcher_are_told_apart_by_name(tmp_path):
+    path = str(tmp_path / "search.db")
+    with TrialStore(path) as store:
+        for name, rule in [("seed-0", "g"), ("seed-1", "m")]:
+            add_evaluations(store, store.start_run(name, "ppo", {}).run_id, [(rule, 0.5, "ok")])
+        labels = [line.get_label() for line in report.plot_progress(store).axes[0].get_lines()]
+    assert labels == ["ppo (seed-0): best so far", "ppo (seed-1): best so far"]
+
+
+def test_a_missing_store_is_named_not_created(tmp_path):
+    missing = str(tmp_path / "nowhere.db")
+    with pytest.raises(StoreError, match="no trial store at .*nowhere.db"):
+        report.write_report(missing, top=5)
+    assert not os.path.exists(missing)
+
+
+def run_report(*args):
+    return subprocess.run([sys.executable, "-m", "nos_tf.report", *args], cwd=REPO,
+                          capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def test_the_binary_prints_the_leaderboard_and_writes_the_png(store_path):
+    process = run_report(f"--store={store_path}", "--top=2")
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.splitlines()[1].split() == ["1", "0.9000", "m", "*", "exp(v)",
+                                                      "0.1", "1"]
+    png = store_path.removesuffix(".db") + ".png"
+    assert f"progress plot: {png}" in process.stdout
+    height, width, _ = matplotlib.image.imread(png).shape
+    assert (width, height) == (960, 600)  # 8 x 5 inches at 120 dpi.
+
+
+def test_the_binary_names_bad_input(tmp_path):
+    process = run_report(f"--store={tmp_path / 'nowhere.db'}")
+    assert process.returncode != 0
+    assert "no trial store at" in process.stderr
+    assert "Traceback" not in process.stderr
