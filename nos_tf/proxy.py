@@ -40,7 +40,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import Callable, Iterable
+from typing import Callable
 
 import keras
 import numpy as np
@@ -248,7 +248,10 @@ class Evaluator:
             seed=config.seed,
         )
         self.steps_per_epoch = math.ceil(len(self.data.train[0]) / config.batch_size)
-        self._train_x, self._train_y = (tf.constant(a) for a in self.data.train)
+        # The one stream of training batches every run follows (built and traced once).
+        self._train_batches = data_lib.make_pipeline(
+            *self.data.train, config.batch_size, shuffle_seed=config.seed, epochs=None
+        )
         self._model = build_child_network(
             self.data.image_shape, self.data.num_classes, seed=config.seed
         )
@@ -375,14 +378,6 @@ class Evaluator:
     def _logits(self):
         return tf.function(lambda images: self._model(images, training=False))
 
-    def _train_batches(self, skip_steps: int) -> Iterable:
-        """The one stream of training batches every run follows, from step `skip_steps`."""
-        pipeline = data_lib.make_pipeline(
-            self._train_x, self._train_y, self.config.batch_size,
-            shuffle_seed=self.config.seed, epochs=None, skip_batches=skip_steps,
-        )
-        return pipeline
-
     def _validation_accuracy(self) -> float | None:
         """Accuracy of the current weights on the validation set; None if logits are
         not finite (the weights blew up in the last step)."""
@@ -425,7 +420,7 @@ class _Trainer:
         self._model.set_weights(run.weights)
         for variable, value in zip(self._optimizer.variables, run.optimizer_state):
             variable.assign(value)
-        batches = evaluator._train_batches(run.steps).take(until_step - run.steps)
+        batches = evaluator._train_batches.skip(run.steps).take(until_step - run.steps)
         try:
             for images, labels in batches:
                 loss, gradients = evaluator._loss_and_gradients(images, labels)

@@ -1,0 +1,109 @@
+r"""Scores update rules, or the classic optimizers, on the proxy task.
+
+    python -m nos_tf.evaluate --flagfile=flags/cpu.cfg --rule="g * exp(sign(g) * sign(m))"
+    python -m nos_tf.evaluate --flagfile=flags/cpu.cfg --baselines
+    python -m nos_tf.evaluate --flagfile=flags/cpu.cfg --rule=g --rule=-g --num_seeds=3
+
+Prints, for each rule, the reward (final validation accuracy), the chosen learning rate
+and the validation accuracy of every rate tried, then a summary table. With --num_seeds
+each is scored under consecutive proxy seeds and the summary shows mean ± std.
+The protocol's flags are those of `nos_tf.proxy_flags`.
+"""
+
+import dataclasses
+import statistics
+from typing import Callable
+
+from absl import app, flags
+
+from nos_tf import data, proxy, proxy_flags
+
+_RULES = flags.DEFINE_multi_string(
+    "rule", [], "An update rule in the language of nos_tf.parse, e.g. "
+    "'g * exp(sign(g) * sign(m))'. Repeat the flag to score several.")
+_BASELINES = flags.DEFINE_bool(
+    "baselines", False, "Also score SGD, momentum, Adam and RMSProp under the same protocol.")
+_NUM_SEEDS = flags.DEFINE_integer(
+    "num_seeds", 1, "Score everything under this many proxy seeds, from --proxy_seed on.",
+    lower_bound=1)
+
+
+def _baseline_optimizers() -> dict[str, Callable]:
+    """The paper's hand-made baselines, Keras defaults apart from the learning rate."""
+    import keras  # pylint: disable=import-outside-toplevel  (keep --help fast)
+
+    return {
+        "SGD": lambda lr: keras.optimizers.SGD(lr),
+        "momentum": lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
+        "Adam": lambda lr: keras.optimizers.Adam(lr),
+        "RMSProp": lambda lr: keras.optimizers.RMSprop(lr),
+    }
+
+
+def format_result(result: proxy.EvalResult) -> str:
+    """One evaluation: reward, status, chosen lr, then validation accuracy per lr."""
+    lr = "-" if result.lr is None else f"{result.lr:g}"
+    lines = [
+        f"{result.rule}",
+        f"  reward {result.reward:.4f}  status {result.status}  lr {lr}  "
+        f"({result.wall_time:.1f} s)" + (f"  {result.reason}" if result.reason else ""),
+    ]
+    if result.lr_scores:
+        lines.append(f"  {'lr':>8s}  val_acc")
+        for rate, score in sorted(result.lr_scores.items()):
+            chosen = "  <- chosen" if rate == result.lr else ""
+            lines.append(f"  {rate:>8g}  {score:.4f}{chosen}")
+    return "\n".join(lines)
+
+
+def format_summary(results_by_name: dict[str, list[proxy.EvalResult]]) -> str:
+    """Best first: reward (mean ± std over seeds), statuses, chosen lrs, mean seconds."""
+    rows = []
+    for name, results in results_by_name.items():
+        rewards = [r.reward for r in results]
+        spread = f"{statistics.stdev(rewards):.4f}" if len(rewards) > 1 else "-"
+        statuses = ",".join(sorted({r.status for r in results}))
+        lrs = ",".join(sorted({"-" if r.lr is None else f"{r.lr:g}" for r in results}))
+        seconds = statistics.mean(r.wall_time for r in results)
+        rows.append((statistics.mean(rewards), spread, statuses, lrs, seconds, name))
+    rows.sort(key=lambda row: -row[0])
+    lines = [f"{'reward':>8s} {'± std':>8s}  {'status':<9s} {'lr':<10s} {'s':>6s}  rule"]
+    for mean, spread, statuses, lrs, seconds, name in rows:
+        lines.append(
+            f"{mean:8.4f} {spread:>8s}  {statuses:<9s} {lrs:<10s} {seconds:6.1f}  {name}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if not _RULES.value and not _BASELINES.value:
+        raise app.UsageError("Nothing to score: pass --rule=RULE (repeatable) or --baselines.")
+    try:
+        config = proxy_flags.config_from_flags()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    results_by_name: dict[str, list[proxy.EvalResult]] = {}
+    for seed in range(config.seed, config.seed + _NUM_SEEDS.value):
+        try:
+            evaluator = proxy.Evaluator(dataclasses.replace(config, seed=seed))
+        except (data.DataUnavailableError, ValueError) as error:
+            raise SystemExit(f"nos_tf.evaluate: {error}") from None
+        print(f"# proxy seed {seed}: {config.dataset}, {len(evaluator.data.train[0])} "
+              f"training / {len(evaluator.data.validation[0])} validation examples", flush=True)
+        results = [evaluator.evaluate(rule) for rule in _RULES.value]
+        if _BASELINES.value:
+            results += [
+                evaluator.evaluate_optimizer(name, make)
+                for name, make in _baseline_optimizers().items()
+            ]
+        for result in results:
+            print(format_result(result), flush=True)
+            results_by_name.setdefault(result.rule, []).append(result)
+    print()
+    print(format_summary(results_by_name))
+
+
+if __name__ == "__main__":
+    app.run(main)

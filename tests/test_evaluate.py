@@ -1,0 +1,63 @@
+"""`python -m nos_tf.evaluate`: the command line a user runs, on the smoke preset."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from absl import app, flags
+from absl.testing import flagsaver
+
+from nos_tf import data, evaluate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = os.path.join(REPO, "flags", "smoke.cfg")
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "-m", "nos_tf.evaluate", f"--flagfile={SMOKE}", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_prints_reward_lr_table_and_baselines():
+    done = _run("--rule=g * exp(sign(g) * sign(m))", "--rule=-g", "--baselines")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    block = out.split("g * exp(sign(g) * sign(m))\n", 1)[1]
+    assert "status ok" in block.splitlines()[0] and "<- chosen" in block
+    for rate in ("0.001", "0.01", "0.1"):
+        assert any(line.split()[:1] == [rate] for line in block.splitlines())
+    assert "not a descent direction" in out  # -g, rejected before training.
+    summary = out.rsplit("reward    ± std", 1)[1]
+    for name in ("SGD", "momentum", "Adam", "RMSProp", "-g"):
+        assert any(line.endswith(f"  {name}") for line in summary.splitlines()), name
+    best = float(summary.splitlines()[1].split()[0])
+    assert best > 0.5
+
+
+def test_usage_errors_are_messages_not_tracebacks():
+    done = _run()
+    assert done.returncode != 0
+    assert "Nothing to score" in done.stderr and "Traceback" not in done.stderr
+
+
+def _main_with(*args):
+    with flagsaver.flagsaver():
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["evaluate", f"--flagfile={SMOKE}", *args])
+        evaluate.main(["evaluate"])
+
+
+def test_bad_learning_rates_are_named():
+    with pytest.raises(app.UsageError, match="--learning_rates"):
+        _main_with("--rule=g", "--learning_rates=1e-3,fast")
+
+
+def test_unavailable_dataset_exits_with_the_loaders_advice(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_internet_reachable", lambda: False)
+    with pytest.raises(SystemExit) as exit_:
+        _main_with("--rule=g", "--dataset=cifar10", f"--data_dir={tmp_path}")
+    assert "cifar10" in str(exit_.value.code) and "--data_dir" in str(exit_.value.code)
