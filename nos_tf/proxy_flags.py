@@ -58,7 +58,8 @@ CONTINUE_BEST_RUN = flags.DEFINE_bool(
     "(identical for rules without decay operands; decays then span the final run).")
 DIVERGENCE_FACTOR = flags.DEFINE_float(
     "divergence_factor", _DEFAULTS.divergence_factor,
-    "A run whose loss exceeds this times log(num_classes) has exploded and stops.")
+    "A run whose loss exceeds this times log(num_classes) has exploded and stops "
+    "(early spikes of 20-30x at high rates are normal and recover).")
 ABANDON_BELOW = flags.DEFINE_float(
     "abandon_below", _DEFAULTS.abandon_below,
     "Rules whose best lr-search validation accuracy is below this skip the final run "

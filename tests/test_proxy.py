@@ -42,7 +42,8 @@ def test_good_rules_learn_and_bad_ones_do_not(evaluator):
 
 
 def test_screened_rules_are_rejected_without_training(evaluator):
-    for rule, reason in [("-g", "descent"), ("exp(g) * 0", "constant"), ("g +* m", "fails to build")]:
+    cases = [("-g", "descent"), ("exp(g) * 0", "constant"), ("g +* m", "fails to build")]
+    for rule, reason in cases:
         result = evaluator.evaluate(rule)
         assert result.status == "rejected" and reason in result.reason
         assert result.reward == 0.0 and result.lr is None and result.lr_scores == {}
@@ -79,9 +80,8 @@ def test_continuing_the_search_run_equals_training_afresh():
     """For a rule without decay operands the continued run repeats a fresh one exactly."""
     config = dataclasses.replace(SMALL, halving_rate=1)
     continued = proxy.Evaluator(config).evaluate_optimizer("Adam", keras.optimizers.Adam)
-    fresh = proxy.Evaluator(dataclasses.replace(config, continue_best_run=False)).evaluate_optimizer(
-        "Adam", keras.optimizers.Adam
-    )
+    afresh = proxy.Evaluator(dataclasses.replace(config, continue_best_run=False))
+    fresh = afresh.evaluate_optimizer("Adam", keras.optimizers.Adam)
     assert continued.lr == fresh.lr
     assert continued.reward == pytest.approx(fresh.reward, abs=1e-9)
 
