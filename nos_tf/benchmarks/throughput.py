@@ -1,0 +1,154 @@
+r"""Proxy-task throughput: the project's Evaluator against the naive way, on the same rules.
+
+    python -m nos_tf.benchmarks.throughput                        # the full run (hours)
+    python -m nos_tf.benchmarks.throughput --num_rules=12 --train_examples=2000 \
+        --validation_examples=1000 --paper_rules=powersign,addsign,m_exp_v
+
+Scores a fixed, seeded list of rules — `--num_rules` sampled uniformly from the
+controller's token space (`nos_tf.rules.TokenSpace(--num_units)`), plus the paper's rules
+— two ways, interleaved rule by rule so both see the same load on a shared machine:
+
+- naive: what a user would write: for each grid learning rate a fresh model and
+  `model.fit` (Keras's defaults, so the whole step is XLA-compiled on CPU too) for the
+  lr-search epochs, then a fresh final run at the best; reward = its last val_accuracy.
+  It takes the same initial weights and batches (`nos_tf.data.make_pipeline`) as the
+  evaluator, so the rewards differ only by what the evaluator's levers change.
+- evaluator: `nos_tf.proxy.Evaluator` with the proxy flags (screening, fingerprint cache,
+  successive halving, divergence stop, continued final run, one compiled step).
+
+Prints both rewards and times per rule, then the seconds per rule of each (wall clock and
+process CPU time, the latter less sensitive to other load on the machine), the speed-ups,
+and the Spearman correlation of the two reward lists. The defaults are the issue's setup:
+Fashion-MNIST, 10,000 training images, the paper's protocol, 100 sampled rules.
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+from absl import app, flags
+from scipy import stats
+
+import nos_tf
+from nos_tf import data, proxy, proxy_flags, rules
+
+_NUM_RULES = flags.DEFINE_integer(
+    "num_rules", 100, "Rules sampled from the token space.", lower_bound=0)
+_NUM_UNITS = flags.DEFINE_integer(
+    "num_units", 2, "Units per sampled rule (as the search's --units).", lower_bound=1)
+_RULE_SEED = flags.DEFINE_integer("rule_seed", 0, "Seed of the rule sample.")
+_PAPER_RULES = flags.DEFINE_list(
+    "paper_rules", list(nos_tf.PAPER_RULES),
+    "Names of nos_tf.PAPER_RULES to add to the sample (empty: none).")
+
+flags.set_default(proxy_flags.TRAIN_EXAMPLES, 10_000)
+flags.set_default(proxy_flags.VALIDATION_EXAMPLES, 5_000)
+
+
+def sample_rules(num_rules: int, num_units: int, seed: int) -> list[str]:
+    """`num_rules` rules from uniformly random valid tokens, the same for the same seed."""
+    space = rules.TokenSpace(num_units)
+    rng = np.random.default_rng(seed)
+    sampled = []
+    for _ in range(num_rules):
+        tokens = [rng.choice(np.flatnonzero(space.mask(p))) for p in range(len(space.sizes))]
+        sampled.append(str(space.decode(tokens)))
+    return sampled
+
+
+class NaiveReference:
+    """The protocol as a user would first write it: one `model.fit` per run."""
+
+    def __init__(self, config: proxy.ProxyConfig):
+        self.config = config
+        self.data = data.load_images(
+            config.dataset, data_dir=config.data_dir,
+            validation_examples=config.validation_examples,
+            train_examples=config.train_examples, seed=config.seed,
+        )
+        self.steps_per_epoch = math.ceil(len(self.data.train[0]) / config.batch_size)
+
+    def _fit(self, rule: str, learning_rate: float, epochs: int) -> float:
+        """A fresh child trained `epochs` epochs; its final validation accuracy."""
+        config = self.config
+        model = proxy.build_child_network(
+            self.data.image_shape, self.data.num_classes, seed=config.seed
+        )
+        model.compile(
+            optimizer=nos_tf.RuleOptimizer(
+                rule, learning_rate=learning_rate,
+                decay_steps=epochs * self.steps_per_epoch, seed=config.seed,
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        batches = data.make_pipeline(
+            *self.data.train, config.batch_size, shuffle_seed=config.seed, epochs=None
+        )
+        history = model.fit(
+            batches, epochs=epochs, steps_per_epoch=self.steps_per_epoch,
+            validation_data=self.data.validation, verbose=0,
+        )
+        return float(history.history["val_accuracy"][-1])
+
+    def reward(self, rule: str) -> float:
+        try:
+            scores = {
+                lr: self._fit(rule, lr, self.config.lr_search_epochs)
+                for lr in self.config.learning_rates
+            }
+            best = max(scores, key=scores.get)
+            return self._fit(rule, best, self.config.epochs)
+        except Exception:  # A rule that cannot even be trained scores nothing.
+            return 0.0
+
+
+def _timed(function, *args):
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = function(*args)
+    return value, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    unknown = sorted(set(_PAPER_RULES.value) - set(nos_tf.PAPER_RULES))
+    if unknown:
+        raise app.UsageError(f"unknown --paper_rules {unknown}; known: {list(nos_tf.PAPER_RULES)}")
+    try:
+        config = proxy_flags.config_from_flags()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    rule_list = sample_rules(_NUM_RULES.value, _NUM_UNITS.value, _RULE_SEED.value)
+    rule_list += [nos_tf.PAPER_RULES[name] for name in _PAPER_RULES.value]
+    if not rule_list:
+        raise app.UsageError("No rules: set --num_rules or --paper_rules.")
+
+    naive, naive_wall, naive_cpu = _timed(NaiveReference, config)
+    evaluator, fast_wall, fast_cpu = _timed(proxy.Evaluator, config)
+    print(f"{len(rule_list)} rules; {config}")
+    print(f"setup: naive {naive_wall:.1f} s, evaluator {fast_wall:.1f} s (data, model)\n")
+    print(f"{'naive':>7s} {'wall s':>7s} {'evaluator':>9s} {'wall s':>7s}  {'status':<9s} rule")
+    naive_rewards, fast_rewards = [], []
+    for rule in rule_list:
+        reward, wall, cpu = _timed(naive.reward, rule)
+        naive_rewards.append(reward)
+        naive_wall, naive_cpu = naive_wall + wall, naive_cpu + cpu
+        result, fast_rule_wall, cpu = _timed(evaluator.evaluate, rule)
+        fast_rewards.append(result.reward)
+        fast_wall, fast_cpu = fast_wall + fast_rule_wall, fast_cpu + cpu
+        print(f"{reward:7.4f} {wall:7.1f} {result.reward:9.4f} {fast_rule_wall:7.1f}  "
+              f"{result.status:<9s} {rule}", flush=True)
+
+    count = len(rule_list)
+    rho = stats.spearmanr(naive_rewards, fast_rewards).statistic
+    print(f"\nper rule, wall clock: naive {naive_wall / count:.2f} s, evaluator "
+          f"{fast_wall / count:.2f} s -> speed-up {naive_wall / fast_wall:.1f}x")
+    print(f"per rule, process CPU: naive {naive_cpu / count:.2f} s, evaluator "
+          f"{fast_cpu / count:.2f} s -> speed-up {naive_cpu / fast_cpu:.1f}x")
+    print(f"Spearman correlation of the rewards: {rho:.3f} over {count} rules")
+
+
+if __name__ == "__main__":
+    app.run(main)
