@@ -1,0 +1,407 @@
+"""GNMT-lite: Google's neural machine translator (Wu et al., 2016) in its shape, at small size.
+
+What is kept from GNMT: an LSTM encoder whose first layer is bidirectional and whose
+upper layers are unidirectional; a decoder LSTM stack whose bottom layer's output queries
+an additive (Bahdanau) attention over the encoder, with the attention context fed as
+input to every decoder layer above it; residual connections around the upper layers of
+both stacks; the decoder starting from the encoder's final states; greedy or beam decoding with GNMT's length penalty. What is not: word-piece
+vocabulary, model parallelism, coverage penalty, quantisation. Depth and width are
+arguments (GNMT used 8 + 8 layers of 1024 units; the CPU preset uses 2 + 2 of 256).
+
+GNMT starts its residual connections at the third layer of an 8-layer stack; this lite
+version starts them at the second, so that a two-layer stack has one.
+
+`train_translator` is the experiment's protocol: teacher-forced training with masked
+cross-entropy, gradient clipping (GNMT clips the global norm at 5), per-epoch train and
+validation perplexity, then test BLEU by decoding.
+"""
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nos_tf import translation_data
+
+PAD_ID = 0
+
+OptimizerFactory = Callable[..., keras.optimizers.Optimizer]
+"""build(learning_rate, total_steps, **keras_optimizer_kwargs) -> a fresh optimizer."""
+
+_LENGTH_BUCKETS = (8, 12, 16, 24, 32)  # Batches group sentences of similar length.
+
+
+def gnmt_length_penalty(length, alpha: float):
+    """GNMT's length normalisation ((5 + |Y|) / 6)^alpha; alpha = 0 disables it."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+class GNMT(keras.Model):
+    """An encoder-decoder LSTM translator with attention. Called on (source, target_in) ids,
+    both right-padded with 0, it returns next-token logits [batch, target_length, vocab]."""
+
+    def __init__(
+        self,
+        source_vocabulary_size: int,
+        target_vocabulary_size: int,
+        *,
+        units: int = 256,
+        embedding_dim: int | None = None,
+        encoder_layers: int = 2,
+        decoder_layers: int = 2,
+        dropout: float = 0.0,
+        pass_encoder_state: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if units % 2:
+            raise ValueError(f"units must be even (the bidirectional layer halves it), got {units}")
+        if encoder_layers < 1 or decoder_layers < 1:
+            raise ValueError(
+                f"need at least one encoder and one decoder layer, got {encoder_layers} "
+                f"and {decoder_layers}"
+            )
+        embedding_dim = embedding_dim or units
+        self.units = units
+        self.pass_encoder_state = pass_encoder_state
+        self.source_embedding = keras.layers.Embedding(source_vocabulary_size, embedding_dim)
+        self.target_embedding = keras.layers.Embedding(target_vocabulary_size, embedding_dim)
+        self.encoder_bidirectional = keras.layers.Bidirectional(
+            keras.layers.LSTM(units // 2, return_sequences=True, return_state=True),
+            merge_mode="concat",
+        )
+        self.encoder_stack = [
+            keras.layers.LSTM(units, return_sequences=True, return_state=True)
+            for _ in range(encoder_layers - 1)
+        ]
+        self.decoder_stack = [
+            keras.layers.LSTM(units, return_sequences=True, return_state=True)
+            for _ in range(decoder_layers)
+        ]
+        self.attention = keras.layers.AdditiveAttention()
+        self.dropout = keras.layers.Dropout(dropout)
+        self.output_projection = keras.layers.Dense(target_vocabulary_size)
+
+    def call(self, inputs, training=False):
+        source_ids, target_in_ids = inputs
+        memory, source_mask, states = self.encode(source_ids, training=training)
+        logits, _ = self.decode(target_in_ids, states, memory, source_mask, training=training)
+        return logits
+
+    def encode(self, source_ids, training=False):
+        """Source ids [B, S] -> (encoder outputs [B, S, units], source mask [B, S],
+        the decoder's initial (h, c) per layer).
+
+        As in GNMT (and tf/nmt's `pass_hidden_state`), decoder layer i starts from the
+        final state of encoder layer i (the bidirectional layer's forward and backward
+        states side by side); decoder layers above the encoder's depth, or all of them
+        with `pass_encoder_state=False`, start from zeros.
+        """
+        mask = keras.ops.not_equal(source_ids, PAD_ID)
+        x = self.dropout(self.source_embedding(source_ids), training=training)
+        x, forward_h, forward_c, backward_h, backward_c = self.encoder_bidirectional(
+            x, mask=mask, training=training
+        )
+        final_states = [(keras.ops.concatenate([forward_h, backward_h], axis=-1),
+                         keras.ops.concatenate([forward_c, backward_c], axis=-1))]
+        for layer in self.encoder_stack:
+            output, h, c = layer(x, mask=mask, training=training)
+            x = x + self.dropout(output, training=training)
+            final_states.append((h, c))
+        zeros = keras.ops.zeros_like(final_states[0][0])
+        if not self.pass_encoder_state:
+            final_states = []
+        states = [
+            final_states[i] if i < len(final_states) else (zeros, zeros)
+            for i in range(len(self.decoder_stack))
+        ]
+        return x, mask, states
+
+    def decode(self, target_ids, states, memory, source_mask, training=False):
+        """Runs the decoder over target ids [B, T] from `states`; returns (logits, states).
+
+        Called with the whole shifted target while training and with one token at a time
+        while translating: the same layers and weights either way.
+        """
+        x = self.dropout(self.target_embedding(target_ids), training=training)
+        bottom, *upper = self.decoder_stack
+        x, h, c = bottom(x, initial_state=list(states[0]), training=training)
+        new_states = [(h, c)]
+        context = self.attention(
+            [x, memory], mask=[None, source_mask], training=training
+        )
+        for layer, state in zip(upper, states[1:]):
+            output, h, c = layer(
+                keras.ops.concatenate([x, context], axis=-1), initial_state=list(state),
+                training=training,
+            )
+            x = x + self.dropout(output, training=training)
+            new_states.append((h, c))
+        return self.output_projection(x), new_states
+
+
+# ---------------------------------------------------------------------- decoding ---
+
+
+class Translator:
+    """Greedy and beam decoding for a trained `GNMT`, one compiled step at a time."""
+
+    def __init__(self, model: GNMT, start_id: int, end_id: int, max_length: int = 40):
+        self.model = model
+        self.start_id = start_id
+        self.end_id = end_id
+        self.max_length = max_length
+        self._encode = tf.function(model.encode, reduce_retracing=True)
+        self._step = tf.function(self._log_probs_step, reduce_retracing=True)
+
+    def _log_probs_step(self, token_ids, states, memory, source_mask):
+        logits, states = self.model.decode(token_ids[:, None], states, memory, source_mask)
+        return tf.nn.log_softmax(logits[:, 0, :]), states
+
+    def greedy(self, source_ids: np.ndarray) -> np.ndarray:
+        """The most likely next token at each step: ids [B, <= max_length] (0 after the end)."""
+        memory, source_mask, states = self._encode(tf.constant(source_ids))
+        tokens = np.full(len(source_ids), self.start_id, dtype=np.int32)
+        finished = np.zeros(len(source_ids), dtype=bool)
+        output = []
+        for _ in range(self.max_length):
+            log_probs, states = self._step(tf.constant(tokens), states, memory, source_mask)
+            tokens = np.argmax(log_probs.numpy(), axis=-1).astype(np.int32)
+            output.append(np.where(finished, PAD_ID, tokens))
+            finished |= tokens == self.end_id
+            if finished.all():
+                break
+        return np.stack(output, axis=1)
+
+    def beam_search(
+        self, source_ids: np.ndarray, beam_size: int = 4, length_penalty: float = 0.6
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Beam search: (ids [B, <= max_length], log-probabilities [B]) of the best beam.
+
+        Beams are ranked by summed log-probability while searching; the final pick among
+        the surviving beams divides by GNMT's length penalty. A finished beam carries on
+        at no cost, padding, so finished and unfinished beams compete on equal terms.
+        """
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+        batch = len(source_ids)
+        memory, source_mask, states = self._encode(tf.constant(source_ids))
+        flat = np.repeat(np.arange(batch), beam_size)  # Row b * beam_size + k is beam k of b.
+        memory, source_mask = tf.gather(memory, flat), tf.gather(source_mask, flat)
+        states = [(tf.gather(h, flat), tf.gather(c, flat)) for h, c in states]
+        scores = np.full((batch, beam_size), -np.inf)
+        scores[:, 0] = 0.0  # All beams start identical: keep one so they do not repeat.
+        tokens = np.full(batch * beam_size, self.start_id, dtype=np.int32)
+        finished = np.zeros((batch, beam_size), dtype=bool)
+        lengths = np.zeros((batch, beam_size), dtype=np.int32)
+        history = []  # (parent beam, token) per step, each [B, K].
+        for _ in range(self.max_length):
+            log_probs, states = self._step(tf.constant(tokens), states, memory, source_mask)
+            log_probs = log_probs.numpy().reshape(batch, beam_size, -1)
+            vocabulary = log_probs.shape[-1]
+            log_probs[finished] = -np.inf
+            log_probs[finished, PAD_ID] = 0.0
+            candidates = (scores[..., None] + log_probs).reshape(batch, -1)
+            top = tf.math.top_k(candidates, k=beam_size)
+            scores, best = top.values.numpy(), top.indices.numpy()
+            parents, tokens_2d = best // vocabulary, (best % vocabulary).astype(np.int32)
+            was_finished = np.take_along_axis(finished, parents, axis=1)
+            lengths = np.take_along_axis(lengths, parents, axis=1) + ~was_finished
+            finished = was_finished | (tokens_2d == self.end_id)
+            history.append((parents, tokens_2d))
+            rows = (np.arange(batch)[:, None] * beam_size + parents).reshape(-1)
+            states = [(tf.gather(h, rows), tf.gather(c, rows)) for h, c in states]
+            tokens = tokens_2d.reshape(-1)
+            if finished.all():
+                break
+        ranked = scores / gnmt_length_penalty(lengths, length_penalty)
+        has_finished = finished.any(axis=1, keepdims=True)  # Then prefer finished beams.
+        beam = np.argmax(np.where(finished | ~has_finished, ranked, -np.inf), axis=1)
+        best_scores = scores[np.arange(batch), beam]
+        output = np.zeros((batch, len(history)), dtype=np.int32)
+        for step in reversed(range(len(history))):
+            parents, tokens_2d = history[step]
+            output[:, step] = tokens_2d[np.arange(batch), beam]
+            beam = parents[np.arange(batch), beam]
+        return output, best_scores
+
+    def sequence_log_prob(self, source_ids: np.ndarray, output_ids: np.ndarray) -> np.ndarray:
+        """Teacher-forced log-probability of each output (ids up to and including the end)."""
+        output_ids = np.asarray(output_ids)
+        target_in = np.concatenate(
+            [np.full((len(output_ids), 1), self.start_id, dtype=np.int32), output_ids[:, :-1]],
+            axis=1,
+        )
+        log_probs = tf.nn.log_softmax(self.model((source_ids, target_in))).numpy()
+        picked = np.take_along_axis(log_probs, output_ids[..., None], axis=-1)[..., 0]
+        return np.where(output_ids != PAD_ID, picked, 0.0).sum(axis=1)
+
+
+# ------------------------------------------------------------------------ training ---
+
+
+def pad(rows: list[np.ndarray]) -> np.ndarray:
+    """Right-pads id arrays with PAD_ID into one [len(rows), longest] int32 array."""
+    return keras.utils.pad_sequences(rows, padding="post", value=PAD_ID, dtype="int32")
+
+
+def teacher_forcing_dataset(
+    source_ids: list[np.ndarray],
+    target_ids: list[np.ndarray],
+    batch_size: int,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    """((source, target[:-1]), target[1:]) batches, bucketed by length to save padding.
+
+    `target_ids` carry start and end ids. The order is fixed by `shuffle_seed` (None:
+    as given), so every optimizer sees the same batches.
+    """
+    def generate():
+        for source, target in zip(source_ids, target_ids):
+            yield source, target
+
+    dataset = tf.data.Dataset.from_generator(
+        generate,
+        output_signature=(
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.int32),
+        ),
+    ).cache()
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(source_ids), seed=shuffle_seed)
+    dataset = dataset.bucket_by_sequence_length(
+        lambda source, target: tf.maximum(tf.shape(source)[0], tf.shape(target)[0]),
+        bucket_boundaries=list(_LENGTH_BUCKETS),
+        bucket_batch_sizes=[batch_size] * (len(_LENGTH_BUCKETS) + 1),
+    )
+    dataset = dataset.map(lambda source, target: ((source, target[:, :-1]), target[:, 1:]))
+    batches = sum(1 for _ in dataset)  # Bucketing makes it data-dependent; Keras wants it.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclasses.dataclass
+class TranslationResult:
+    """What one training run measured; perplexities are exp(mean token cross-entropy)."""
+
+    train_perplexity: float  # Last epoch's, as GNMT reports it.
+    validation_perplexity: float
+    test_bleu: float
+    history: dict[str, list[float]]  # Per epoch: train_perplexity, validation_perplexity.
+    examples: list[tuple[str, str, str]]  # (source, reference, translation), a few.
+    train_seconds: float
+    decode_seconds: float
+
+
+def train_translator(
+    corpus: translation_data.ParallelCorpus,
+    build_optimizer: OptimizerFactory,
+    learning_rate: float,
+    *,
+    units: int = 256,
+    embedding_dim: int | None = None,
+    encoder_layers: int = 2,
+    decoder_layers: int = 2,
+    dropout: float = 0.2,
+    clip_norm: float = 5.0,
+    vocabulary_size: int = 8000,
+    epochs: int = 5,
+    batch_size: int = 64,
+    beam_size: int = 1,
+    length_penalty: float = 0.6,
+    seed: int = 0,
+    verbose: int | str = "auto",
+    evaluate_test: bool = True,
+) -> TranslationResult:
+    """Trains GNMT-lite on `corpus` with `build_optimizer(learning_rate, total_steps, ...)`.
+
+    The optimizer is asked to clip the global gradient norm at `clip_norm`, as GNMT does.
+
+    Test BLEU is of greedy (beam_size=1) or beam-search translations of the test split.
+    `evaluate_test=False` skips decoding (a learning-rate sweep needs only perplexities);
+    its result has test_bleu = nan.
+    """
+    keras.utils.set_random_seed(seed)
+    source_tokenizer = translation_data.SentenceTokenizer(vocabulary_size).adapt(
+        [source for source, _ in corpus.train]
+    )
+    target_tokenizer = translation_data.SentenceTokenizer(vocabulary_size).adapt(
+        [target for _, target in corpus.train]
+    )
+
+    def dataset(pairs, shuffle_seed=None):
+        sources, targets = zip(*pairs)
+        return teacher_forcing_dataset(
+            source_tokenizer.encode(list(sources)),
+            target_tokenizer.encode(list(targets), add_start_end=True),
+            batch_size,
+            shuffle_seed,
+        )
+
+    train, validation = dataset(corpus.train, shuffle_seed=seed), dataset(corpus.validation)
+    steps_per_epoch = int(train.cardinality())
+    model = GNMT(
+        source_tokenizer.vocabulary_size,
+        target_tokenizer.vocabulary_size,
+        units=units,
+        embedding_dim=embedding_dim,
+        encoder_layers=encoder_layers,
+        decoder_layers=decoder_layers,
+        dropout=dropout,
+    )
+    model.compile(
+        optimizer=build_optimizer(
+            learning_rate, steps_per_epoch * epochs, global_clipnorm=clip_norm
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+        jit_compile=False,
+    )
+    started = time.perf_counter()
+    history = model.fit(
+        train, validation_data=validation, epochs=epochs, shuffle=False, verbose=verbose
+    )
+    train_seconds = time.perf_counter() - started
+    curves = {
+        "train_perplexity": [_perplexity(loss) for loss in history.history["loss"]],
+        "validation_perplexity": [_perplexity(loss) for loss in history.history["val_loss"]],
+    }
+    started = time.perf_counter()
+    bleu, examples = math.nan, []
+    if evaluate_test:
+        translator = Translator(model, target_tokenizer.start_id, target_tokenizer.end_id)
+        bleu, examples = _test_bleu(corpus.test, source_tokenizer, target_tokenizer,
+                                    translator, batch_size, beam_size, length_penalty)
+    return TranslationResult(
+        train_perplexity=curves["train_perplexity"][-1],
+        validation_perplexity=curves["validation_perplexity"][-1],
+        test_bleu=bleu,
+        history=curves,
+        examples=examples,
+        train_seconds=train_seconds,
+        decode_seconds=time.perf_counter() - started,
+    )
+
+
+def _perplexity(loss):
+    return math.exp(min(loss, 700.0)) if math.isfinite(loss) else math.inf
+
+
+def _test_bleu(pairs, source_tokenizer, target_tokenizer, translator, batch_size,
+               beam_size, length_penalty):
+    sources, references = (list(side) for side in zip(*pairs))
+    source_ids = source_tokenizer.encode(sources)
+    hypotheses = []
+    decode_batch = max(1, batch_size * 4 // beam_size)
+    for start in range(0, len(sources), decode_batch):
+        batch = pad(source_ids[start:start + decode_batch])
+        if beam_size == 1:
+            output = translator.greedy(batch)
+        else:
+            output, _ = translator.beam_search(batch, beam_size, length_penalty)
+        hypotheses.extend(target_tokenizer.decode(row) for row in output)
+    bleu = translation_data.corpus_bleu(hypotheses, references)
+    return bleu, list(zip(sources, references, hypotheses))[:5]

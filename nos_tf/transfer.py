@@ -1,0 +1,562 @@
+r"""Transfer experiments: do found rules beat the classics on bigger models and other tasks?
+
+`python -m nos_tf.transfer --model=wrn|gnmt|rosenbrock` trains one model with each of
+`--optimizers` — Keras's SGD, momentum, Adam and RMSProp, PowerSign, AddSign, and any rule
+text — with the same seed and the same data, each at its own learning rate, and writes a
+table like the paper's (markdown and CSV) and a PNG of the learning curves to
+`--output_dir` (for rosenbrock also the trajectories over the contour plot).
+
+    python -m nos_tf.transfer --flagfile=flags/transfer_rosenbrock.cfg
+    python -m nos_tf.transfer --flagfile=flags/transfer_gnmt_cpu.cfg
+    python -m nos_tf.transfer --flagfile=flags/transfer_wrn_cpu.cfg \
+        --optimizers='adam,powersign,drop(g, 0.3) * exp(sign(g) * sign(m))'
+
+The table's `seconds` is the wall time of the final run (training and evaluation), not
+counting a learning-rate sweep.
+
+Learning rates: `--lrs` gives one per optimizer (or one for all). Without it,
+each optimizer's rate is chosen from `--lr_grid` by a short run of `--sweep_epochs` epochs
+(the best final validation accuracy for wrn, the lowest validation perplexity for gnmt,
+the fewest steps to the minimum for rosenbrock), as the paper chose each candidate's
+learning rate by a short run.
+
+Models (each in nos_tf/models/):
+- wrn: Wide ResNet on cifar10 through TFDS when it is prepared, else Fashion-MNIST offline.
+  Columns: final val, final test, best val, best test (accuracy %).
+- gnmt: GNMT-lite on wmt14_translate/de-en through TFDS when it is prepared, else the
+  example sentences of Debian's trans-de-en. Columns: train perplexity, test BLEU.
+- rosenbrock: the 2-D Rosenbrock function from a fixed start. Columns: steps to come
+  within --rosenbrock_tolerance of the minimum, final distance and value.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+
+from absl import app, flags, logging
+
+# Flag names shared with other binaries (seed, epochs, data_dir, ...) carry a prefix here:
+# absl flags are process-wide, and tests import several binaries into one process.
+
+# ----------------------------------------------------------------------- optimizers ---
+
+_SIGN_DECAY_SUFFIXES = {"ld": "linear", "cd": "cosine", "rd": "restart"}
+_NAMED_LABELS = {
+    "sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "rmsprop": "RMSProp",
+    "powersign": "PowerSign", "addsign": "AddSign",
+}
+_NAMED_PATTERN = re.compile(r"^(powersign|addsign)(?:-(ld|cd|rd))?$|^(sgd|momentum|adam|rmsprop)$")
+_MOMENTUM = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+    """One entry of --optimizers: a named optimizer or a rule of the language.
+
+    Names: sgd, momentum (SGD with momentum 0.9), adam, rmsprop (Keras's), powersign and
+    addsign (nos_tf's), optionally with a sign decay: powersign-ld, addsign-cd, ...-rd.
+    Anything else is read as rule text, e.g. `drop(g, 0.3) * exp(sign(g) * sign(m))`.
+    """
+
+    text: str
+    label: str  # The table's name: "Adam", "PowerSign-ld", or the rule's canonical text.
+
+    @classmethod
+    def parse(cls, text: str) -> "OptimizerSpec":
+        """Raises nos_tf.RuleSyntaxError (a ValueError) for text that is neither."""
+        import nos_tf  # pylint: disable=import-outside-toplevel
+
+        text = text.strip()
+        match = _NAMED_PATTERN.match(text.lower())
+        if match:
+            sign_name, decay, keras_name = match.groups()
+            label = _NAMED_LABELS[sign_name or keras_name]
+            return cls(text.lower(), f"{label}-{decay}" if decay else label)
+        return cls(text, str(nos_tf.parse(text)))
+
+    def build(self, learning_rate, total_steps: int, seed: int = 0, **kwargs):
+        """A fresh Keras optimizer; `total_steps` is T of the decays (ld, cd, rd)."""
+        import keras  # pylint: disable=import-outside-toplevel
+        import nos_tf  # pylint: disable=import-outside-toplevel
+
+        name, _, decay = self.text.partition("-")
+        sign_decay = _SIGN_DECAY_SUFFIXES.get(decay)
+        decay_steps = total_steps if sign_decay else None
+        if name == "sgd":
+            return keras.optimizers.SGD(learning_rate, **kwargs)
+        if name == "momentum":
+            return keras.optimizers.SGD(learning_rate, momentum=_MOMENTUM, **kwargs)
+        if name == "adam":
+            return keras.optimizers.Adam(learning_rate, **kwargs)
+        if name == "rmsprop":
+            return keras.optimizers.RMSprop(learning_rate, **kwargs)
+        if name == "powersign":
+            return nos_tf.PowerSign(learning_rate, sign_decay=sign_decay,
+                                    decay_steps=decay_steps, **kwargs)
+        if name == "addsign":
+            return nos_tf.AddSign(learning_rate, sign_decay=sign_decay,
+                                  decay_steps=decay_steps, **kwargs)
+        return nos_tf.RuleOptimizer(self.text, learning_rate, decay_steps=total_steps,
+                                    seed=seed, **kwargs)
+
+
+def split_optimizer_list(text: str) -> list[str]:
+    """Splits at commas outside parentheses, so rules like `clip(m, 1e-4) * exp(v)` stay
+    whole; an item may be quoted ("..." or '...') as it would be in a flagfile."""
+    items, depth, current = [], 0, []
+    for char in text:
+        if char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        current.append(char)
+    items.append("".join(current))
+    items = [item.strip() for item in items]
+    items = [item[1:-1].strip() if len(item) > 1 and item[0] == item[-1] and item[0] in "\"'"
+             else item for item in items]
+    return [item for item in items if item]
+
+
+class _OptimizerListParser(flags.ArgumentParser):
+    """--optimizers: names and rule texts, checked when the flags are parsed."""
+
+    syntactic_help = "a comma-separated list of optimizer names and rule texts"
+
+    def parse(self, argument):
+        if isinstance(argument, list):
+            return argument
+        specs = [OptimizerSpec.parse(item) for item in split_optimizer_list(argument)]
+        if not specs:
+            raise ValueError("name at least one optimizer")
+        return [spec.text for spec in specs]
+
+    def flag_type(self):
+        return "optimizer list"
+
+
+# ----------------------------------------------------------------------------- flags ---
+
+_MODEL = flags.DEFINE_enum(
+    "model", None, ["wrn", "gnmt", "rosenbrock"], "The transfer experiment to run.")
+_OPTIMIZERS = flags.DEFINE(
+    _OptimizerListParser(), "optimizers", "sgd,momentum,adam,rmsprop,powersign,addsign",
+    "Optimizers to compare: sgd, momentum, adam, rmsprop, powersign, addsign (optionally "
+    "-ld, -cd or -rd for a sign decay), or rule texts such as "
+    "'g * exp(sign(g) * sign(m))'. Commas inside parentheses belong to the rule.",
+    serializer=flags.ListSerializer(","))
+_LEARNING_RATES = flags.DEFINE_list(
+    "lrs", [], "One learning rate per optimizer, in order, or one for all; "
+    "empty: choose each from --lr_grid by a short run.")
+_LR_GRID = flags.DEFINE_list(
+    "lr_grid", ["1e-4", "1e-3", "1e-2", "1e-1", "1.0"],
+    "Learning rates tried for an optimizer without one in --lrs.")
+_SWEEP_EPOCHS = flags.DEFINE_integer(
+    "sweep_epochs", 1, "Epochs of each learning-rate trial (wrn, gnmt).", lower_bound=1)
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", "runs/transfer", "Where the table (.md, .csv) and PNGs are written.")
+_SEED = flags.DEFINE_integer(
+    "transfer_seed", 0, "Seed of data splits, initial weights, augmentation and batch order: the "
+    "same for every optimizer.")
+_EPOCHS = flags.DEFINE_integer("train_epochs", 5, "Training epochs (wrn, gnmt).", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("train_batch_size", 128, "Batch size (wrn, gnmt).", lower_bound=1)
+_VERBOSE = flags.DEFINE_enum(
+    "fit_verbose", "1", ["0", "1", "2"], "Keras fit verbosity: 1 progress bars, 2 a line per "
+    "epoch, 0 silent.")
+
+# Wide ResNet.
+_IMAGE_DATASET = flags.DEFINE_enum(
+    "image_dataset", "auto", ["auto", "cifar10", "fashion_mnist", "digits"],
+    "wrn data; auto: cifar10 through TFDS if it is here, else Fashion-MNIST (offline).")
+_DATA_DIR = flags.DEFINE_string(
+    "datasets_dir", None, "Where datasets are looked for first: a TFDS data dir (cifar10, "
+    "wmt14_translate) or a folder of Fashion-MNIST IDX files.")
+_TRAIN_EXAMPLES = flags.DEFINE_integer(
+    "wrn_train_examples", None, "wrn: training images to keep (default: all).", lower_bound=1)
+_VALIDATION_EXAMPLES = flags.DEFINE_integer(
+    "wrn_validation_examples", 5000, "wrn: images held out of the training split for "
+    "validation.", lower_bound=1)
+_TEST_EXAMPLES = flags.DEFINE_integer(
+    "wrn_test_examples", None, "wrn: evaluate on only the first N test images (default: "
+    "all; test accuracy is measured after every epoch).", lower_bound=1)
+_WRN_DEPTH = flags.DEFINE_integer("wrn_depth", 16, "WRN depth d = 6n + 4 (paper: 28).")
+_WRN_WIDTH = flags.DEFINE_integer("wrn_width", 2, "WRN widening factor k (paper: 10).")
+_WEIGHT_DECAY = flags.DEFINE_float(
+    "weight_decay", 5e-4, "wrn: L2 penalty on conv and classifier weights.", lower_bound=0)
+_WRN_DROPOUT = flags.DEFINE_float("wrn_dropout", 0.0, "wrn: dropout inside each block.")
+_LR_SCHEDULE = flags.DEFINE_enum(
+    "lr_schedule", "cosine", ["cosine", "step", "constant"],
+    "wrn: cosine decay to 0, WRN's step decay (x0.2 at 30/60/80%), or constant.")
+_AUGMENT = flags.DEFINE_bool("augment", True, "wrn: random 4-pixel-padded crops and flips.")
+
+# GNMT-lite.
+_TRANSLATION_DATA = flags.DEFINE_enum(
+    "translation_data", "auto", ["auto", "wmt14", "trans_de_en"],
+    "gnmt data; auto: wmt14_translate/de-en through TFDS if it is here, else the example "
+    "sentences of Debian's trans-de-en (offline).")
+_DIRECTION = flags.DEFINE_enum(
+    "direction", "en-de", ["en-de", "de-en"], "gnmt: translation direction (paper: en-de).")
+_TRAIN_PAIRS = flags.DEFINE_integer(
+    "train_pairs", None, "gnmt: training pairs to keep (default: all).", lower_bound=1)
+_HELD_OUT_PAIRS = flags.DEFINE_integer(
+    "held_out_pairs", 1000, "gnmt: pairs in each of the validation and test splits.",
+    lower_bound=1)
+_MAX_WORDS = flags.DEFINE_integer(
+    "max_words", 20, "gnmt: longest sentence kept, in words (both sides).", lower_bound=3)
+_VOCABULARY_SIZE = flags.DEFINE_integer(
+    "vocabulary_size", 8000, "gnmt: words per language, special tokens included.",
+    lower_bound=4)
+_GNMT_UNITS = flags.DEFINE_integer("gnmt_units", 256, "gnmt: LSTM width (paper: 1024).")
+_GNMT_EMBEDDING = flags.DEFINE_integer(
+    "gnmt_embedding_dim", None, "gnmt: embedding width (default: --gnmt_units).")
+_ENCODER_LAYERS = flags.DEFINE_integer(
+    "encoder_layers", 2, "gnmt: encoder LSTM layers, the first bidirectional (paper: 8).")
+_DECODER_LAYERS = flags.DEFINE_integer("decoder_layers", 2, "gnmt: decoder layers (paper: 8).")
+_GNMT_DROPOUT = flags.DEFINE_float("gnmt_dropout", 0.2, "gnmt: dropout between layers.")
+_CLIP_NORM = flags.DEFINE_float("clip_norm", 5.0, "gnmt: global gradient norm clip.")
+_BEAM_SIZE = flags.DEFINE_integer(
+    "beam_size", 1, "gnmt: test decoding: 1 greedy, more beam search.", lower_bound=1)
+_LENGTH_PENALTY = flags.DEFINE_float(
+    "length_penalty", 0.6, "gnmt: GNMT's length penalty alpha for beam search.")
+
+# Rosenbrock.
+_START = flags.DEFINE_list("rosenbrock_start", ["-1.2", "1.0"], "rosenbrock: start (x, y).")
+_STEPS = flags.DEFINE_integer("rosenbrock_steps", 5000, "rosenbrock: updates per run.",
+                              lower_bound=1)
+_TOLERANCE = flags.DEFINE_float(
+    "rosenbrock_tolerance", 1e-3,
+    "rosenbrock: distance to the minimum (1, 1) that counts as reached.")
+
+
+# ------------------------------------------------------------------------- the tasks ---
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One optimizer's run: its table cells, learning curves, and a score to pick rates."""
+
+    cells: dict[str, float]  # Column -> value, in the task's column order.
+    curves: dict[str, list[float]]  # Curve name -> value per epoch (or per step).
+    score: float  # Higher is better; nan counts as worst.
+    details: object = None  # The model module's own result.
+
+
+class _Task:
+    """How one model is trained and reported; subclasses fill in the model's parts."""
+
+    name: str
+    columns: tuple[str, ...]
+    formats: dict[str, str] = {}
+
+    def run(self, spec: OptimizerSpec, learning_rate: float, sweep: bool) -> Outcome:
+        raise NotImplementedError
+
+    def write_figures(self, outcomes: dict[str, Outcome], output_dir: str) -> list[str]:
+        return [plot_curves({label: outcome.curves for label, outcome in outcomes.items()},
+                            os.path.join(output_dir, f"{self.name}_curves.png"),
+                            title=self.title)]
+
+    @property
+    def title(self) -> str:
+        return self.name
+
+
+class _WideResNetTask(_Task):
+    name = "wrn"
+    columns = ("final val", "final test", "best val", "best test")
+    formats = dict.fromkeys(columns, "{:.1f}")
+
+    def __init__(self):
+        from nos_tf import data  # pylint: disable=import-outside-toplevel
+
+        def load(name):
+            return data.load_images(
+                name, data_dir=_DATA_DIR.value, train_examples=_TRAIN_EXAMPLES.value,
+                validation_examples=_VALIDATION_EXAMPLES.value, seed=_SEED.value)
+
+        if _IMAGE_DATASET.value == "auto":
+            try:
+                self.images = load("cifar10")
+            except data.DataUnavailableError as error:
+                logging.warning("cifar10 is not available (%s); using fashion_mnist", error)
+                self.images = load("fashion_mnist")
+        else:
+            self.images = load(_IMAGE_DATASET.value)
+        if _TEST_EXAMPLES.value is not None:
+            test_x, test_y = self.images.test
+            self.images = dataclasses.replace(
+                self.images,
+                test=(test_x[:_TEST_EXAMPLES.value], test_y[:_TEST_EXAMPLES.value]))
+        logging.info("wrn data: %s, %d train / %d validation / %d test images %s",
+                     self.images.name, len(self.images.train[0]),
+                     len(self.images.validation[0]), len(self.images.test[0]),
+                     self.images.image_shape)
+
+    @property
+    def title(self):
+        return f"WRN-{_WRN_DEPTH.value}-{_WRN_WIDTH.value} on {self.images.name}"
+
+    def run(self, spec, learning_rate, sweep):
+        from nos_tf.models import wrn  # pylint: disable=import-outside-toplevel
+
+        result = wrn.train_wide_resnet(
+            self.images, _builder(spec), learning_rate,
+            depth=_WRN_DEPTH.value, width=_WRN_WIDTH.value, weight_decay=_WEIGHT_DECAY.value,
+            dropout=_WRN_DROPOUT.value, epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,
+            batch_size=_BATCH_SIZE.value, schedule=_LR_SCHEDULE.value, augmentation=_AUGMENT.value,
+            seed=_SEED.value, verbose=int(_VERBOSE.value), evaluate_test=not sweep)
+        return Outcome(
+            cells={"final val": 100 * result.final_validation, "final test": 100 * result.final_test,
+                   "best val": 100 * result.best_validation, "best test": 100 * result.best_test},
+            curves={"train loss": result.history["loss"],
+                    "validation accuracy %": _percent(result.history["validation_accuracy"]),
+                    "test accuracy %": _percent(result.history["test_accuracy"])},
+            score=result.final_validation,
+            details=result,
+        )
+
+
+def _percent(fractions):
+    return [100.0 * fraction for fraction in fractions]
+
+
+class _TranslationTask(_Task):
+    name = "gnmt"
+    columns = ("train perplexity", "validation perplexity", "test BLEU")
+    formats = {"train perplexity": "{:.2f}", "validation perplexity": "{:.2f}",
+               "test BLEU": "{:.1f}"}
+
+    def __init__(self):
+        from nos_tf import translation_data  # pylint: disable=import-outside-toplevel
+
+        self.corpus = translation_data.load_parallel_corpus(
+            _TRANSLATION_DATA.value, _DIRECTION.value, data_dir=_DATA_DIR.value,
+            max_words=_MAX_WORDS.value, train_pairs=_TRAIN_PAIRS.value,
+            validation_pairs=_HELD_OUT_PAIRS.value, test_pairs=_HELD_OUT_PAIRS.value,
+            seed=_SEED.value)
+        logging.info("gnmt data: %s, %s, %d train / %d validation / %d test pairs",
+                     self.corpus.origin, _DIRECTION.value, len(self.corpus.train),
+                     len(self.corpus.validation), len(self.corpus.test))
+
+    @property
+    def title(self):
+        return (f"GNMT-lite {_ENCODER_LAYERS.value}+{_DECODER_LAYERS.value}x{_GNMT_UNITS.value}, "
+                f"{_DIRECTION.value}")
+
+    def run(self, spec, learning_rate, sweep):
+        from nos_tf.models import gnmt  # pylint: disable=import-outside-toplevel
+
+        result = gnmt.train_translator(
+            self.corpus, _builder(spec), learning_rate,
+            units=_GNMT_UNITS.value, embedding_dim=_GNMT_EMBEDDING.value,
+            encoder_layers=_ENCODER_LAYERS.value, decoder_layers=_DECODER_LAYERS.value,
+            dropout=_GNMT_DROPOUT.value, clip_norm=_CLIP_NORM.value,
+            vocabulary_size=_VOCABULARY_SIZE.value,
+            epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,
+            batch_size=_BATCH_SIZE.value, beam_size=_BEAM_SIZE.value,
+            length_penalty=_LENGTH_PENALTY.value, seed=_SEED.value,
+            verbose=int(_VERBOSE.value), evaluate_test=not sweep)
+        if not sweep:
+            for source, reference, translation in result.examples[:3]:
+                logging.info("%s | %s\n  reference:   %s\n  translation: %s",
+                             spec.label, source, reference, translation)
+            logging.info("%s: training %.0f s, decoding the test set %.0f s", spec.label,
+                         result.train_seconds, result.decode_seconds)
+        return Outcome(
+            cells={"train perplexity": result.train_perplexity,
+                   "validation perplexity": result.validation_perplexity,
+                   "test BLEU": result.test_bleu},
+            curves={"train perplexity": result.history["train_perplexity"],
+                    "validation perplexity": result.history["validation_perplexity"]},
+            score=-result.validation_perplexity,
+            details=result,
+        )
+
+
+class _RosenbrockTask(_Task):
+    name = "rosenbrock"
+    formats = {"final distance": "{:.2e}", "final value": "{:.2e}"}
+
+    def __init__(self):
+        if len(_START.value) != 2:
+            raise ValueError(f"--rosenbrock_start needs x and y, got {_START.value}")
+        self.start = tuple(float(value) for value in _START.value)
+        self.columns = (f"steps to {_TOLERANCE.value:g}", "final distance", "final value")
+        self.formats = {**self.formats, self.columns[0]: "{:.0f}"}
+
+    @property
+    def title(self):
+        return f"Rosenbrock from {self.start}"
+
+    def run(self, spec, learning_rate, sweep):
+        from nos_tf.models import rosenbrock  # pylint: disable=import-outside-toplevel
+
+        del sweep  # A run takes seconds: the sweep runs the real thing.
+        descent = rosenbrock.descend(
+            spec.build(learning_rate, _STEPS.value, seed=_SEED.value),
+            self.start, _STEPS.value, _TOLERANCE.value)
+        reached = descent.steps_to_tolerance
+        distance = descent.final_distance
+        return Outcome(
+            cells={self.columns[0]: math.nan if reached is None else reached,
+                   "final distance": distance, "final value": descent.final_value},
+            curves={"distance to minimum (log10)": [
+                math.log10(max(d, 1e-12)) if math.isfinite(d) else math.nan
+                for d in descent.distances]},
+            # Reaching sooner is better; among runs that never reach, closer is better.
+            score=-reached if reached is not None else -_STEPS.value - min(distance, 1e9),
+            details=descent,
+        )
+
+    def write_figures(self, outcomes, output_dir):
+        from nos_tf.models import rosenbrock  # pylint: disable=import-outside-toplevel
+
+        path = os.path.join(output_dir, "rosenbrock_trajectories.png")
+        rosenbrock.plot_trajectories(
+            {label: outcome.details for label, outcome in outcomes.items()}, path,
+            start=self.start)
+        return [*super().write_figures(outcomes, output_dir), path]
+
+
+_TASKS: dict[str, Callable[[], _Task]] = {
+    "wrn": _WideResNetTask, "gnmt": _TranslationTask, "rosenbrock": _RosenbrockTask,
+}
+
+
+def _builder(spec: OptimizerSpec):
+    return lambda learning_rate, total_steps, **kwargs: spec.build(
+        learning_rate, total_steps, seed=_SEED.value, **kwargs)
+
+
+# ------------------------------------------------------------------------ the report ---
+
+
+def learning_rates_for(specs: list[OptimizerSpec], rates: list[str]) -> list[float | None]:
+    """--lrs as one float (or None: sweep) per optimizer."""
+    if not rates:
+        return [None] * len(specs)
+    if len(rates) == 1:
+        rates = rates * len(specs)
+    if len(rates) != len(specs):
+        raise ValueError(
+            f"--lrs has {len(rates)} values for {len(specs)} optimizers "
+            f"({', '.join(spec.label for spec in specs)}): give one each, or one for all")
+    return [_positive_float("--lrs", rate) for rate in rates]
+
+
+def _positive_float(flag, text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a number") from None
+    if not value > 0:
+        raise ValueError(f"{flag}: learning rates must be positive, got {text}")
+    return value
+
+
+def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
+                path_stem: str) -> str:
+    """Writes rows as `path_stem`.csv (full precision) and .md; returns the markdown."""
+    with open(f"{path_stem}.csv", "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def cell(column, value):
+        if isinstance(value, float):
+            return "—" if math.isnan(value) else formats.get(column, "{:.3g}").format(value)
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
+    markdown = "\n".join(lines) + "\n"
+    with open(f"{path_stem}.md", "w", encoding="utf-8") as file:
+        file.write(markdown)
+    return markdown
+
+
+def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str) -> str:
+    """One panel per curve name, one line per optimizer; x is the epoch (or step)."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+
+    names = list(dict.fromkeys(name for by_name in curves.values() for name in by_name))
+    figure, axes = pyplot.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        for label, by_name in curves.items():
+            values = by_name.get(name, [])
+            start = 0 if name.startswith("distance") else 1  # Steps from 0, epochs from 1.
+            axis.plot(range(start, start + len(values)), values, marker="" if len(values) > 50 else "o",
+                      markersize=3, label=label)
+        axis.set_title(name)
+        axis.set_xlabel("step" if name.startswith("distance") else "epoch")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path
+
+
+def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) -> float:
+    """The grid rate whose short run scores best (nan and inf count as worst)."""
+    scores = {}
+    for rate in grid:
+        logging.info("%s: trying learning rate %g", spec.label, rate)
+        score = task.run(spec, rate, sweep=True).score
+        scores[rate] = score if math.isfinite(score) else -math.inf
+        logging.info("%s: learning rate %g scores %g", spec.label, rate, score)
+    return max(grid, key=lambda rate: scores[rate])
+
+
+def main(argv):
+    del argv
+    specs = [OptimizerSpec.parse(text) for text in _OPTIMIZERS.value]
+    try:
+        rates = learning_rates_for(specs, _LEARNING_RATES.value)
+        grid = [_positive_float("--lr_grid", rate) for rate in _LR_GRID.value]
+        if None in rates and not grid:
+            raise ValueError("--lr_grid is empty and --lrs does not give every rate")
+        task = _TASKS[_MODEL.value]()
+    except ValueError as error:  # Bad flag values and missing data (DataUnavailableError).
+        sys.exit(f"error: {error}")
+    os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+
+    outcomes, rows = {}, []
+    for spec, rate in zip(specs, rates):
+        try:
+            if rate is None:
+                rate = choose_learning_rate(task, spec, grid)
+            logging.info("%s: training at learning rate %g", spec.label, rate)
+            started = time.perf_counter()
+            outcome = task.run(spec, rate, sweep=False)
+        except ValueError as error:  # A rule that cannot build (e.g. a bad operand).
+            sys.exit(f"error: optimizer {spec.label!r}: {error}")
+        seconds = time.perf_counter() - started
+        outcomes[spec.label] = outcome
+        rows.append({"optimizer": spec.label, "learning rate": rate, **outcome.cells,
+                     "seconds": round(seconds, 1)})
+        logging.info("%s done in %.0f s: %s", spec.label, seconds, outcome.cells)
+
+    columns = ["optimizer", "learning rate", *task.columns, "seconds"]
+    formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
+    stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
+    markdown = write_table(rows, columns, formats, stem)
+    figures = task.write_figures(outcomes, _OUTPUT_DIR.value)
+    print(f"\n{task.title}\n\n{markdown}")
+    print("Wrote", ", ".join([f"{stem}.md", f"{stem}.csv", *figures]))
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("model")
+    app.run(main)

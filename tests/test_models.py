@@ -1,0 +1,211 @@
+"""The transfer models: Wide ResNet, GNMT-lite and Rosenbrock."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import nos_tf
+from nos_tf import data, translation_data
+from nos_tf.models import gnmt, rosenbrock, wrn
+
+# ------------------------------------------------------------------------ Wide ResNet ---
+
+
+def test_wrn_28_10_has_the_papers_36_5m_parameters():
+    # Zagoruyko & Komodakis, table 4: WRN-28-10 has 36.5M parameters on CIFAR-10
+    # (36,479,194 in the authors' implementation; BN moving statistics are not parameters).
+    model = wrn.wide_resnet(28, 10, num_classes=10, input_shape=(32, 32, 3))
+    trainable = sum(math.prod(weight.shape) for weight in model.trainable_weights)
+    assert trainable == 36_479_194
+    assert model.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("depth", [8, 15, 4])
+def test_wrn_rejects_depths_that_are_not_6n_plus_4(depth):
+    with pytest.raises(ValueError, match="6n \\+ 4"):
+        wrn.wide_resnet(depth, 1, 10, (32, 32, 3))
+
+
+def test_step_schedule_divides_by_five_at_30_60_80_percent():
+    schedule = wrn.learning_rate_schedule("step", 0.1, total_steps=100)
+    rates = [float(schedule(step)) for step in (0, 30, 31, 61, 81)]
+    assert rates == pytest.approx([0.1, 0.1, 0.02, 0.004, 0.0008])
+    cosine = wrn.learning_rate_schedule("cosine", 0.1, total_steps=100)
+    assert float(cosine(0)) == pytest.approx(0.1)
+    assert float(cosine(100)) == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="unknown learning-rate schedule 'linear'"):
+        wrn.learning_rate_schedule("linear", 0.1, 100)
+
+
+def test_augment_is_a_seeded_shifted_crop_or_its_mirror():
+    image = tf.random.stateless_uniform((8, 8, 1), seed=(1, 2))
+    crops = [wrn.augment(image, tf.constant([0, seed], tf.int64)) for seed in range(20)]
+    assert all(crop.shape == (8, 8, 1) for crop in crops)
+    padded = np.pad(image.numpy(), ((4, 4), (4, 4), (0, 0)))
+    windows = [padded[i:i + 8, j:j + 8] for i in range(9) for j in range(9)]
+    windows += [window[:, ::-1] for window in windows]
+    for crop in crops:
+        assert any(np.array_equal(crop.numpy(), window) for window in windows)
+    assert len({crop.numpy().tobytes() for crop in crops}) > 5
+    again = wrn.augment(image, tf.constant([0, 3], tf.int64))
+    np.testing.assert_array_equal(again.numpy(), crops[3].numpy())
+
+
+def test_tiny_wrn_learns_digits():
+    images = data.load_images("digits", validation_examples=200, train_examples=600)
+
+    def build(learning_rate, total_steps):
+        del total_steps
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+
+    # Without augmentation: 4-pixel shifts would wipe out most of an 8x8 digit.
+    result = wrn.train_wide_resnet(images, build, 0.05, depth=10, width=1, epochs=3,
+                                   batch_size=50, augmentation=False, verbose=0)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert len(result.history["test_accuracy"]) == 3
+    assert result.best_validation == max(result.history["validation_accuracy"])
+    assert result.final_test == result.history["test_accuracy"][-1]
+    assert result.best_validation > 0.5  # Ten classes: chance is 0.1.
+
+
+# -------------------------------------------------------------------------- GNMT-lite ---
+
+VOCABULARY = 23
+
+
+def _tiny_gnmt(**kwargs):
+    keras.utils.set_random_seed(0)
+    return gnmt.GNMT(VOCABULARY, VOCABULARY, units=16, embedding_dim=8, **kwargs)
+
+
+def test_gnmt_logits_shape_and_padding_invariance():
+    model = _tiny_gnmt(encoder_layers=3, decoder_layers=3)
+    source = np.array([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]], dtype=np.int32)
+    target_in = np.array([[21, 3, 4], [21, 5, 0]], dtype=np.int32)
+    logits = model((source, target_in))
+    assert logits.shape == (2, 3, VOCABULARY)
+    # Padding the source further changes nothing: the encoder and attention mask it.
+    alone = model((source[:1, :3], target_in[:1]))
+    np.testing.assert_allclose(logits[:1], alone, atol=1e-5)
+    longer = model((np.pad(source, ((0, 0), (0, 4))), target_in))
+    np.testing.assert_allclose(logits, longer, atol=1e-5)
+
+
+def test_gnmt_residual_and_bidirectional_layers():
+    model = _tiny_gnmt(encoder_layers=3, decoder_layers=2)
+    model((np.ones((1, 4), np.int32), np.ones((1, 2), np.int32)))
+    assert isinstance(model.encoder_bidirectional, keras.layers.Bidirectional)
+    assert len(model.encoder_stack) == 2 and len(model.decoder_stack) == 2
+    with pytest.raises(ValueError, match="units must be even"):
+        gnmt.GNMT(10, 10, units=15)
+
+
+def test_beam_of_one_is_greedy_and_beam_scores_are_the_models_log_probs():
+    model = _tiny_gnmt(dropout=0.0)
+    translator = gnmt.Translator(model, start_id=21, end_id=22, max_length=7)
+    source = np.array([[3, 4, 5, 6], [7, 8, 0, 0], [9, 10, 11, 0]], dtype=np.int32)
+    greedy = translator.greedy(source)
+    beam_one, _ = translator.beam_search(source, beam_size=1, length_penalty=0.0)
+    np.testing.assert_array_equal(greedy, beam_one)
+    for beam_size in (2, 4):
+        output, scores = translator.beam_search(source, beam_size, length_penalty=0.0)
+        assert output.shape[0] == 3 and output.shape[1] <= 7
+        np.testing.assert_allclose(
+            scores, translator.sequence_log_prob(source, output), rtol=1e-4, atol=1e-4)
+        assert (scores <= 0).all()
+
+
+def test_beam_search_finds_a_likelier_sequence_than_greedy_when_greedy_is_myopic():
+    # A decoder whose first step prefers token 5 (p = 0.6) but whose best sentence starts
+    # with 6 (0.4 * 1.0), since after 5 the probability spreads over 10 continuations.
+    class Myopic(keras.Model):
+        units = 2
+
+        def encode(self, source_ids, training=False):
+            del training
+            batch = tf.shape(source_ids)[0]
+            zeros = tf.zeros((batch, 1))
+            return zeros[:, None, :], tf.ones((batch, 1), tf.bool), [(zeros, zeros)]
+
+        def decode(self, target_ids, states, memory, source_mask, training=False):
+            del memory, source_mask, training
+            token = target_ids[:, -1]
+            probs = tf.where(
+                (token == 1)[:, None], tf.one_hot(5, 20) * 0.6 + tf.one_hot(6, 20) * 0.4,
+                tf.where((token == 5)[:, None], tf.reduce_sum(tf.one_hot(tf.range(7, 17), 20), 0) / 10,
+                         tf.one_hot(2, 20)))
+            return tf.math.log(probs + 1e-12)[:, None, :], states
+
+    translator = gnmt.Translator(Myopic(), start_id=1, end_id=2, max_length=4)
+    source = np.ones((1, 1), np.int32)
+    assert translator.greedy(source)[0, 0] == 5
+    output, scores = translator.beam_search(source, beam_size=2, length_penalty=0.0)
+    assert output[0, :2].tolist() == [6, 2]
+    assert scores[0] == pytest.approx(math.log(0.4), abs=1e-5)
+
+
+def test_gnmt_memorises_a_handful_of_pairs():
+    pairs = [("Ich bin müde.", "I am tired."), ("Das Haus ist alt.", "The house is old."),
+             ("Wir essen Brot.", "We eat bread."), ("Der Hund bellt laut.", "The dog barks loudly."),
+             ("Sie liest ein Buch.", "She reads a book."), ("Es regnet heute.", "It rains today.")]
+    corpus = translation_data.ParallelCorpus("test", "de", "en", pairs, pairs[:2], pairs)
+
+    def build(learning_rate, total_steps, **kwargs):
+        del total_steps
+        return keras.optimizers.Adam(learning_rate, **kwargs)
+
+    result = gnmt.train_translator(
+        corpus, build, 0.03, units=32, embedding_dim=16, dropout=0.0, epochs=20,
+        encoder_layers=1, decoder_layers=1, batch_size=6, vocabulary_size=64, verbose=0)
+    perplexities = result.history["train_perplexity"]
+    assert perplexities[-1] < perplexities[0] / 5
+    assert result.test_bleu > 50  # Translating its own training sentences.
+    assert result.examples[0][:2] == pairs[0]
+
+
+def test_teacher_forcing_batches_shift_the_target():
+    source = [np.array([3, 4], np.int32), np.array([5, 6, 7], np.int32)]
+    target = [np.array([1, 8, 9, 2], np.int32), np.array([1, 10, 2], np.int32)]
+    (source_batch, target_in), target_out = next(iter(
+        gnmt.teacher_forcing_dataset(source, target, batch_size=2)))
+    assert source_batch.numpy().tolist() == [[3, 4, 0], [5, 6, 7]]
+    assert target_in.numpy().tolist() == [[1, 8, 9], [1, 10, 2]]
+    assert target_out.numpy().tolist() == [[8, 9, 2], [10, 2, 0]]
+
+
+def test_length_penalty_is_gnmts():
+    assert gnmt.gnmt_length_penalty(7, 0.6) == pytest.approx((12 / 6) ** 0.6)
+    assert gnmt.gnmt_length_penalty(7, 0.0) == 1.0
+
+
+# ------------------------------------------------------------------------- Rosenbrock ---
+
+
+def test_rosenbrock_minimum_and_start():
+    assert rosenbrock.rosenbrock(np.array(rosenbrock.MINIMUM)) == 0.0
+    assert rosenbrock.rosenbrock(np.array(rosenbrock.START)) == pytest.approx(24.2)
+
+
+def test_descent_drives_keras_and_rule_optimizers():
+    for optimizer in (keras.optimizers.Adam(0.02), nos_tf.PowerSign(1e-3),
+                      nos_tf.RuleOptimizer("drop(g, 0.1) * exp(sign(g) * sign(m))", 1e-3)):
+        descent = rosenbrock.descend(optimizer, steps=300)
+        assert descent.trajectory.shape == (301, 2)
+        np.testing.assert_allclose(descent.trajectory[0], rosenbrock.START, rtol=1e-6)
+        values = [rosenbrock.rosenbrock(point) for point in descent.trajectory]
+        assert values[-1] < values[0] / 2
+        assert optimizer.iterations.numpy() == 300
+
+
+def test_steps_to_tolerance_counts_until_it_stays():
+    descent = rosenbrock.descend(keras.optimizers.SGD(1e-3, momentum=0.9), steps=3000,
+                                 tolerance=1e-2)
+    reached = descent.steps_to_tolerance
+    assert reached is not None
+    assert (descent.distances[reached:] <= 1e-2).all()
+    assert descent.distances[reached - 1] > 1e-2
+    stuck = rosenbrock.descend(keras.optimizers.SGD(1e-5), steps=10)
+    assert stuck.steps_to_tolerance is None

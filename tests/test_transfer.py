@@ -1,0 +1,176 @@
+"""The transfer binary: optimizer list, learning rates, and each model end to end."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+import nos_tf
+from nos_tf import transfer
+from nos_tf.models import rosenbrock
+
+FLAGS = flags.FLAGS
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def _restore_flags():
+    if not FLAGS.is_parsed():
+        FLAGS.mark_as_parsed()
+    with flagsaver.flagsaver():
+        yield
+
+
+def _run(output_dir, **flag_values):
+    """Runs the binary's main with these flags (strings are parsed as on a command line)."""
+    for name, value in flag_values.items():
+        FLAGS[name].parse(value)
+    FLAGS.output_dir = str(output_dir)
+    transfer.main([])
+
+
+def _read_csv(path):
+    with open(path, encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+# ------------------------------------------------------------------------ optimizers ---
+
+
+def test_optimizer_list_keeps_commas_inside_rules():
+    assert transfer.split_optimizer_list(
+        'sgd, clip(m, 1e-4) * exp(v),"drop(m, 0.3) * exp(1e-3 * w)" ,adam,') == [
+        "sgd", "clip(m, 1e-4) * exp(v)", "drop(m, 0.3) * exp(1e-3 * w)", "adam"]
+
+
+def test_names_map_to_keras_and_nos_tf_optimizers():
+    built = {text: transfer.OptimizerSpec.parse(text).build(0.1, total_steps=50)
+             for text in ("SGD", "momentum", "adam", "rmsprop", "powersign", "addsign-cd")}
+    assert type(built["SGD"]) is keras.optimizers.SGD and built["SGD"].momentum == 0.0
+    assert built["momentum"].momentum == 0.9
+    assert isinstance(built["adam"], keras.optimizers.Adam)
+    assert isinstance(built["rmsprop"], keras.optimizers.RMSprop)
+    assert isinstance(built["powersign"], nos_tf.PowerSign)
+    assert built["powersign"].sign_decay is None
+    assert isinstance(built["addsign-cd"], nos_tf.AddSign)
+    assert (built["addsign-cd"].sign_decay, built["addsign-cd"].decay_steps) == ("cosine", 50)
+    assert [transfer.OptimizerSpec.parse(text).label for text in built] == [
+        "SGD", "Momentum", "Adam", "RMSProp", "PowerSign", "AddSign-cd"]
+
+
+def test_rule_text_becomes_a_rule_optimizer_with_decay_steps():
+    spec = transfer.OptimizerSpec.parse("exp(ld*sign(g)*sign(m))*g")
+    assert spec.label == str(nos_tf.parse("exp(ld * sign(g) * sign(m)) * g"))
+    optimizer = spec.build(0.01, total_steps=123, global_clipnorm=5.0)
+    assert isinstance(optimizer, nos_tf.RuleOptimizer)
+    assert optimizer.decay_steps == 123 and optimizer.global_clipnorm == 5.0
+
+
+def test_bad_rule_text_is_a_rule_syntax_error():
+    with pytest.raises(nos_tf.RuleSyntaxError, match="frobnicate"):
+        transfer.OptimizerSpec.parse("g * frobnicate(m)")
+
+
+def test_bad_rule_on_the_command_line_is_a_clear_error_not_a_traceback():
+    process = subprocess.run(
+        [sys.executable, "-m", "nos_tf.transfer", "--model=rosenbrock",
+         "--optimizers=adam,g * exp(sign(g) * sign(q))"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert process.returncode != 0
+    assert "--optimizers" in process.stderr and "'q'" in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+def test_learning_rates_one_each_or_one_for_all():
+    specs = [transfer.OptimizerSpec.parse(text) for text in ("sgd", "adam", "powersign")]
+    assert transfer.learning_rates_for(specs, []) == [None, None, None]
+    assert transfer.learning_rates_for(specs, ["0.1"]) == [0.1, 0.1, 0.1]
+    assert transfer.learning_rates_for(specs, ["0.1", "1e-3", "0.01"]) == [0.1, 1e-3, 0.01]
+    with pytest.raises(ValueError, match="2 values for 3 optimizers"):
+        transfer.learning_rates_for(specs, ["0.1", "0.2"])
+    with pytest.raises(ValueError, match="'fast' is not a number"):
+        transfer.learning_rates_for(specs, ["fast"])
+    with pytest.raises(ValueError, match="must be positive"):
+        transfer.learning_rates_for(specs, ["0"])
+
+
+# ------------------------------------------------------------------- end to end runs ---
+
+
+def test_rosenbrock_sweeps_rates_and_writes_table_and_plots(tmp_path):
+    _run(tmp_path, model="rosenbrock",
+         optimizers='adam,powersign,"drop(g, 0.1) * exp(sign(g) * sign(m))"',
+         lr_grid="0.03,0.1,0.3", rosenbrock_steps="600", rosenbrock_tolerance="0.1")
+    rows = _read_csv(tmp_path / "rosenbrock_results.csv")
+    assert list(rows[0]) == ["optimizer", "learning rate", "steps to 0.1", "final distance",
+                             "final value", "seconds"]
+    assert [row["optimizer"] for row in rows] == [
+        "Adam", "PowerSign", str(nos_tf.parse("drop(g, 0.1) * exp(sign(g) * sign(m))"))]
+    # The chosen rate reaches the tolerance in the fewest steps of the grid.
+    adam_steps = {}
+    for rate in (0.03, 0.1, 0.3):
+        reached = rosenbrock.descend(keras.optimizers.Adam(rate), steps=600,
+                                     tolerance=0.1).steps_to_tolerance
+        adam_steps[rate] = float("inf") if reached is None else reached
+    assert float(rows[0]["learning rate"]) == min(adam_steps, key=adam_steps.get)
+    assert float(rows[0]["steps to 0.1"]) == min(adam_steps.values()) < float("inf")
+    markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8")
+    assert markdown.startswith("| optimizer | learning rate | steps to 0.1 |")
+    assert len(markdown.strip().splitlines()) == 2 + 3
+    for png in ("rosenbrock_trajectories.png", "rosenbrock_curves.png"):
+        assert (tmp_path / png).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_wrn_table_has_the_papers_columns(tmp_path):
+    _run(tmp_path, model="wrn", optimizers="momentum,adam", lrs="0.05,1e-3",
+         image_dataset="digits", wrn_train_examples="200", wrn_validation_examples="100",
+         wrn_depth="10", wrn_width="1", train_epochs="2", train_batch_size="50",
+         augment="false", fit_verbose="0")
+    rows = _read_csv(tmp_path / "wrn_results.csv")
+    assert list(rows[0]) == ["optimizer", "learning rate", "final val", "final test",
+                             "best val", "best test", "seconds"]
+    assert [(row["optimizer"], float(row["learning rate"])) for row in rows] == [
+        ("Momentum", 0.05), ("Adam", 1e-3)]
+    for row in rows:
+        accuracies = [float(row[column]) for column in ("final val", "final test",
+                                                        "best val", "best test")]
+        assert all(0.0 <= accuracy <= 100.0 for accuracy in accuracies)
+        assert float(row["best val"]) >= float(row["final val"])
+        assert float(row["best test"]) >= float(row["final test"])
+    assert (tmp_path / "wrn_curves.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
+    from test_translation_data import _store_tiny_wmt14  # pylint: disable=import-outside-toplevel
+
+    data_dir = str(tmp_path / "tfds")
+    _store_tiny_wmt14(data_dir)
+    _run(tmp_path, model="gnmt", optimizers="addsign", lrs="0.01", datasets_dir=data_dir,
+         gnmt_units="16", gnmt_embedding_dim="8", encoder_layers="1", decoder_layers="1",
+         vocabulary_size="40", train_epochs="2", train_batch_size="2", beam_size="2",
+         held_out_pairs="1", fit_verbose="0")
+    rows = _read_csv(tmp_path / "gnmt_results.csv")
+    assert list(rows[0]) == ["optimizer", "learning rate", "train perplexity",
+                             "validation perplexity", "test BLEU", "seconds"]
+    assert [row["optimizer"] for row in rows] == ["AddSign"]
+    assert float(rows[0]["train perplexity"]) > 1.0
+    assert 0.0 <= float(rows[0]["test BLEU"]) <= 100.0
+    assert (tmp_path / "gnmt_curves.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="error: .*cifar10"):
+        _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3", image_dataset="cifar10",
+             datasets_dir=str(tmp_path / "empty"))
+
+
+def test_mismatched_learning_rates_are_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="error: --lrs has 2 values for 3 optimizers"):
+        _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,powersign", lrs="0.1,0.2")
