@@ -19,8 +19,10 @@ rewards and is checkpointed into the store.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import json
 import os
 import sys
 import time
@@ -120,93 +122,135 @@ class Progress:
         )
 
 
-class Search:
-    """One run: the searcher, the store and the executor, driven batch by batch."""
+@dataclasses.dataclass
+class Batch:
+    """Proposals that the searcher learns from together, and their trials as they finish."""
 
-    def __init__(self, store, run, searcher, executor, summaries, total):
+    proposals: list
+    trials: list
+
+    @property
+    def complete(self) -> bool:
+        return all(trial is not None for trial in self.trials)
+
+
+class Search:
+    """One run: the searcher, the store and the executor.
+
+    The searcher proposes a batch; its rules go to the executor (or come from the store's
+    cache); results are stored as they finish; a complete batch is told to the searcher,
+    which is then checkpointed. While the last rules of a batch train and workers fall idle,
+    the next batch is already sampled and submitted (from the policy before the update:
+    its sampling log-probabilities travel with it, which is what PPO's ratio needs).
+    A fingerprint already in flight is not trained again: its twin waits for the result.
+    """
+
+    def __init__(self, store, run, searcher, executor, summaries, total, batch_size):
         self.store, self.run, self.searcher, self.executor = store, run, searcher, executor
-        self.summaries, self.total = summaries, total
+        self.summaries, self.total, self.batch_size = summaries, total, batch_size
         self.progress = Progress()
         self.step = 0
+        self.asked = 0
         self.unique_fingerprints: set[str] = set()
+        self._batches: collections.deque[Batch] = collections.deque()
+        # trial in flight -> [(batch, index, proposal to record as its cache hit, or None)]
+        self._waiting: dict[int, list] = {}
+        self._in_flight: dict[str, int] = {}  # fingerprint -> trial id
+        self._replay: list[store_lib.Trial] = []
 
-    def resume(self) -> list[store_lib.Trial]:
-        """Restores the searcher; returns the trials proposed after its checkpoint."""
+    def resume(self) -> None:
+        """Restores the searcher and the batch it had sampled ahead; the trials proposed
+        after the checkpoint are replayed: the restored searcher proposes them again."""
         state = self.store.resume_state(self.run.run_id)
+        ahead = []
         if state.checkpoint is not None:
-            self.searcher.set_state(state.checkpoint.blob)
+            saved = SearchCheckpoint.from_bytes(state.checkpoint.blob)
+            self.searcher.set_state(saved.searcher_state)
             self.step = state.checkpoint.step
-        told = [t for t in self.store.trials(self.run.run_id)
-                if t.trial_id not in {p.trial_id for p in state.proposed_since}]
-        for trial in told:
-            self.progress.record(trial, self.total)
-            self.unique_fingerprints.add(trial.fingerprint)
+            ahead = [self._proposal(tokens, log_prob) for tokens, log_prob in saved.ahead]
+            self._replay = [self.store.trial(trial_id) for trial_id in saved.ahead_trials]
+        self._replay += state.proposed_since
+        replayed = {trial.trial_id for trial in self._replay}
+        for trial in self.store.trials(self.run.run_id):
+            if trial.trial_id not in replayed:
+                self._record(trial)
+        self.asked = self.progress.done
         logging.info(
-            "Resuming run %r: %d rules told to the searcher, %d proposed since its checkpoint "
-            "(%d of them unfinished).", self.run.name, len(told), len(state.proposed_since),
-            len(state.pending))
-        return list(state.proposed_since)
+            "Resuming run %r: %d rules told to the searcher, %d to replay (%d unfinished).",
+            self.run.name, self.asked, len(self._replay), len(state.pending))
+        if ahead:
+            self._enqueue(ahead)
 
-    def run_batches(self, replay: list[store_lib.Trial]) -> None:
-        while self.progress.done < self.total:
-            n = min(_BATCH_SIZE.value, self.total - self.progress.done)
-            proposals = self.searcher.ask(n)
-            trials = self.evaluate(proposals, replay)
-            rewards = [trial.result.reward for trial in trials]
-            metrics = self.searcher.tell(proposals, rewards)
-            self.step += 1
-            self.store.save_checkpoint(self.run.run_id, self.searcher.get_state(), self.step)
-            self.write_batch_summaries(rewards, metrics)
+    def run_all(self) -> None:
+        while self.asked < self.total or self._batches:
+            while self.asked < self.total and self._workers_would_idle():
+                self._enqueue(self.searcher.ask(min(self.batch_size, self.total - self.asked)))
+            for trial_id, result in self.executor.poll(timeout=1.0):
+                self._finish(trial_id, result)
+            while self._batches and self._batches[0].complete:
+                self._tell(self._batches.popleft())
+        leftover = [trial for trial in self._replay if trial.result is None]
+        if leftover:  # only if the restored searcher did not propose them again
+            logging.warning("%d trials of the killed run were not proposed again: %s",
+                            len(leftover), ", ".join(t.rule for t in leftover))
 
-    def evaluate(self, proposals, replay: list[store_lib.Trial]) -> list[store_lib.Trial]:
-        """Finished trials for `proposals`, in order: from the replay (after --resume), the
-        store's cache, or the executor. A fingerprint twice in one batch is trained once."""
-        trials: list[store_lib.Trial | None] = [None] * len(proposals)
-        waiting: dict[int, list[int]] = {}  # trial_id in flight -> proposal indices
-        deferred: list[int] = []  # same fingerprint as one in flight: proposed after it
-        in_flight_fingerprints: dict[str, int] = {}
+    def _workers_would_idle(self) -> bool:
+        """Sample another batch when there is none, or when the current one no longer keeps
+        every worker busy (at most one batch ahead of the policy)."""
+        if not self._batches:
+            return True
+        return (len(self._batches) < 2
+                and self.executor.num_in_flight < self.executor.capacity)
+
+    def _proposal(self, tokens, log_prob):
+        tokens = tuple(int(t) for t in tokens)
+        return controller.Proposal(tokens, self.searcher.token_space.decode(tokens), log_prob)
+
+    def _enqueue(self, proposals) -> None:
+        batch = Batch(list(proposals), [None] * len(proposals))
+        self._batches.append(batch)
+        self.asked += len(proposals)
         for index, proposal in enumerate(proposals):
-            trial = self._adopt(proposal, replay)
+            trial = self._adopt(proposal)
             if trial is None:
                 fingerprint = proposal.rule.fingerprint()
-                if fingerprint in in_flight_fingerprints:
-                    deferred.append(index)
+                if fingerprint in self._in_flight:  # wait for the twin's result
+                    self._waiting[self._in_flight[fingerprint]].append((batch, index, proposal))
                     continue
                 trial = self.store.propose(
-                    self.run.run_id, str(proposal.rule), fingerprint, proposal.tokens
-                )
-            if trial.result is None:
-                in_flight_fingerprints[trial.fingerprint] = trial.trial_id
-                waiting.setdefault(trial.trial_id, []).append(index)
+                    self.run.run_id, str(proposal.rule), fingerprint, proposal.tokens)
+            if trial.result is not None:
+                self._assign(batch, index, trial)
+                continue
+            if trial.trial_id not in self._waiting:
+                self._waiting[trial.trial_id] = []
+                self._in_flight[trial.fingerprint] = trial.trial_id
                 self.executor.submit(trial.trial_id, trial.rule)
-            else:
-                self._done(trials, index, trial)
-        while waiting:
-            for trial_id, result in self.executor.poll(timeout=1.0):
-                trial = self.store.finish(trial_id, _with_fingerprint(result, trial_id, self.store))
-                for index in waiting.pop(trial_id):
-                    self._done(trials, index, trial)
-        for index in deferred:  # their twin has finished: now a cache hit
-            proposal = proposals[index]
-            trial = self.store.propose(
-                self.run.run_id, str(proposal.rule), proposal.rule.fingerprint(), proposal.tokens
-            )
-            if trial.result is None:  # the twin failed before it was stored (cannot happen)
-                raise RuntimeError(f"trial {trial.trial_id} not cached after its twin finished")
-            self._done(trials, index, trial)
-        return trials
+            self._waiting[trial.trial_id].insert(0, (batch, index, None))
 
-    def _adopt(self, proposal, replay: list[store_lib.Trial]) -> store_lib.Trial | None:
-        """After --resume, the restored searcher proposes again what it proposed before the
-        kill; those proposals take back their trials instead of making new ones."""
-        for position, trial in enumerate(replay):
+    def _adopt(self, proposal) -> store_lib.Trial | None:
+        """A trial of the killed run with these tokens, taken back instead of a new one."""
+        for position, trial in enumerate(self._replay):
             if trial.tokens is not None and tuple(trial.tokens) == proposal.tokens:
-                del replay[position]
-                return trial
+                return self._replay.pop(position)
         return None
 
-    def _done(self, trials, index, trial) -> None:
-        trials[index] = trial
+    def _finish(self, trial_id, result) -> None:
+        trial = self.store.finish(trial_id, _with_fingerprint(result, trial_id, self.store))
+        del self._in_flight[trial.fingerprint]
+        for batch, index, twin in self._waiting.pop(trial_id):
+            if twin is not None:  # now a cache hit of its own
+                twin_trial = self.store.propose(
+                    self.run.run_id, str(twin.rule), trial.fingerprint, twin.tokens)
+                self._assign(batch, index, twin_trial)
+            else:
+                self._assign(batch, index, trial)
+
+    def _assign(self, batch, index, trial) -> None:
+        batch.trials[index] = trial
+        self._record(trial)
+
+    def _record(self, trial) -> None:
         self.progress.record(trial, self.total)
         self.unique_fingerprints.add(trial.fingerprint)
         if self.summaries is not None:
@@ -216,14 +260,50 @@ class Search:
                 _scalar("unique_rules", len(self.unique_fingerprints))
                 _scalar("cache_hits", self.progress.cache_hits)
 
-    def write_batch_summaries(self, rewards, metrics) -> None:
-        if self.summaries is None:
-            return
-        with self.summaries.as_default(step=self.progress.done):
-            _scalar("batch/mean_reward", sum(rewards) / len(rewards))
-            for name, value in metrics.items():
-                _scalar(f"searcher/{name}", value)
-        self.summaries.flush()
+    def _tell(self, batch: Batch) -> None:
+        rewards = [trial.result.reward for trial in batch.trials]
+        metrics = self.searcher.tell(batch.proposals, rewards)
+        self.step += 1
+        checkpoint = SearchCheckpoint(
+            searcher_state=self.searcher.get_state(),
+            ahead=[(list(p.tokens), p.log_prob) for b in self._batches for p in b.proposals],
+            ahead_trials=sorted({t.trial_id for b in self._batches for t in self._trials_of(b)}),
+        )
+        self.store.save_checkpoint(self.run.run_id, checkpoint.to_bytes(), self.step)
+        if self.summaries is not None:
+            with self.summaries.as_default(step=self.progress.done):
+                _scalar("batch/mean_reward", sum(rewards) / len(rewards))
+                for name, value in metrics.items():
+                    _scalar(f"searcher/{name}", value)
+            self.summaries.flush()
+
+    def _trials_of(self, batch: Batch) -> list:
+        """The batch's trials in the store so far, finished or in flight."""
+        in_flight = [trial_id for trial_id, waiters in self._waiting.items()
+                     if any(b is batch and twin is None for b, _, twin in waiters)]
+        return [t for t in batch.trials if t is not None] + [
+            self.store.trial(trial_id) for trial_id in in_flight]
+
+
+@dataclasses.dataclass
+class SearchCheckpoint:
+    """What the store keeps after each update: the searcher, and the batch sampled ahead
+    (tokens and sampling log-probabilities, and its trials), which the restored searcher
+    could not sample again."""
+
+    searcher_state: bytes
+    ahead: list
+    ahead_trials: list
+
+    def to_bytes(self) -> bytes:
+        header = json.dumps({"ahead": self.ahead, "ahead_trials": self.ahead_trials}).encode()
+        return len(header).to_bytes(8, "big") + header + self.searcher_state
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "SearchCheckpoint":
+        size = int.from_bytes(blob[:8], "big")
+        header = json.loads(blob[8 : 8 + size])
+        return cls(blob[8 + size :], header["ahead"], header["ahead_trials"])
 
 
 def _scalar(name, value):
@@ -289,13 +369,15 @@ def main(argv):
             gpus_per_worker=_GPUS_PER_WORKER.value, eval_timeout=_EVAL_TIMEOUT.value,
             max_retries=_MAX_RETRIES.value,
         ) as executor:
-            search = Search(store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value)
-            replay = search.resume() if _RESUME.value else []
+            search = Search(store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
+                            _BATCH_SIZE.value)
+            if _RESUME.value:
+                search.resume()
             logging.info(
                 "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
                 "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,
                 _BATCH_SIZE.value, _EXECUTOR.value, _STORE.value, logdir)
-            search.run_batches(replay)
+            search.run_all()
         print_leaderboard(store, _TOP.value)
 
 

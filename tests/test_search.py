@@ -116,3 +116,74 @@ def test_other_searchers_run(tmp_path, searcher):
                          "--max_evaluations=4", "--batch_size=2")
     assert process.returncode == 0, process.stderr[-3000:]
     assert "[4/4]" in process.stderr
+
+
+# --- The driver in-process, with a deterministic executor of two "workers" -----------------
+
+from nos_tf import controller, proxy, rules  # noqa: E402
+from nos_tf.search import Search  # noqa: E402
+
+
+class TwoWorkerExecutor:
+    """Finishes the oldest submission at each poll; `crash_after` polls raise, as a kill."""
+
+    capacity = 2
+
+    def __init__(self, crash_after=None):
+        self.queue, self.polls, self.crash_after, self.most_in_flight = [], 0, crash_after, 0
+
+    @property
+    def num_in_flight(self):
+        return len(self.queue)
+
+    def submit(self, key, rule_text):
+        self.queue.append((key, rule_text))
+        self.most_in_flight = max(self.most_in_flight, len(self.queue))
+
+    def poll(self, timeout=None):
+        self.polls += 1
+        if self.crash_after is not None and self.polls > self.crash_after:
+            raise KeyboardInterrupt("killed")
+        if not self.queue:
+            return []
+        key, text = self.queue.pop(0)
+        rule = rules.parse(text)
+        reward = int(rule.fingerprint()[:4], 16) / 65535.0  # any deterministic function
+        return [(key, proxy.EvalResult(rule=text, fingerprint=rule.fingerprint(),
+                                       reward=reward, status="ok", lr=0.1))]
+
+
+def drive(path, executor, resume=False, total=24):
+    searcher = controller.make_searcher("ppo", rules.TokenSpace(2), seed=5, lstm_units=16)
+    with store_lib.TrialStore(path) as store:
+        run = store.run("r") if resume else store.start_run("r", "ppo", {})
+        search = Search(store, run, searcher, executor, None, total=total, batch_size=4)
+        if resume:
+            search.resume()
+        search.run_all()
+        return search
+
+
+def outcome(path):
+    with store_lib.TrialStore(path) as store:
+        return [(t.rule, t.state, t.result.reward) for t in store.trials()]
+
+
+def test_batches_ahead_keep_workers_busy_and_resume_exactly(tmp_path):
+    reference = tmp_path / "reference.sqlite"
+    executor = TwoWorkerExecutor()
+    search = drive(reference, executor)
+    assert search.step == 6 and len(outcome(reference)) == 24
+    assert executor.most_in_flight > 4  # the next batch was submitted before the update
+    trained = [t for t in outcome(reference) if t[1] == "evaluated"]
+    assert len(trained) == len({rule for rule, _, _ in trained})  # none trained twice
+
+    for crash_after in (3, 9):
+        path = tmp_path / f"killed{crash_after}.sqlite"
+        with pytest.raises(KeyboardInterrupt):
+            drive(path, TwoWorkerExecutor(crash_after=crash_after))
+        resumed = TwoWorkerExecutor()
+        drive(path, resumed, resume=True)
+        assert outcome(path) == outcome(reference), crash_after
+        with store_lib.TrialStore(path) as store:
+            assert not store.pending(store.run("r").run_id)
