@@ -25,10 +25,12 @@ The resume protocol (what ``nos_tf.search --resume`` does with this store):
   1. ``run = store.resume_run(name)``; ``state = store.resume_state(run.run_id)``.
   2. Restore the searcher from ``state.checkpoint.blob`` (or start it fresh when ``None``).
   3. ``state.proposed_since``: trials proposed after the checkpoint was saved, in proposal
-     order. The restored searcher has not seen them: it adopts them as its own samples (so it
-     does not sample them again and can later learn from their tokens).
-  4. ``state.finished_since``: trials finished after the checkpoint, in finish order. Feed
-     their results to the searcher exactly as if they had just arrived.
+     order. The restored searcher does not know them. A deterministic searcher (those of
+     ``nos_tf.controller``) proposes them again: match its proposals to these trials by
+     tokens and take the trials instead of proposing anew, so that nothing is counted or
+     trained twice.
+  4. ``state.finished_since``: trials finished after the checkpoint, in finish order: their
+     results are to be handed to the searcher as if they had just arrived.
   5. ``state.pending``: resubmit each to the executor under its ``trial_id``.
 
 This is exact provided the driver keeps two habits: it calls ``finish`` as soon as a result
@@ -446,17 +448,14 @@ class TrialStore:
     def counts(self, run_id: int | None = None) -> dict[str, int]:
         """How many trials are in each state, and how many evaluations ended in each status
         (keys like ``pending``, ``cached``, ``evaluated``, ``status:ok``)."""
-        where, params = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
         totals = {PENDING: 0, EVALUATED: 0, CACHED: 0}
-        for state, count in self._db.execute(
-                f"SELECT state, COUNT(*) FROM trials {where} GROUP BY state", params):
-            totals[state] = count
-        for status, count in self._db.execute(
-                f"SELECT status, COUNT(*) FROM trials {where} "
-                f"{'AND' if where else 'WHERE'} state = 'evaluated' GROUP BY status", params):
-            totals[f"status:{status}"] = count
+        for state, status, count in self._db.execute(
+                "SELECT state, status, COUNT(*) FROM trials WHERE ?1 IS NULL OR run_id = ?1 "
+                "GROUP BY state, status", (run_id,)):
+            totals[state] += count
+            if state == EVALUATED:
+                totals[f"status:{status}"] = count
         return totals
-
 
 def _next_finished_seq(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COALESCE(MAX(finished_seq), 0) + 1 FROM trials").fetchone()[0]

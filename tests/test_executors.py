@@ -24,9 +24,10 @@ class ScriptedEvaluator:
 
     "sleep:S" sleeps S seconds; "hang" never returns; "raise:MESSAGE" raises MemoryError;
     "kill" SIGKILLs its process; "exit_once:PATH" ends its process with os._exit unless PATH
-    exists (creating it first, so a retry succeeds); "not_a_result" returns a string.
-    Anything else succeeds at once. Each result's `reason` counts the calls this evaluator
-    instance has served.
+    exists (creating it first, so a retry succeeds); "not_a_result" returns a string;
+    "settings" reports the TensorFlow settings of its environment as its `reason`. Anything
+    else succeeds at once. Each result's `reason` counts the calls this evaluator instance
+    has served.
     """
 
     def __init__(self, fail_to_start: bool = False):
@@ -50,6 +51,11 @@ class ScriptedEvaluator:
             os._exit(3)
         elif command == "not_a_result":
             return "not a result"
+        elif command == "settings":
+            names = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                     "TF_FORCE_GPU_ALLOW_GROWTH")
+            return EvalResult(rule=rule_text, fingerprint="", reward=0.5, status="ok",
+                              reason=" ".join(f"{name}={os.environ.get(name)}" for name in names))
         return EvalResult(rule=rule_text, fingerprint=rule_text, reward=0.5, status="ok",
                           lr=0.01, lr_scores={0.01: 0.5}, wall_time=0.0,
                           reason=f"call {self.calls}", worker="")
@@ -164,18 +170,23 @@ def test_ray_times_out_a_hung_evaluation_and_replaces_its_worker(ray_instance):
     assert after.worker != hung.worker
 
 
-def test_ray_reports_exceptions_as_errors_and_goes_on(ray_instance):
-    with executors.RayExecutor(ScriptedEvaluator, num_workers=1) as executor:
+def test_ray_worker_reports_exceptions_as_errors_and_keeps_its_evaluator(ray_instance):
+    with executors.RayExecutor(ScriptedEvaluator, num_workers=1,
+                               cpus_per_worker=2) as executor:
         executor.submit("oom", "raise:OOM when allocating tensor")
         executor.submit("broken", "not_a_result")
         executor.submit("after", "after")
-        results = collect(executor, 3)
+        executor.submit("settings", "settings")
+        results = collect(executor, 4)
     assert (results["oom"].status, results["oom"].reason) == (
         "error", "MemoryError: OOM when allocating tensor")
     # An exception that escapes the worker's own guard is still just an error.
     assert results["broken"].status == "error"
     assert "dataclass" in results["broken"].reason
-    assert results["after"].status == "ok"
+    assert (results["after"].status, results["after"].reason) == ("ok", "call 3")
+    # TensorFlow there gets the worker's CPU share and grows its GPU memory on demand.
+    assert results["settings"].reason == (
+        "TF_NUM_INTRAOP_THREADS=2 TF_NUM_INTEROP_THREADS=2 TF_FORCE_GPU_ALLOW_GROWTH=true")
 
 
 def test_ray_stops_with_a_clear_error_when_the_evaluator_cannot_start(ray_instance):

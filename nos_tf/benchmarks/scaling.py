@@ -1,0 +1,164 @@
+r"""Executor scaling: one fixed list of rules through the local executor and Ray workers.
+
+    python -m nos_tf.benchmarks.scaling                          # 8 paper rules, ~5 minutes
+    python -m nos_tf.benchmarks.scaling --num_rules=16 --dataset=cifar10 --train_examples=5000
+
+Evaluates the first `--num_rules` of the paper's rules (`nos_tf.PAPER_RULES`) with the proxy
+flags three ways, one after the other, each on a fresh evaluator:
+
+- local: `LocalExecutor`, in this process;
+- ray x1 / ray x2: `RayExecutor` with 1 and 2 workers of `--cpus_per_worker` CPUs each.
+
+Every evaluation gets the same CPU share (TensorFlow's thread pools are sized to
+`--cpus_per_worker` in this process too), so local against ray x1 is Ray's overhead and
+ray x2 against ray x1 is how far a second worker helps. Before the clock starts each
+executor evaluates a warm-up rule on every worker: starting Ray, its workers and their
+evaluators (data loading) is paid once per search, not per rule, and is left out.
+
+Prints seconds and rules per minute of each and the two ratios; the CPU time the evaluating
+processes spent per rule (from /proc, for workers on this machine), which other load on a
+shared machine does not inflate as it does wall-clock time; the load average; and whether
+all three gave the same rewards (they should: the proxy is seeded, and each evaluation is
+independent of the others).
+"""
+
+import dataclasses
+import functools
+import os
+import socket
+import time
+
+import ray
+from absl import app, flags
+
+import nos_tf
+from nos_tf import executors, proxy, proxy_flags
+
+_NUM_RULES = flags.DEFINE_integer(
+    "num_rules", 8, f"How many of the {len(nos_tf.PAPER_RULES)} paper rules to evaluate.",
+    lower_bound=1, upper_bound=len(nos_tf.PAPER_RULES))
+_CPUS_PER_WORKER = flags.DEFINE_integer(
+    "cpus_per_worker", 1, "CPUs (TensorFlow threads) of each evaluation, local and Ray.",
+    lower_bound=1)
+_RAY_ADDRESS = flags.DEFINE_string(
+    "ray_address", None, "Ray cluster to use ('auto': the one `ray start` made); unset: a "
+    "Ray instance on this machine.")
+
+# A few minutes on 2 CPUs: the paper's protocol on a slice of Fashion-MNIST.
+flags.set_default(proxy_flags.TRAIN_EXAMPLES, 2000)
+flags.set_default(proxy_flags.VALIDATION_EXAMPLES, 1000)
+
+_WARM_UP_RULE = "g"  # Plain SGD: not among the timed rules, so no cache can answer them.
+
+
+@dataclasses.dataclass
+class Timing:
+    """One executor's timed run."""
+
+    workers: int
+    seconds: float  # Wall clock, first submit to last result.
+    cpu_seconds: float | None  # CPU time of the processes that evaluated (None: remote).
+    results: list
+
+
+def timed_run(executor: executors.Executor, rules: list[str]) -> Timing:
+    """Evaluates `rules` on `executor` after one warm-up evaluation per worker."""
+    for worker in range(executor.capacity):
+        executor.submit(("warm-up", worker), _WARM_UP_RULE)
+    warm_ups = _collect(executor).values()
+    pids = _local_pids(result.worker for result in warm_ups)
+    cpu_before = _cpu_seconds(pids)
+    start = time.perf_counter()
+    for index, rule in enumerate(rules):
+        executor.submit(index, rule)
+    results = _collect(executor)
+    seconds = time.perf_counter() - start
+    cpu_after = _cpu_seconds(pids)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Timing(executor.capacity, seconds, cpu, [results[i] for i in range(len(rules))])
+
+
+def _local_pids(workers) -> list[int] | None:
+    """Process ids of workers named "host:pid", or None if one is on another machine."""
+    pids = []
+    for worker in set(workers):
+        host, _, pid = worker.rpartition(":")
+        if host != socket.gethostname():
+            return None
+        pids.append(int(pid))
+    return pids
+
+
+def _cpu_seconds(pids: list[int] | None) -> float | None:
+    """User + system CPU time of these processes so far (Linux's /proc), or None."""
+    if pids is None:
+        return None
+    ticks = 0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                # Fields 14 and 15 (utime, stime), counted after the ")" that ends the name.
+                fields = stat.read().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])
+    except OSError:
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _collect(executor: executors.Executor) -> dict:
+    results = {}
+    while executor.num_in_flight:
+        results.update(executor.poll())
+    return results
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    # Before TensorFlow runs anything here, so the local executor gets one worker's share.
+    executors.configure_tensorflow(_CPUS_PER_WORKER.value)
+    config = proxy_flags.config_from_flags()
+    rules = list(nos_tf.PAPER_RULES.values())[:_NUM_RULES.value]
+    factory = functools.partial(proxy.Evaluator, config)
+    print(f"{len(rules)} rules; proxy: {config}")
+
+    runs: dict[str, Timing] = {}
+
+    def measure(name: str, executor: executors.Executor) -> None:
+        with executor:
+            runs[name] = timed_run(executor, rules)
+        print(f"{name}: {runs[name].seconds:.1f} s", flush=True)
+
+    measure("local", executors.LocalExecutor(factory))
+    ray.init(address=_RAY_ADDRESS.value, include_dashboard=False)
+    try:
+        for workers in (1, 2):
+            measure(f"ray x{workers}", executors.RayExecutor(
+                factory, num_workers=workers, cpus_per_worker=_CPUS_PER_WORKER.value))
+    finally:
+        ray.shutdown()
+
+    print(f"\n{'executor':<10} {'workers':>7} {'seconds':>8} {'rules/min':>9} "
+          f"{'CPU s/rule':>10}")
+    for name, run in runs.items():
+        cpu = "-" if run.cpu_seconds is None else f"{run.cpu_seconds / len(rules):.1f}"
+        print(f"{name:<10} {run.workers:>7} {run.seconds:>8.1f} "
+              f"{60 * len(rules) / run.seconds:>9.2f} {cpu:>10}")
+    local, ray1, ray2 = runs["local"], runs["ray x1"], runs["ray x2"]
+    print(f"\nray x2 / ray x1 throughput: {ray1.seconds / ray2.seconds:.2f}x  (target >= 1.7x)")
+    print(f"ray x1 / local throughput:  {local.seconds / ray1.seconds:.2f}x  "
+          "(target: within 10% of 1)")
+    if local.cpu_seconds and ray1.cpu_seconds:
+        print(f"ray x1 / local CPU per rule: {ray1.cpu_seconds / local.cpu_seconds:.2f}x")
+    print(f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs")
+    rewards = {name: [result.reward for result in run.results] for name, run in runs.items()}
+    same = all(reward == rewards["local"] for reward in rewards.values())
+    print(f"same rewards from all three: {'yes' if same else 'no'}")
+    for index, rule in enumerate(rules):
+        statuses = {run.results[index].status for run in runs.values()}
+        print(f"  {' '.join(f'{rewards[name][index]:.4f}' for name in runs)}  "
+              f"{'/'.join(sorted(statuses))}  {rule}")
+
+if __name__ == "__main__":
+    app.run(main)
