@@ -14,10 +14,11 @@ An evaluator factory is a picklable zero-argument callable returning an object w
 calls it once and keeps the evaluator, hence its dataset and compiled functions, for every
 rule it evaluates.
 
-Results carry the evaluator's statuses ("ok", "diverged", "rejected", "error") and three that
-executors add when the evaluation itself went wrong; none of them stops the search:
+Results carry the evaluator's statuses ("ok", "diverged", "rejected", "error"), or one of
+these when the evaluation itself went wrong; none of them stops the search:
 
-  * "error": an exception escaped `evaluate` (the message is in `reason`).
+  * "error": an exception escaped `evaluate` (the message is in `reason`), as for one that
+    the evaluator catches itself.
   * "timeout": the evaluation ran past `eval_timeout`; its worker was killed and replaced.
   * "failed": the worker process died mid-evaluation (killed, segfault, out of host memory)
     more than `max_retries` times; each death is retried on a fresh worker before that.
@@ -36,10 +37,12 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from nos_tf.proxy import ERROR, EvalResult
+
 EXECUTORS = ("local", "ray")
 
-# Statuses an executor adds to the evaluator's own (see the module docstring).
-ERROR, TIMEOUT, FAILED = "error", "timeout", "failed"
+# Statuses of evaluations that went wrong, beside the evaluator's ERROR (module docstring).
+TIMEOUT, FAILED = "timeout", "failed"
 
 
 class WorkerStartupError(RuntimeError):
@@ -52,18 +55,16 @@ def _worker_name() -> str:
 
 
 def _failure_result(rule_text: str, status: str, reason: str, wall_time: float,
-                    worker: str):
+                    worker: str) -> EvalResult:
     """An EvalResult for an evaluation that produced none of its own: reward 0, no lr.
 
     Its fingerprint is empty: executors only see rule text, and the store keys trials by the
     fingerprint of the proposal."""
-    from nos_tf.proxy import EvalResult  # Deferred: the proxy pulls in TensorFlow.
-
     return EvalResult(rule=rule_text, fingerprint="", reward=0.0, status=status, lr=None,
                       lr_scores={}, wall_time=wall_time, reason=reason, worker=worker)
 
 
-def _evaluate_guarded(evaluator, rule_text: str, worker: str):
+def _evaluate_guarded(evaluator, rule_text: str, worker: str) -> EvalResult:
     """`evaluator.evaluate(rule_text)`, with any escaping exception turned into an "error"
     result and the result stamped with the worker that produced it."""
     start = time.monotonic()
@@ -92,7 +93,7 @@ class Executor(abc.ABC):
         """Queues an evaluation of `rule_text`; its result comes back from `poll` with `key`."""
 
     @abc.abstractmethod
-    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, Any]]:
+    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, EvalResult]]:
         """Returns the (key, EvalResult) pairs finished so far, waiting up to `timeout`
         seconds (None: as long as it takes) for at least one. Returns [] when nothing is in
         flight or nothing finished in time."""
@@ -130,7 +131,7 @@ class LocalExecutor(Executor):
     def submit(self, key: Hashable, rule_text: str) -> None:
         self._queue.append((key, rule_text))
 
-    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, Any]]:
+    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, EvalResult]]:
         """Runs the oldest queued evaluation to completion (`timeout` cannot shorten it)."""
         if not self._queue:
             return []
@@ -161,7 +162,7 @@ class EvaluationWorker:
         """Returns once the evaluator is built; names this worker."""
         return self._name
 
-    def evaluate(self, rule_text: str):
+    def evaluate(self, rule_text: str) -> EvalResult:
         return _evaluate_guarded(self._evaluator, rule_text, self._name)
 
 
@@ -254,9 +255,9 @@ class RayExecutor(Executor):
         self._queue.append(_Job(key, rule_text))
         self._dispatch()
 
-    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, Any]]:
+    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, EvalResult]]:
         poll_deadline = None if timeout is None else time.monotonic() + timeout
-        results: list[tuple[Hashable, Any]] = []
+        results: list[tuple[Hashable, EvalResult]] = []
         while True:
             self._dispatch()
             busy = [worker for worker in self._workers if worker.job is not None]
@@ -323,7 +324,7 @@ class RayExecutor(Executor):
             return None
         return worker.started_at + self._eval_timeout
 
-    def _mark_ready(self, worker: _Worker) -> list[tuple[Hashable, Any]]:
+    def _mark_ready(self, worker: _Worker) -> list[tuple[Hashable, EvalResult]]:
         """Starts the clock of the job waiting for this worker; [] unless the worker died
         before it got ready (then its job's result, or [] when that is retried)."""
         try:
@@ -335,7 +336,7 @@ class RayExecutor(Executor):
             worker.started_at = worker.ready_at
         return []
 
-    def _collect(self, worker: _Worker) -> list[tuple[Hashable, Any]]:
+    def _collect(self, worker: _Worker) -> list[tuple[Hashable, EvalResult]]:
         """The finished job's result, or [] when it is being retried after a worker death."""
         job = worker.job
         try:
@@ -349,7 +350,7 @@ class RayExecutor(Executor):
         worker.job = worker.result_ref = worker.started_at = None
         return [(job.key, result)]
 
-    def _worker_died(self, worker: _Worker, error) -> list[tuple[Hashable, Any]]:
+    def _worker_died(self, worker: _Worker, error) -> list[tuple[Hashable, EvalResult]]:
         """Replaces a dead worker; retries its job, or reports it failed past max_retries.
 
         Raises WorkerStartupError when the worker died building its evaluator."""
@@ -369,7 +370,7 @@ class RayExecutor(Executor):
         self._queue.appendleft(job)
         return []
 
-    def _time_out(self, worker: _Worker) -> tuple[Hashable, Any]:
+    def _time_out(self, worker: _Worker) -> tuple[Hashable, EvalResult]:
         job, elapsed = worker.job, _elapsed(worker.started_at)
         self._replace(worker)
         reason = (f"still running after eval_timeout={self._eval_timeout:g}s; "
