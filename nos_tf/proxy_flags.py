@@ -63,7 +63,7 @@ DIVERGENCE_FACTOR = flags.DEFINE_float(
 ABANDON_BELOW = flags.DEFINE_float(
     "abandon_below", _DEFAULTS.abandon_below,
     "Rules whose best lr-search validation accuracy is below this skip the final run "
-    "(reward = that accuracy). 0: train every rule to the end, as the paper.")
+    "(reward = that accuracy). 0: train every rule to the end, as the paper does.")
 
 
 def config_from_flags() -> proxy.ProxyConfig:
