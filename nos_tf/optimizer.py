@@ -20,7 +20,7 @@ import tensorflow as tf
 from keras import ops
 from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 
-from nos_tf.rules import Rule, as_rule
+from nos_tf.rules import as_rule
 from nos_tf.rules import semantics
 
 

@@ -19,17 +19,15 @@ rewards and is checkpointed into the store.
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import functools
-import json
 import os
 import sys
 import time
 
 from absl import app, flags, logging
 
-from nos_tf import controller, executors, proxy, proxy_flags, rules, store as store_lib
+from nos_tf import controller, driver, executors, proxy, proxy_flags, rules
+from nos_tf import store as store_lib
 
 _SEARCHER = flags.DEFINE_enum(
     "searcher", "ppo", sorted(controller.SEARCHERS),
@@ -95,230 +93,6 @@ def make_searcher() -> controller.Searcher:
     )
 
 
-@dataclasses.dataclass
-class Progress:
-    """What the log line and TensorBoard show, kept across batches."""
-
-    done: int = 0
-    trained: int = 0
-    cache_hits: int = 0
-    best_reward: float = 0.0
-    best_rule: str = ""
-    started: float = dataclasses.field(default_factory=time.monotonic)
-
-    def record(self, trial: store_lib.Trial, total: int) -> None:
-        result = trial.result
-        self.done += 1
-        self.cache_hits += trial.cached
-        self.trained += not trial.cached
-        if result.reward > self.best_reward:
-            self.best_reward, self.best_rule = result.reward, trial.rule
-        hours = max(time.monotonic() - self.started, 1e-9) / 3600.0
-        logging.info(
-            "[%d/%d] reward=%.4f best=%.4f evals/h=%.0f cache_hits=%d status=%s lr=%s  %s",
-            self.done, total, result.reward, self.best_reward, self.trained / hours,
-            self.cache_hits, result.status + (" (cached)" if trial.cached else ""),
-            "-" if result.lr is None else f"{result.lr:g}", trial.rule,
-        )
-
-
-@dataclasses.dataclass
-class Batch:
-    """Proposals that the searcher learns from together, and their trials as they finish."""
-
-    proposals: list
-    trials: list
-
-    @property
-    def complete(self) -> bool:
-        return all(trial is not None for trial in self.trials)
-
-
-class Search:
-    """One run: the searcher, the store and the executor.
-
-    The searcher proposes a batch; its rules go to the executor (or come from the store's
-    cache); results are stored as they finish; a complete batch is told to the searcher,
-    which is then checkpointed. While the last rules of a batch train and workers fall idle,
-    the next batch is already sampled and submitted (from the policy before the update:
-    its sampling log-probabilities travel with it, which is what PPO's ratio needs).
-    A fingerprint already in flight is not trained again: its twin waits for the result.
-    """
-
-    def __init__(self, store, run, searcher, executor, summaries, total, batch_size):
-        self.store, self.run, self.searcher, self.executor = store, run, searcher, executor
-        self.summaries, self.total, self.batch_size = summaries, total, batch_size
-        self.progress = Progress()
-        self.step = 0
-        self.asked = 0
-        self.unique_fingerprints: set[str] = set()
-        self._batches: collections.deque[Batch] = collections.deque()
-        # trial in flight -> [(batch, index, proposal to record as its cache hit, or None)]
-        self._waiting: dict[int, list] = {}
-        self._in_flight: dict[str, int] = {}  # fingerprint -> trial id
-        self._replay: list[store_lib.Trial] = []
-
-    def resume(self) -> None:
-        """Restores the searcher and the batch it had sampled ahead; the trials proposed
-        after the checkpoint are replayed: the restored searcher proposes them again."""
-        state = self.store.resume_state(self.run.run_id)
-        ahead = []
-        if state.checkpoint is not None:
-            saved = SearchCheckpoint.from_bytes(state.checkpoint.blob)
-            self.searcher.set_state(saved.searcher_state)
-            self.step = state.checkpoint.step
-            ahead = [self._proposal(tokens, log_prob) for tokens, log_prob in saved.ahead]
-            self._replay = [self.store.trial(trial_id) for trial_id in saved.ahead_trials]
-        self._replay += state.proposed_since
-        replayed = {trial.trial_id for trial in self._replay}
-        for trial in self.store.trials(self.run.run_id):
-            if trial.trial_id not in replayed:
-                self._record(trial)
-        self.asked = self.progress.done
-        logging.info(
-            "Resuming run %r: %d rules told to the searcher, %d to replay (%d unfinished).",
-            self.run.name, self.asked, len(self._replay), len(state.pending))
-        if ahead:
-            self._enqueue(ahead)
-
-    def run_all(self) -> None:
-        while self.asked < self.total or self._batches:
-            while self.asked < self.total and self._workers_would_idle():
-                self._enqueue(self.searcher.ask(min(self.batch_size, self.total - self.asked)))
-            for trial_id, result in self.executor.poll(timeout=1.0):
-                self._finish(trial_id, result)
-            while self._batches and self._batches[0].complete:
-                self._tell(self._batches.popleft())
-        leftover = [trial for trial in self._replay if trial.result is None]
-        if leftover:  # only if the restored searcher did not propose them again
-            logging.warning("%d trials of the killed run were not proposed again: %s",
-                            len(leftover), ", ".join(t.rule for t in leftover))
-
-    def _workers_would_idle(self) -> bool:
-        """Sample another batch when there is none, or when the current one no longer keeps
-        every worker busy (at most one batch ahead of the policy)."""
-        if not self._batches:
-            return True
-        return (len(self._batches) < 2
-                and self.executor.num_in_flight < self.executor.capacity)
-
-    def _proposal(self, tokens, log_prob):
-        tokens = tuple(int(t) for t in tokens)
-        return controller.Proposal(tokens, self.searcher.token_space.decode(tokens), log_prob)
-
-    def _enqueue(self, proposals) -> None:
-        batch = Batch(list(proposals), [None] * len(proposals))
-        self._batches.append(batch)
-        self.asked += len(proposals)
-        for index, proposal in enumerate(proposals):
-            trial = self._adopt(proposal)
-            if trial is None:
-                fingerprint = proposal.rule.fingerprint()
-                if fingerprint in self._in_flight:  # wait for the twin's result
-                    self._waiting[self._in_flight[fingerprint]].append((batch, index, proposal))
-                    continue
-                trial = self.store.propose(
-                    self.run.run_id, str(proposal.rule), fingerprint, proposal.tokens)
-            if trial.result is not None:
-                self._assign(batch, index, trial)
-                continue
-            if trial.trial_id not in self._waiting:
-                self._waiting[trial.trial_id] = []
-                self._in_flight[trial.fingerprint] = trial.trial_id
-                self.executor.submit(trial.trial_id, trial.rule)
-            self._waiting[trial.trial_id].insert(0, (batch, index, None))
-
-    def _adopt(self, proposal) -> store_lib.Trial | None:
-        """A trial of the killed run with these tokens, taken back instead of a new one."""
-        for position, trial in enumerate(self._replay):
-            if trial.tokens is not None and tuple(trial.tokens) == proposal.tokens:
-                return self._replay.pop(position)
-        return None
-
-    def _finish(self, trial_id, result) -> None:
-        trial = self.store.finish(trial_id, _with_fingerprint(result, trial_id, self.store))
-        del self._in_flight[trial.fingerprint]
-        for batch, index, twin in self._waiting.pop(trial_id):
-            if twin is not None:  # now a cache hit of its own
-                twin_trial = self.store.propose(
-                    self.run.run_id, str(twin.rule), trial.fingerprint, twin.tokens)
-                self._assign(batch, index, twin_trial)
-            else:
-                self._assign(batch, index, trial)
-
-    def _assign(self, batch, index, trial) -> None:
-        batch.trials[index] = trial
-        self._record(trial)
-
-    def _record(self, trial) -> None:
-        self.progress.record(trial, self.total)
-        self.unique_fingerprints.add(trial.fingerprint)
-        if self.summaries is not None:
-            with self.summaries.as_default(step=self.progress.done):
-                _scalar("reward", trial.result.reward)
-                _scalar("best_reward", self.progress.best_reward)
-                _scalar("unique_rules", len(self.unique_fingerprints))
-                _scalar("cache_hits", self.progress.cache_hits)
-
-    def _tell(self, batch: Batch) -> None:
-        rewards = [trial.result.reward for trial in batch.trials]
-        metrics = self.searcher.tell(batch.proposals, rewards)
-        self.step += 1
-        checkpoint = SearchCheckpoint(
-            searcher_state=self.searcher.get_state(),
-            ahead=[(list(p.tokens), p.log_prob) for b in self._batches for p in b.proposals],
-            ahead_trials=sorted({t.trial_id for b in self._batches for t in self._trials_of(b)}),
-        )
-        self.store.save_checkpoint(self.run.run_id, checkpoint.to_bytes(), self.step)
-        if self.summaries is not None:
-            with self.summaries.as_default(step=self.progress.done):
-                _scalar("batch/mean_reward", sum(rewards) / len(rewards))
-                for name, value in metrics.items():
-                    _scalar(f"searcher/{name}", value)
-            self.summaries.flush()
-
-    def _trials_of(self, batch: Batch) -> list:
-        """The batch's trials in the store so far, finished or in flight."""
-        in_flight = [trial_id for trial_id, waiters in self._waiting.items()
-                     if any(b is batch and twin is None for b, _, twin in waiters)]
-        return [t for t in batch.trials if t is not None] + [
-            self.store.trial(trial_id) for trial_id in in_flight]
-
-
-@dataclasses.dataclass
-class SearchCheckpoint:
-    """What the store keeps after each update: the searcher, and the batch sampled ahead
-    (tokens and sampling log-probabilities, and its trials), which the restored searcher
-    could not sample again."""
-
-    searcher_state: bytes
-    ahead: list
-    ahead_trials: list
-
-    def to_bytes(self) -> bytes:
-        header = json.dumps({"ahead": self.ahead, "ahead_trials": self.ahead_trials}).encode()
-        return len(header).to_bytes(8, "big") + header + self.searcher_state
-
-    @classmethod
-    def from_bytes(cls, blob: bytes) -> "SearchCheckpoint":
-        size = int.from_bytes(blob[:8], "big")
-        header = json.loads(blob[8 : 8 + size])
-        return cls(blob[8 + size :], header["ahead"], header["ahead_trials"])
-
-
-def _scalar(name, value):
-    import tensorflow as tf
-
-    tf.summary.scalar(name, value)
-
-
-def _with_fingerprint(result, trial_id, store):
-    """Executors' failure results carry no fingerprint; the store's trial has it."""
-    if result.fingerprint:
-        return result
-    return dataclasses.replace(result, fingerprint=store.trial(trial_id).fingerprint)
-
-
 def open_run(store: store_lib.TrialStore):
     """The run to continue (--resume) or a new one, recorded with this binary's flags."""
     if _RESUME.value:
@@ -369,8 +143,9 @@ def main(argv):
             gpus_per_worker=_GPUS_PER_WORKER.value, eval_timeout=_EVAL_TIMEOUT.value,
             max_retries=_MAX_RETRIES.value,
         ) as executor:
-            search = Search(store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
-                            _BATCH_SIZE.value)
+            search = driver.Search(
+                store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
+                _BATCH_SIZE.value)
             if _RESUME.value:
                 search.resume()
             logging.info(

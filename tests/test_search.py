@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from nos_tf import controller, proxy, rules
 from nos_tf import store as store_lib
+from nos_tf.driver import Search
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
@@ -119,9 +121,6 @@ def test_other_searchers_run(tmp_path, searcher):
 
 
 # --- The driver in-process, with a deterministic executor of two "workers" -----------------
-
-from nos_tf import controller, proxy, rules  # noqa: E402
-from nos_tf.search import Search  # noqa: E402
 
 
 class TwoWorkerExecutor:
