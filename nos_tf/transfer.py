@@ -9,7 +9,8 @@ table like the paper's (markdown and CSV) and a PNG of the learning curves to
     python -m nos_tf.transfer --flagfile=flags/transfer_rosenbrock.cfg
     python -m nos_tf.transfer --flagfile=flags/transfer_gnmt_cpu.cfg
     python -m nos_tf.transfer --flagfile=flags/transfer_wrn_cpu.cfg \
-        --optimizers='adam,powersign,drop(g, 0.3) * exp(sign(g) * sign(m))'
+        --optimizers='adam,powersign,drop(g, 0.3) * exp(sign(g) * sign(m))' \
+        --lrs=1e-3,0.05,0.05
 
 The table's `seconds` is the wall time of the final run (training and evaluation), not
 counting a learning-rate sweep.
@@ -21,7 +22,7 @@ the fewest steps to the minimum for rosenbrock), as the paper chose each candida
 learning rate by a short run.
 
 Models (each in nos_tf/models/):
-- wrn: Wide ResNet on cifar10 through TFDS when it is prepared, else Fashion-MNIST offline.
+- wrn: Wide ResNet on cifar10 through TFDS when it is available, else Fashion-MNIST offline.
   Columns: final val, final test, best val, best test (accuracy %).
 - gnmt: GNMT-lite on wmt14_translate/de-en through TFDS when it is prepared, else the
   example sentences of Debian's trans-de-en. Columns: train perplexity, test BLEU.
@@ -67,6 +68,8 @@ class OptimizerSpec:
 
     text: str
     label: str  # The table's name: "Adam", "PowerSign-ld", or the rule's canonical text.
+    name: str | None = None  # A key of _NAMED_LABELS; None for a rule text.
+    sign_decay: str | None = None  # PowerSign's and AddSign's: "linear", "cosine", ...
 
     @classmethod
     def parse(cls, text: str) -> "OptimizerSpec":
@@ -75,36 +78,32 @@ class OptimizerSpec:
 
         text = text.strip()
         match = _NAMED_PATTERN.match(text.lower())
-        if match:
-            sign_name, decay, keras_name = match.groups()
-            label = _NAMED_LABELS[sign_name or keras_name]
-            return cls(text.lower(), f"{label}-{decay}" if decay else label)
-        return cls(text, str(nos_tf.parse(text)))
+        if not match:
+            return cls(text, str(nos_tf.parse(text)))
+        sign_name, decay, keras_name = match.groups()
+        name = sign_name or keras_name
+        label = _NAMED_LABELS[name] + (f"-{decay}" if decay else "")
+        return cls(text.lower(), label, name, _SIGN_DECAY_SUFFIXES.get(decay))
 
     def build(self, learning_rate, total_steps: int, seed: int = 0, **kwargs):
         """A fresh Keras optimizer; `total_steps` is T of the decays (ld, cd, rd)."""
         import keras  # pylint: disable=import-outside-toplevel
         import nos_tf  # pylint: disable=import-outside-toplevel
 
-        name, _, decay = self.text.partition("-")
-        sign_decay = _SIGN_DECAY_SUFFIXES.get(decay)
-        decay_steps = total_steps if sign_decay else None
-        if name == "sgd":
-            return keras.optimizers.SGD(learning_rate, **kwargs)
-        if name == "momentum":
-            return keras.optimizers.SGD(learning_rate, momentum=_MOMENTUM, **kwargs)
-        if name == "adam":
-            return keras.optimizers.Adam(learning_rate, **kwargs)
-        if name == "rmsprop":
-            return keras.optimizers.RMSprop(learning_rate, **kwargs)
-        if name == "powersign":
-            return nos_tf.PowerSign(learning_rate, sign_decay=sign_decay,
-                                    decay_steps=decay_steps, **kwargs)
-        if name == "addsign":
-            return nos_tf.AddSign(learning_rate, sign_decay=sign_decay,
-                                  decay_steps=decay_steps, **kwargs)
-        return nos_tf.RuleOptimizer(self.text, learning_rate, decay_steps=total_steps,
-                                    seed=seed, **kwargs)
+        if self.name is None:
+            return nos_tf.RuleOptimizer(self.text, learning_rate, decay_steps=total_steps,
+                                        seed=seed, **kwargs)
+        if self.name in ("powersign", "addsign"):
+            optimizer = nos_tf.PowerSign if self.name == "powersign" else nos_tf.AddSign
+            return optimizer(learning_rate, sign_decay=self.sign_decay,
+                             decay_steps=total_steps if self.sign_decay else None, **kwargs)
+        optimizer, arguments = {
+            "sgd": (keras.optimizers.SGD, {}),
+            "momentum": (keras.optimizers.SGD, {"momentum": _MOMENTUM}),
+            "adam": (keras.optimizers.Adam, {}),
+            "rmsprop": (keras.optimizers.RMSprop, {}),
+        }[self.name]
+        return optimizer(learning_rate, **arguments, **kwargs)
 
 
 def split_optimizer_list(text: str) -> list[str]:
@@ -166,7 +165,8 @@ _SEED = flags.DEFINE_integer(
     "transfer_seed", 0, "Seed of data splits, initial weights, augmentation and batch order: the "
     "same for every optimizer.")
 _EPOCHS = flags.DEFINE_integer("train_epochs", 5, "Training epochs (wrn, gnmt).", lower_bound=1)
-_BATCH_SIZE = flags.DEFINE_integer("train_batch_size", 128, "Batch size (wrn, gnmt).", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer(
+    "train_batch_size", 128, "Batch size (wrn, gnmt).", lower_bound=1)
 _VERBOSE = flags.DEFINE_enum(
     "fit_verbose", "1", ["0", "1", "2"], "Keras fit verbosity: 1 progress bars, 2 a line per "
     "epoch, 0 silent.")
@@ -313,8 +313,9 @@ class _WideResNetTask(_Task):
             batch_size=_BATCH_SIZE.value, schedule=_LR_SCHEDULE.value, augmentation=_AUGMENT.value,
             seed=_SEED.value, verbose=int(_VERBOSE.value), evaluate_test=not sweep)
         return Outcome(
-            cells={"final val": 100 * result.final_validation, "final test": 100 * result.final_test,
-                   "best val": 100 * result.best_validation, "best test": 100 * result.best_test},
+            cells=dict(zip(self.columns, _percent([
+                result.final_validation, result.final_test,
+                result.best_validation, result.best_test]))),
             curves={"train loss": result.history["loss"],
                     "validation accuracy %": _percent(result.history["validation_accuracy"]),
                     "test accuracy %": _percent(result.history["test_accuracy"])},
@@ -462,8 +463,9 @@ def _positive_float(flag, text):
 
 
 def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
-                path_stem: str) -> str:
-    """Writes rows as `path_stem`.csv (full precision) and .md; returns the markdown."""
+                path_stem: str, title: str) -> str:
+    """Writes rows as `path_stem`.csv (full precision) and .md under a `title` heading;
+    returns the markdown."""
     with open(f"{path_stem}.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
@@ -474,7 +476,7 @@ def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
             return "—" if math.isnan(value) else formats.get(column, "{:.3g}").format(value)
         return str(value).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
     markdown = "\n".join(lines) + "\n"
     with open(f"{path_stem}.md", "w", encoding="utf-8") as file:
@@ -487,7 +489,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
     import matplotlib  # pylint: disable=import-outside-toplevel
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+    from matplotlib import pyplot, ticker  # pylint: disable=import-outside-toplevel
 
     names = list(dict.fromkeys(name for by_name in curves.values() for name in by_name))
     figure, axes = pyplot.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
@@ -495,10 +497,11 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
         for label, by_name in curves.items():
             values = by_name.get(name, [])
             start = 0 if name.startswith("distance") else 1  # Steps from 0, epochs from 1.
-            axis.plot(range(start, start + len(values)), values, marker="" if len(values) > 50 else "o",
-                      markersize=3, label=label)
+            axis.plot(range(start, start + len(values)), values, label=label,
+                      marker="" if len(values) > 50 else "o", markersize=3)
         axis.set_title(name)
         axis.set_xlabel("step" if name.startswith("distance") else "epoch")
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize="small")
     figure.suptitle(title)
@@ -551,9 +554,9 @@ def main(argv):
     columns = ["optimizer", "learning rate", *task.columns, "seconds"]
     formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
     stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
-    markdown = write_table(rows, columns, formats, stem)
+    markdown = write_table(rows, columns, formats, stem, task.title)
     figures = task.write_figures(outcomes, _OUTPUT_DIR.value)
-    print(f"\n{task.title}\n\n{markdown}")
+    print(f"\n{markdown}")
     print("Wrote", ", ".join([f"{stem}.md", f"{stem}.csv", *figures]))
 
 

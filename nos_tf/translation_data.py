@@ -141,7 +141,7 @@ def read_trans_de_en(
                 continue  # Not aligned part by part: cannot tell which goes with which.
             for de, en in zip(german_parts, english_parts):
                 de, en = de.strip(), en.strip()
-                if not (_is_sentence(de, min_words, max_words) and _is_sentence(en, min_words, max_words)):
+                if not all(_is_sentence(side, min_words, max_words) for side in (de, en)):
                     continue
                 if de in seen_german or en in seen_english:
                     continue

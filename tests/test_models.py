@@ -121,9 +121,7 @@ def test_beam_of_one_is_greedy_and_beam_scores_are_the_models_log_probs():
 def test_beam_search_finds_a_likelier_sequence_than_greedy_when_greedy_is_myopic():
     # A decoder whose first step prefers token 5 (p = 0.6) but whose best sentence starts
     # with 6 (0.4 * 1.0), since after 5 the probability spreads over 10 continuations.
-    class Myopic(keras.Model):
-        units = 2
-
+    class Myopic:
         def encode(self, source_ids, training=False):
             del training
             batch = tf.shape(source_ids)[0]
@@ -133,10 +131,10 @@ def test_beam_search_finds_a_likelier_sequence_than_greedy_when_greedy_is_myopic
         def decode(self, target_ids, states, memory, source_mask, training=False):
             del memory, source_mask, training
             token = target_ids[:, -1]
-            probs = tf.where(
-                (token == 1)[:, None], tf.one_hot(5, 20) * 0.6 + tf.one_hot(6, 20) * 0.4,
-                tf.where((token == 5)[:, None], tf.reduce_sum(tf.one_hot(tf.range(7, 17), 20), 0) / 10,
-                         tf.one_hot(2, 20)))
+            first = tf.one_hot(5, 20) * 0.6 + tf.one_hot(6, 20) * 0.4
+            after_5 = tf.reduce_sum(tf.one_hot(tf.range(7, 17), 20), axis=0) / 10
+            probs = tf.where((token == 1)[:, None], first,
+                             tf.where((token == 5)[:, None], after_5, tf.one_hot(2, 20)))
             return tf.math.log(probs + 1e-12)[:, None, :], states
 
     translator = gnmt.Translator(Myopic(), start_id=1, end_id=2, max_length=4)
@@ -149,7 +147,8 @@ def test_beam_search_finds_a_likelier_sequence_than_greedy_when_greedy_is_myopic
 
 def test_gnmt_memorises_a_handful_of_pairs():
     pairs = [("Ich bin müde.", "I am tired."), ("Das Haus ist alt.", "The house is old."),
-             ("Wir essen Brot.", "We eat bread."), ("Der Hund bellt laut.", "The dog barks loudly."),
+             ("Wir essen Brot.", "We eat bread."),
+             ("Der Hund bellt laut.", "The dog barks loudly."),
              ("Sie liest ein Buch.", "She reads a book."), ("Es regnet heute.", "It rains today.")]
     corpus = translation_data.ParallelCorpus("test", "de", "en", pairs, pairs[:2], pairs)
 

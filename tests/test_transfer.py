@@ -121,9 +121,10 @@ def test_rosenbrock_sweeps_rates_and_writes_table_and_plots(tmp_path):
         adam_steps[rate] = float("inf") if reached is None else reached
     assert float(rows[0]["learning rate"]) == min(adam_steps, key=adam_steps.get)
     assert float(rows[0]["steps to 0.1"]) == min(adam_steps.values()) < float("inf")
-    markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8")
-    assert markdown.startswith("| optimizer | learning rate | steps to 0.1 |")
-    assert len(markdown.strip().splitlines()) == 2 + 3
+    markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8").splitlines()
+    assert markdown[0] == "## Rosenbrock from (-1.2, 1.0)"
+    assert markdown[2].startswith("| optimizer | learning rate | steps to 0.1 |")
+    assert len(markdown) == 4 + 3
     for png in ("rosenbrock_trajectories.png", "rosenbrock_curves.png"):
         assert (tmp_path / png).read_bytes()[:8] == PNG_MAGIC
 
@@ -131,6 +132,7 @@ def test_rosenbrock_sweeps_rates_and_writes_table_and_plots(tmp_path):
 def test_wrn_table_has_the_papers_columns(tmp_path):
     _run(tmp_path, model="wrn", optimizers="momentum,adam", lrs="0.05,1e-3",
          image_dataset="digits", wrn_train_examples="200", wrn_validation_examples="100",
+         wrn_test_examples="100",
          wrn_depth="10", wrn_width="1", train_epochs="2", train_batch_size="50",
          augment="false", fit_verbose="0")
     rows = _read_csv(tmp_path / "wrn_results.csv")
@@ -145,6 +147,34 @@ def test_wrn_table_has_the_papers_columns(tmp_path):
         assert float(row["best val"]) >= float(row["final val"])
         assert float(row["best test"]) >= float(row["final test"])
     assert (tmp_path / "wrn_curves.png").read_bytes()[:8] == PNG_MAGIC
+    title = (tmp_path / "wrn_results.md").read_text(encoding="utf-8").splitlines()[0]
+    assert title == "## WRN-10-1 on digits"
+
+
+def test_wrn_uses_cifar10_from_tfds_when_it_is_there(tmp_path):
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+    data_dir = str(tmp_path / "tfds")
+    rng = np.random.default_rng(0)
+
+    def examples(count):
+        return [(i, {"id": f"{i}", "label": i % 10,
+                     "image": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)})
+                for i in range(count)]
+
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="cifar10", version="3.0.2", data_dir=data_dir,
+        features=tfds.features.FeaturesDict({
+            "id": tfds.features.Text(), "image": tfds.features.Image(shape=(32, 32, 3)),
+            "label": tfds.features.ClassLabel(num_classes=10)}),
+        split_datasets={"train": examples(60), "test": examples(20)})
+    _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3", image_dataset="auto",
+         datasets_dir=data_dir, wrn_validation_examples="10", wrn_depth="10",
+         wrn_width="1", train_epochs="1", train_batch_size="25", fit_verbose="0")
+    markdown = (tmp_path / "wrn_results.md").read_text(encoding="utf-8").splitlines()
+    assert markdown[0] == "## WRN-10-1 on cifar10"
+    assert markdown[4].startswith("| Adam | 0.001 |")
 
 
 def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):

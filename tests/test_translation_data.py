@@ -10,6 +10,10 @@ from nos_tf.data import DataUnavailableError
 
 # Lines in the ding dictionary's format (written for this test, not taken from it):
 # German parts :: English parts, parts aligned one to one and separated by " | ".
+LONG_SENTENCES = (
+    "Ja | Das Wetter ist heute wirklich sehr schön, aber morgen soll es den ganzen Tag lang "
+    "regnen. :: yes | The weather is really very nice today, but tomorrow it is supposed to "
+    "rain all day long.")
 DING_LINES = """\
 # Version :: test
 Hund {m} | Hunde {pl} | Der Hund schläft im Garten. :: dog | dogs | The dog sleeps in the garden.
@@ -17,7 +21,7 @@ Katze {f} | Die Katze ist schwarz. | Ich mag Katzen. :: cat | The cat is black. 
 laufen {vi} | Wir laufen jeden Morgen. :: to run | We run every morning.
 teilweise | Das ist nur teilweise richtig. :: partly | That is only partly right. | extra part.
 Nein. :: No.
-Ja | Das Wetter ist heute wirklich sehr schön, aber morgen soll es den ganzen Tag lang regnen. :: yes | The weather is really very nice today, but tomorrow it is supposed to rain all day long.
+""" + LONG_SENTENCES + """
 Gehen Sie nach Hause! :: Go home now!
 Wo ist der Bahnhof? :: Where is the station?
 Der Hund schläft im Garten. :: The dog is asleep in the garden.

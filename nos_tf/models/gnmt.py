@@ -4,9 +4,10 @@ What is kept from GNMT: an LSTM encoder whose first layer is bidirectional and w
 upper layers are unidirectional; a decoder LSTM stack whose bottom layer's output queries
 an additive (Bahdanau) attention over the encoder, with the attention context fed as
 input to every decoder layer above it; residual connections around the upper layers of
-both stacks; the decoder starting from the encoder's final states; greedy or beam decoding with GNMT's length penalty. What is not: word-piece
-vocabulary, model parallelism, coverage penalty, quantisation. Depth and width are
-arguments (GNMT used 8 + 8 layers of 1024 units; the CPU preset uses 2 + 2 of 256).
+both stacks; the decoder starting from the encoder's final states; greedy or beam
+decoding with GNMT's length penalty. What is not: word-piece vocabulary, model
+parallelism, coverage penalty, quantisation. Depth and width are arguments (GNMT used
+8 + 8 layers of 1024 units; flags/transfer_gnmt_cpu.cfg uses 2 + 2 of 128).
 
 GNMT starts its residual connections at the third layer of an 8-layer stack; this lite
 version starts them at the second, so that a two-layer stack has one.

@@ -62,7 +62,10 @@ def wide_resnet(
     def block(x, filters, strides):
         activated = bn_relu(x)
         # The projection shares the pre-activation, as in the authors' implementation.
-        shortcut = x if x.shape[-1] == filters and strides == 1 else conv(filters, 1, strides)(activated)
+        if x.shape[-1] == filters and strides == 1:
+            shortcut = x
+        else:
+            shortcut = conv(filters, 1, strides)(activated)
         y = conv(filters, 3, strides)(activated)
         y = bn_relu(y)
         if dropout:
