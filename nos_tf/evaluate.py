@@ -67,10 +67,10 @@ def format_summary(results_by_name: dict[str, list[proxy.EvalResult]]) -> str:
         seconds = statistics.mean(r.wall_time for r in results)
         rows.append((statistics.mean(rewards), spread, statuses, lrs, seconds, name))
     rows.sort(key=lambda row: -row[0])
-    lines = [f"{'reward':>8s} {'± std':>8s}  {'status':<9s} {'lr':<10s} {'s':>6s}  rule"]
+    lines = [f"{'reward':>8s} {'± std':>8s}  {'status':<9s} {'lr':<13s} {'s':>6s}  rule"]
     for mean, spread, statuses, lrs, seconds, name in rows:
         lines.append(
-            f"{mean:8.4f} {spread:>8s}  {statuses:<9s} {lrs:<10s} {seconds:6.1f}  {name}"
+            f"{mean:8.4f} {spread:>8s}  {statuses:<9s} {lrs:<13s} {seconds:6.1f}  {name}"
         )
     return "\n".join(lines)
 
