@@ -120,18 +120,20 @@ def make_pipeline(
     *,
     shuffle_seed: int | None = None,
     epochs: int | None = 1,
+    reshuffle_each_iteration: bool = True,
     skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """A tf.data pipeline over in-memory examples: seeded shuffle → batch → prefetch.
 
     The examples stay where they are (in memory, the cache of every epoch); the pipeline
-    shuffles their *indices*, each epoch with its own stateless permutation of
-    (`shuffle_seed`, epoch), and gathers each batch. So the order depends on the seed
-    alone — not on global TF seeds, nor on how often the pipeline was iterated — and two
-    pipelines made with the same arguments yield the same batches: the proxy gives every
-    learning rate of a rule the same stream this way, and resumes a paused run with
-    `skip_batches`. `shuffle_seed=None` keeps the given order; `epochs=None` repeats
-    forever. The last batch of an epoch may be smaller.
+    shuffles their *indices* — each epoch a permutation keyed by `shuffle_seed` and the
+    epoch — and gathers each batch. Two pipelines made with the same arguments yield the
+    same batches. Iterating one pipeline again (as `model.fit` does each epoch) draws a
+    new order, as `Dataset.shuffle` does, unless `reshuffle_each_iteration=False`: then
+    the pipeline is a fixed stream that every iteration replays, whatever the global TF
+    seed — the proxy gives every learning rate of a rule the same batches this way and
+    resumes a paused run with `skip_batches`. `shuffle_seed=None` keeps the given order;
+    `epochs=None` repeats forever. The last batch of an epoch may be smaller.
     """
     images = tf.convert_to_tensor(images)
     labels = tf.convert_to_tensor(labels)
@@ -139,19 +141,27 @@ def make_pipeline(
     if count == 0 or batch_size < 1:
         raise ValueError(f"need examples and a positive batch size; got {count}, {batch_size}")
 
-    def batches_of_epoch(epoch):
+    def batches_of_epoch(iteration_key, epoch):
         indices = tf.data.Dataset.range(count).batch(batch_size)
         if shuffle_seed is None:
             return indices
-        seed = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
+        seed = tf.stack([iteration_key, epoch])
         return indices.map(
             lambda batch: tf.random.experimental.index_shuffle(batch, seed, count - 1)
         )
 
+    if shuffle_seed is not None and reshuffle_each_iteration:
+        iteration_keys = tf.data.Dataset.random(
+            seed=shuffle_seed, rerandomize_each_iteration=True
+        ).take(1)
+    else:
+        iteration_keys = tf.data.Dataset.from_tensors(tf.constant(shuffle_seed or 0, tf.int64))
     epoch_numbers = tf.data.Dataset.range(epochs) if epochs is not None else (
         tf.data.Dataset.counter()
     )
-    indices = epoch_numbers.flat_map(batches_of_epoch).skip(skip_batches)
+    indices = iteration_keys.flat_map(
+        lambda key: epoch_numbers.flat_map(lambda epoch: batches_of_epoch(key, epoch))
+    ).skip(skip_batches)
     dataset = indices.map(
         lambda batch: (tf.gather(images, batch), tf.gather(labels, batch)),
         num_parallel_calls=tf.data.AUTOTUNE,

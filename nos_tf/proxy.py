@@ -360,7 +360,8 @@ class _ChildNetwork:
         self.validation = images.validation
         self.steps_per_epoch = math.ceil(len(images.train[0]) / config.batch_size)
         self.batches = data_lib.make_pipeline(
-            *images.train, config.batch_size, shuffle_seed=config.seed, epochs=None
+            *images.train, config.batch_size, shuffle_seed=config.seed, epochs=None,
+            reshuffle_each_iteration=False,
         )
         self.model = build_child_network(images.image_shape, images.num_classes, config.seed)
         self.initial_weights = self.model.get_weights()

@@ -216,14 +216,35 @@ def test_pipeline_visits_every_example_once_per_epoch_in_a_seeded_order():
     assert [list(y) for _, y in first] != [list(y) for _, y in other_seed]
 
 
-def test_pipeline_resumes_with_skip_and_keeps_order_without_seed():
+def test_pipeline_reshuffles_when_iterated_again_unless_fixed():
+    """`model.fit` iterates a one-epoch pipeline once per epoch: each should be new."""
     images = np.arange(10, dtype=np.float32)[:, None]
     labels = np.arange(10, dtype=np.int32)
-    stream = _batches(data.make_pipeline(images, labels, 3, shuffle_seed=1, epochs=None).take(9))
-    resumed = _batches(
-        data.make_pipeline(images, labels, 3, shuffle_seed=1, epochs=None, skip_batches=5).take(4)
-    )
-    for (_, y), (_, y2) in zip(stream[5:], resumed):
+
+    def orders(pipeline):
+        return [np.concatenate([y for _, y in _batches(pipeline)]).tolist() for _ in range(2)]
+
+    first, second = orders(data.make_pipeline(images, labels, 4, shuffle_seed=3))
+    assert first != second and sorted(first) == sorted(second) == list(range(10))
+    assert orders(data.make_pipeline(images, labels, 4, shuffle_seed=3)) == [first, second]
+    fixed = data.make_pipeline(images, labels, 4, shuffle_seed=3, reshuffle_each_iteration=False)
+    fixed_first, fixed_second = orders(fixed)
+    assert fixed_first == fixed_second
+
+
+def test_fixed_pipeline_resumes_with_skip_and_keeps_order_without_seed():
+    images = np.arange(10, dtype=np.float32)[:, None]
+    labels = np.arange(10, dtype=np.int32)
+
+    def stream(skip):
+        return data.make_pipeline(
+            images, labels, 3, shuffle_seed=1, epochs=None, reshuffle_each_iteration=False,
+            skip_batches=skip,
+        )
+
+    whole = _batches(stream(0).take(9))
+    resumed = _batches(stream(5).take(4))
+    for (_, y), (_, y2) in zip(whole[5:], resumed):
         np.testing.assert_array_equal(y, y2)
     in_order = np.concatenate([y for _, y in _batches(data.make_pipeline(images, labels, 3))])
     np.testing.assert_array_equal(in_order, labels)
