@@ -84,7 +84,8 @@ class NaiveReference:
             metrics=["accuracy"],
         )
         batches = data.make_pipeline(
-            *self.data.train, config.batch_size, shuffle_seed=config.seed, epochs=None
+            *self.data.train, config.batch_size, shuffle_seed=config.seed, epochs=None,
+            reshuffle_each_iteration=False,
         )
         history = model.fit(
             batches, epochs=epochs, steps_per_epoch=self.steps_per_epoch,
