@@ -16,6 +16,7 @@ setuptools.setup(
     install_requires=[
         "tensorflow>=2.21",  # ships Keras 3: tf.keras is keras.
         "tensorflow-datasets",
+        "importlib_resources",  # TFDS 4.9 imports it but declares it only for Python < 3.9
         "numpy",
         "absl-py",
         "tensorboard",  # tf.summary: the search's TensorBoard summaries
