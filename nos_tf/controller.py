@@ -355,11 +355,19 @@ class PolicyGradientSearcher(Searcher):
     -mean(objective(ratio, advantage) + entropy_weight * entropy), where ratio is the
     probability of the proposal under the current policy over its probability when it was
     sampled; subclasses choose the objective and how many steps to take per batch.
+
+    The paper states neither the controller's learning rate nor its batch size. The
+    default 5e-3 (PPO, 4 epochs, batches of 12) is what learned within a few hundred
+    evaluations in `nos_tf.benchmarks.search_efficiency`: at 5e-4 the policy had barely
+    moved after 300 samples, at 1e-2 it sometimes collapsed onto a mediocre rule. The
+    entropy bonus and the learning rate act against the advantages, so they are tuned for
+    rewards in [0, 1] (accuracies): an entropy weight of 0.01, or rewards cubed, stopped
+    learning there.
     """
 
     epochs: int = 1
 
-    def __init__(self, token_space, seed, learning_rate: float = 5e-4,
+    def __init__(self, token_space, seed, learning_rate: float = 5e-3,
                  baseline_decay: float = 0.95, entropy_weight: float = 0.0015,
                  lstm_units: int = 150, embedding_dim: int = 32, init_range: float = 0.08):
         super().__init__(token_space, seed)
@@ -438,9 +446,15 @@ class PolicyGradientSearcher(Searcher):
 
 
 class ReinforceSearcher(PolicyGradientSearcher):
-    """One REINFORCE step per batch: the gradient of ratio * advantage is advantage * ∇log p."""
+    """One REINFORCE step per batch: the gradient of ratio * advantage is advantage * ∇log p.
+
+    Its default learning rate is 4x PPO's, which takes 4 steps per batch.
+    """
 
     name = "reinforce"
+
+    def __init__(self, token_space, seed, learning_rate: float = 2e-2, **kwargs):
+        super().__init__(token_space, seed, learning_rate=learning_rate, **kwargs)
 
     def _objective(self, ratio, advantages):
         return ratio * advantages
