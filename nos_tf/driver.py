@@ -11,6 +11,7 @@ import dataclasses
 import json
 import time
 
+import tensorflow as tf
 from absl import logging
 
 from nos_tf import controller
@@ -158,7 +159,7 @@ class Search:
         return None
 
     def _finish(self, trial_id, result) -> None:
-        trial = self.store.finish(trial_id, _with_fingerprint(result, trial_id, self.store))
+        trial = self.store.finish(trial_id, result)
         del self._in_flight[trial.fingerprint]
         for batch, index, twin in self._waiting.pop(trial_id):
             if twin is not None:  # now a cache hit of its own
@@ -177,10 +178,10 @@ class Search:
         self.unique_fingerprints.add(trial.fingerprint)
         if self.summaries is not None:
             with self.summaries.as_default(step=self.progress.done):
-                _scalar("reward", trial.result.reward)
-                _scalar("best_reward", self.progress.best_reward)
-                _scalar("unique_rules", len(self.unique_fingerprints))
-                _scalar("cache_hits", self.progress.cache_hits)
+                tf.summary.scalar("reward", trial.result.reward)
+                tf.summary.scalar("best_reward", self.progress.best_reward)
+                tf.summary.scalar("unique_rules", len(self.unique_fingerprints))
+                tf.summary.scalar("cache_hits", self.progress.cache_hits)
 
     def _tell(self, batch: Batch) -> None:
         rewards = [trial.result.reward for trial in batch.trials]
@@ -194,9 +195,9 @@ class Search:
         self.store.save_checkpoint(self.run.run_id, checkpoint.to_bytes(), self.step)
         if self.summaries is not None:
             with self.summaries.as_default(step=self.progress.done):
-                _scalar("batch/mean_reward", sum(rewards) / len(rewards))
+                tf.summary.scalar("batch/mean_reward", sum(rewards) / len(rewards))
                 for name, value in metrics.items():
-                    _scalar(f"searcher/{name}", value)
+                    tf.summary.scalar(f"searcher/{name}", value)
             self.summaries.flush()
 
     def _trials_of(self, batch: Batch) -> list:
@@ -226,16 +227,3 @@ class SearchCheckpoint:
         size = int.from_bytes(blob[:8], "big")
         header = json.loads(blob[8 : 8 + size])
         return cls(blob[8 + size :], header["ahead"], header["ahead_trials"])
-
-
-def _scalar(name, value):
-    import tensorflow as tf
-
-    tf.summary.scalar(name, value)
-
-
-def _with_fingerprint(result, trial_id, store):
-    """Executors' failure results carry no fingerprint; the store's trial has it."""
-    if result.fingerprint:
-        return result
-    return dataclasses.replace(result, fingerprint=store.trial(trial_id).fingerprint)
