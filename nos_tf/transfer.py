@@ -502,6 +502,8 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
         axis.set_title(name)
         axis.set_xlabel("step" if name.startswith("distance") else "epoch")
         axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        if "perplexity" in name:
+            axis.set_yscale("log")
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize="small")
     figure.suptitle(title)
