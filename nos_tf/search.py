@@ -64,15 +64,17 @@ _EVAL_TIMEOUT = flags.DEFINE_float(
 _MAX_RETRIES = flags.DEFINE_integer(
     "max_retries", 2, "Retries of an evaluation whose Ray worker died (then status failed).")
 
-# Searcher hyperparameters: each flag is passed to the searchers that take it.
-_CONTROLLER_LR = flags.DEFINE_float("controller_learning_rate", 5e-4, "Controller's Adam rate.")
-_ENTROPY_WEIGHT = flags.DEFINE_float("entropy_weight", 0.0015, "Entropy penalty (paper).")
-_BASELINE_DECAY = flags.DEFINE_float("baseline_decay", 0.95, "EMA decay of the reward baseline.")
-_LSTM_UNITS = flags.DEFINE_integer("lstm_units", 150, "Controller LSTM size (paper: 150).")
-_PPO_EPOCHS = flags.DEFINE_integer("ppo_epochs", 4, "PPO epochs over each batch.")
-_PPO_CLIP = flags.DEFINE_float("ppo_clip", 0.2, "PPO's clipping of the probability ratio.")
-_POPULATION = flags.DEFINE_integer("population_size", 100, "Evolution's population.")
-_TOURNAMENT = flags.DEFINE_integer("tournament_size", 10, "Evolution's tournament.")
+# Searcher hyperparameters. Unset, each takes the searcher's own default
+# (`controller.searcher_hyperparameters`); set, it goes to the searchers that take it.
+_CONTROLLER_LR = flags.DEFINE_float(
+    "controller_learning_rate", None, "Controller's Adam rate (PPO 5e-3, REINFORCE 2e-2).")
+_ENTROPY_WEIGHT = flags.DEFINE_float("entropy_weight", None, "Entropy bonus (paper: 0.0015).")
+_BASELINE_DECAY = flags.DEFINE_float("baseline_decay", None, "EMA decay of the reward baseline.")
+_LSTM_UNITS = flags.DEFINE_integer("lstm_units", None, "Controller LSTM size (paper: 150).")
+_PPO_EPOCHS = flags.DEFINE_integer("ppo_epochs", None, "PPO epochs over each batch.")
+_PPO_CLIP = flags.DEFINE_float("ppo_clip", None, "PPO's clipping of the probability ratio.")
+_POPULATION = flags.DEFINE_integer("population_size", None, "Evolution's population.")
+_TOURNAMENT = flags.DEFINE_integer("tournament_size", None, "Evolution's tournament.")
 
 _HYPERPARAMETER_FLAGS = {
     "learning_rate": _CONTROLLER_LR, "entropy_weight": _ENTROPY_WEIGHT,
@@ -86,7 +88,8 @@ def make_searcher() -> controller.Searcher:
     name = _SEARCHER.value
     accepted = controller.searcher_hyperparameters(name)
     hyperparameters = {
-        key: flag.value for key, flag in _HYPERPARAMETER_FLAGS.items() if key in accepted
+        key: flag.value for key, flag in _HYPERPARAMETER_FLAGS.items()
+        if key in accepted and flag.value is not None
     }
     return controller.make_searcher(
         name, rules.TokenSpace(_UNITS.value), seed=_SEED.value, **hyperparameters
@@ -118,8 +121,13 @@ def print_leaderboard(store: store_lib.TrialStore, top: int) -> None:
         lr = "-" if entry.lr is None else f"{entry.lr:g}"
         print(f"{entry.rank:4d} {entry.reward:7.4f} {lr:>8s} {entry.count:5d}  {shown}")
     best = entries[0]
-    best_rule = str(rules.simplify(rules.parse(best.rule)))
-    print(f'\nnos_tf.RuleOptimizer("{best_rule}", learning_rate={best.lr or 1e-3:g})')
+    best_rule = rules.simplify(rules.parse(best.rule))
+    learning_rate = float(best.lr or 1e-3)  # a float: Keras rejects an int learning rate
+    arguments = f'"{best_rule}", learning_rate={learning_rate!r}'
+    if best_rule.needs_decay_steps:
+        print("\n# decay_steps: the number of updates your own training will make")
+        arguments += ", decay_steps=10_000"
+    print(f"\nnos_tf.RuleOptimizer({arguments})")
 
 
 def main(argv):

@@ -9,7 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import pytest
+
+import nos_tf
 
 from nos_tf import controller, proxy, rules
 from nos_tf import store as store_lib
@@ -45,7 +48,11 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     assert process.returncode == 0, process.stderr[-3000:]
     log = process.stderr
     assert "[6/6] reward=" in log and "evals/h=" in log and "cache_hits=" in log
-    assert "nos_tf.RuleOptimizer(" in process.stdout
+    # The last line is a working optimizer, as a user would paste it.
+    snippet = process.stdout.strip().splitlines()[-1]
+    assert snippet.startswith("nos_tf.RuleOptimizer(")
+    optimizer = eval(snippet, {"nos_tf": nos_tf})
+    assert isinstance(optimizer, keras.optimizers.Optimizer)
     trials = finished_trials(path)
     assert len(trials) == 6
     with store_lib.TrialStore(path) as store:
