@@ -26,7 +26,8 @@ Reward sources (`--reward`):
              the best rate. With the defaults (200 steps, 12 decades) tuned Adam scores
              0.526 and about 1 random rule in 100 scores as much: a target that luck
              reaches in about a hundred evaluations and a learning searcher sooner.
-             About a second per new rule (an XLA compile), on 2 busy cores.
+             About a second per new rule, mostly RuleOptimizer's XLA compile, on 2 busy
+             cores; XLA keeps each compiled update, so memory grows by ~3 MB per rule.
   proxy      the search's own reward: the child network of `nos_tf.proxy.Evaluator`,
              configured by the proxy flags (`--flagfile=flags/smoke.cfg`: digits, seconds
              per rule). Tuned Adam is the rule `adam` under the same learning-rate search.
