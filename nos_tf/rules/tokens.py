@@ -164,7 +164,7 @@ class _Encoder:
         dead_unit = [0, 0, 0, 0, self.binary_tokens[None]]  # g, unused
         tokens = dead_unit * padding
         for unit in self.units:
-            for position, token in enumerate(unit):
+            for token in unit:
                 if isinstance(token, tuple):  # reference to unit k, shifted by the padding
                     token = n_operands + padding + token[1]
                 tokens.append(token)
