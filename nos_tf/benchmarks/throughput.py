@@ -10,7 +10,9 @@ controller's token space (`nos_tf.rules.TokenSpace(--num_units)`), plus the pape
 
 - naive: what a user would write: for each grid learning rate a fresh model and
   `model.fit` (Keras's defaults, so the whole step is XLA-compiled on CPU too) for the
-  lr-search epochs, then a fresh final run at the best; reward = its last val_accuracy.
+  lr-search epochs, then a fresh final run at the best; reward = its last val_accuracy,
+  or 0 if its loss went NaN/Inf or exploded (the protocol's "diverged", here judged on
+  the epoch losses after the run rather than by stopping it).
   It takes the same initial weights and batches (`nos_tf.data.make_pipeline`) as the
   evaluator, so the rewards differ only by what the evaluator's levers change.
 - evaluator: `nos_tf.proxy.Evaluator` with the proxy flags (screening, fingerprint cache,
@@ -90,8 +92,19 @@ class NaiveReference:
         history = model.fit(
             batches, epochs=epochs, steps_per_epoch=self.steps_per_epoch,
             validation_data=self.data.validation, verbose=0,
-        )
-        return float(history.history["val_accuracy"][-1])
+        ).history
+        if self._diverged(history["loss"], history["val_loss"][-1]):
+            return 0.0
+        return float(history["val_accuracy"][-1])
+
+    def _diverged(self, train_losses: list[float], validation_loss: float) -> bool:
+        """The protocol's "diverged", read off the losses after the run (the evaluator
+        stops at the first bad step instead): a training loss that turned NaN/Inf or
+        exploded past `divergence_factor` × the loss of a uniform guess, or weights that
+        give non-finite validation outputs. Such a run scores 0."""
+        limit = self.config.divergence_factor * math.log(self.data.num_classes)
+        exploded = any(not loss <= limit for loss in train_losses)  # NaN compares False.
+        return exploded or not math.isfinite(validation_loss)
 
     def reward(self, rule: str) -> float:
         try:
