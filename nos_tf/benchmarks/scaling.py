@@ -1,17 +1,22 @@
 r"""Executor scaling: one fixed list of rules through the local executor and Ray workers.
 
-    python -m nos_tf.benchmarks.scaling                 # 8 paper rules, 1000 training images
-    python -m nos_tf.benchmarks.scaling --num_rules=16 --dataset=cifar10 --train_examples=5000
+    python -m nos_tf.benchmarks.scaling                 # 16 paper rules, 1000 training images
+    python -m nos_tf.benchmarks.scaling --num_rules=8 --rounds=1   # a quicker look
 
 Evaluates the first `--num_rules` of the paper's rules (`nos_tf.PAPER_RULES`) with the proxy
-flags three ways, one after the other, each on a fresh evaluator:
+flags three ways, each on a fresh evaluator:
 
 - local: `LocalExecutor`, in this process;
 - ray x1 / ray x2: `RayExecutor` with 1 and 2 workers of `--cpus_per_worker` CPUs each.
 
 Every evaluation gets the same CPU share (TensorFlow's thread pools are sized to
 `--cpus_per_worker` in this process too), so local against ray x1 is Ray's overhead and
-ray x2 against ray x1 is how far a second worker helps. Before the clock starts each
+ray x2 against ray x1 is how far a second worker helps. The three run `--rounds` times,
+in a rotated order each round (local, x1, x2; then x1, x2, local; ...), and each one's
+times are summed, so that a change in other load on a shared machine falls on all three
+rather than on whichever ran during it. Sixteen rules by default: with two workers the
+last rule of the list runs while the other worker idles, and that tail weighs less on a
+longer list, as it does in a search that keeps its workers fed. Before the clock starts each
 executor evaluates a warm-up rule on every worker: starting Ray, its workers and their
 evaluators (data loading) is paid once per search, not per rule, and is left out.
 
@@ -36,10 +41,13 @@ import nos_tf
 from nos_tf import executors, proxy, proxy_flags
 
 _NUM_RULES = flags.DEFINE_integer(
-    "num_rules", 8, f"How many of the {len(nos_tf.PAPER_RULES)} paper rules to evaluate.",
+    "num_rules", 16, f"How many of the {len(nos_tf.PAPER_RULES)} paper rules to evaluate.",
     lower_bound=1, upper_bound=len(nos_tf.PAPER_RULES))
 _CPUS_PER_WORKER = flags.DEFINE_integer(
     "cpus_per_worker", 1, "CPUs (TensorFlow threads) of each evaluation, local and Ray.",
+    lower_bound=1)
+_ROUNDS = flags.DEFINE_integer(
+    "rounds", 2, "Times each executor runs the rule list, interleaved with the others.",
     lower_bound=1)
 _RAY_ADDRESS = flags.DEFINE_string(
     "ray_address", None, "Ray cluster to use ('auto': the one `ray start` made); unset: a "
@@ -60,6 +68,12 @@ class Timing:
     seconds: float  # Wall clock, first submit to last result.
     cpu_seconds: float | None  # CPU time of the processes that evaluated (None: remote).
     results: list
+
+    def add(self, other: "Timing") -> "Timing":
+        """Both runs' times together (the rewards are the same each round; kept once)."""
+        cpu = (None if self.cpu_seconds is None or other.cpu_seconds is None
+               else self.cpu_seconds + other.cpu_seconds)
+        return Timing(self.workers, self.seconds + other.seconds, cpu, self.results)
 
 
 def timed_run(executor: executors.Executor, rules: list[str]) -> Timing:
@@ -117,28 +131,36 @@ def main(argv):
     factory = functools.partial(proxy.Evaluator, config)
     print(f"{len(rules)} rules; proxy: {config}")
 
+    make_executor = {
+        "local": lambda: executors.LocalExecutor(factory),
+        **{f"ray x{workers}": functools.partial(
+            executors.RayExecutor, factory, num_workers=workers,
+            cpus_per_worker=_CPUS_PER_WORKER.value) for workers in (1, 2)},
+    }
+    names = list(make_executor)
     runs: dict[str, Timing] = {}
+    for round_ in range(_ROUNDS.value):
+        for name in names[round_ % 3:] + names[:round_ % 3]:
+            # Ray runs only while it is needed: a search with the local executor has no
+            # Ray driver in its process, so neither does the local run here.
+            uses_ray = name != "local"
+            if uses_ray and not ray.is_initialized():
+                ray.init(address=_RAY_ADDRESS.value, include_dashboard=False)
+            elif not uses_ray:
+                ray.shutdown()
+            with make_executor[name]() as executor:
+                timing = timed_run(executor, rules)
+            print(f"round {round_ + 1} {name}: {timing.seconds:.1f} s", flush=True)
+            runs[name] = timing if name not in runs else runs[name].add(timing)
+    ray.shutdown()
 
-    def measure(name: str, executor: executors.Executor) -> None:
-        with executor:
-            runs[name] = timed_run(executor, rules)
-        print(f"{name}: {runs[name].seconds:.1f} s", flush=True)
-
-    measure("local", executors.LocalExecutor(factory))
-    ray.init(address=_RAY_ADDRESS.value, include_dashboard=False)
-    try:
-        for workers in (1, 2):
-            measure(f"ray x{workers}", executors.RayExecutor(
-                factory, num_workers=workers, cpus_per_worker=_CPUS_PER_WORKER.value))
-    finally:
-        ray.shutdown()
-
+    evaluations = len(rules) * _ROUNDS.value
     print(f"\n{'executor':<10} {'workers':>7} {'seconds':>8} {'rules/min':>9} "
           f"{'CPU s/rule':>10}")
     for name, run in runs.items():
-        cpu = "-" if run.cpu_seconds is None else f"{run.cpu_seconds / len(rules):.1f}"
+        cpu = "-" if run.cpu_seconds is None else f"{run.cpu_seconds / evaluations:.1f}"
         print(f"{name:<10} {run.workers:>7} {run.seconds:>8.1f} "
-              f"{60 * len(rules) / run.seconds:>9.2f} {cpu:>10}")
+              f"{60 * evaluations / run.seconds:>9.2f} {cpu:>10}")
     local, ray1, ray2 = runs["local"], runs["ray x1"], runs["ray x2"]
     print(f"\nray x2 / ray x1 throughput: {ray1.seconds / ray2.seconds:.2f}x  (target >= 1.7x)")
     print(f"ray x1 / local throughput:  {local.seconds / ray1.seconds:.2f}x  "
