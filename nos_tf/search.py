@@ -70,6 +70,9 @@ _CONTROLLER_LR = flags.DEFINE_float(
     "controller_learning_rate", None, "Controller's Adam rate (PPO 5e-3, REINFORCE 2e-2).")
 _ENTROPY_WEIGHT = flags.DEFINE_float("entropy_weight", None, "Entropy bonus (paper: 0.0015).")
 _BASELINE_DECAY = flags.DEFINE_float("baseline_decay", None, "EMA decay of the reward baseline.")
+_NORMALIZE_ADVANTAGES = flags.DEFINE_bool(
+    "normalize_advantages", None, "Standardize PPO/REINFORCE advantages in each batch "
+    "(default: yes).")
 _LSTM_UNITS = flags.DEFINE_integer("lstm_units", None, "Controller LSTM size (paper: 150).")
 _PPO_EPOCHS = flags.DEFINE_integer("ppo_epochs", None, "PPO epochs over each batch.")
 _PPO_CLIP = flags.DEFINE_float("ppo_clip", None, "PPO's clipping of the probability ratio.")
@@ -78,7 +81,8 @@ _TOURNAMENT = flags.DEFINE_integer("tournament_size", None, "Evolution's tournam
 
 _HYPERPARAMETER_FLAGS = {
     "learning_rate": _CONTROLLER_LR, "entropy_weight": _ENTROPY_WEIGHT,
-    "baseline_decay": _BASELINE_DECAY, "lstm_units": _LSTM_UNITS, "epochs": _PPO_EPOCHS,
+    "baseline_decay": _BASELINE_DECAY, "normalize_advantages": _NORMALIZE_ADVANTAGES,
+    "lstm_units": _LSTM_UNITS, "epochs": _PPO_EPOCHS,
     "clip_epsilon": _PPO_CLIP, "population_size": _POPULATION,
     "tournament_size": _TOURNAMENT,
 }
