@@ -246,7 +246,6 @@ class SentenceTokenizer:
     """
 
     START, END = "<s>", "</s>"  # Never produced by `standardize`, which splits off < and >.
-    OOV_ID = 1  # TextVectorization's id for a word outside the vocabulary.
 
     def __init__(self, max_tokens: int):
         if max_tokens < 4:

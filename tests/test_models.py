@@ -144,14 +144,6 @@ def test_beam_search_finds_a_likelier_sequence_than_greedy_when_greedy_is_myopic
     assert output[0, :2].tolist() == [6, 2]
     assert scores[0] == pytest.approx(math.log(0.4), abs=1e-5)
 
-    # A banned token (the out-of-vocabulary id, in training) is never written: its
-    # probability goes to the others.
-    banning = gnmt.Translator(Myopic(), start_id=1, end_id=2, max_length=4, banned_ids=(5,))
-    assert banning.greedy(source)[0].tolist() == [6, 2]
-    output, scores = banning.beam_search(source, beam_size=3, length_penalty=0.0)
-    assert 5 not in output and output[0, :2].tolist() == [6, 2]
-    assert scores[0] == pytest.approx(0.0, abs=1e-5)
-
 
 def test_gnmt_memorises_a_handful_of_pairs():
     pairs = [("Ich bin müde.", "I am tired."), ("Das Haus ist alt.", "The house is old."),

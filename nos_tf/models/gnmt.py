@@ -34,7 +34,6 @@ OptimizerFactory = Callable[..., keras.optimizers.Optimizer]
 """build(learning_rate, total_steps, **keras_optimizer_kwargs) -> a fresh optimizer."""
 
 _LENGTH_BUCKETS = (8, 12, 16, 24, 32)  # Batches group sentences of similar length.
-_BANNED_LOGIT = -1e9  # exp() underflows to 0; unlike -inf it keeps the softmax finite.
 
 
 def gnmt_length_penalty(length, alpha: float):
@@ -150,33 +149,19 @@ class GNMT(keras.Model):
 
 
 class Translator:
-    """Greedy and beam decoding for a trained `GNMT`, one compiled step at a time.
+    """Greedy and beam decoding for a trained `GNMT`, one compiled step at a time."""
 
-    `banned_ids` are never emitted: their logits are masked before the softmax. Training
-    targets contain the out-of-vocabulary id wherever a rare word stood, and a small
-    vocabulary makes it the most frequent "word", so an unrestricted decoder writes it
-    often, although it can never match a reference word (as fairseq's unknown-word penalty
-    and OpenNMT's options to forbid it do).
-    """
-
-    def __init__(self, model: GNMT, start_id: int, end_id: int, max_length: int = 40,
-                 banned_ids: tuple[int, ...] = ()):
+    def __init__(self, model: GNMT, start_id: int, end_id: int, max_length: int = 40):
         self.model = model
         self.start_id = start_id
         self.end_id = end_id
         self.max_length = max_length
-        self.banned_ids = tuple(banned_ids)
         self._encode = tf.function(model.encode, reduce_retracing=True)
         self._step = tf.function(self._log_probs_step, reduce_retracing=True)
 
     def _log_probs_step(self, token_ids, states, memory, source_mask):
         logits, states = self.model.decode(token_ids[:, None], states, memory, source_mask)
-        logits = logits[:, 0, :]
-        if self.banned_ids:
-            banned = tf.reduce_any(
-                tf.equal(tf.range(tf.shape(logits)[-1])[:, None], self.banned_ids), axis=-1)
-            logits = tf.where(banned, tf.cast(_BANNED_LOGIT, logits.dtype), logits)
-        return tf.nn.log_softmax(logits), states
+        return tf.nn.log_softmax(logits[:, 0, :]), states
 
     def greedy(self, source_ids: np.ndarray) -> np.ndarray:
         """The most likely next token at each step: ids [B, <= max_length] (0 after the end)."""
@@ -388,9 +373,7 @@ def train_translator(
     started = time.perf_counter()
     bleu, examples = math.nan, []
     if evaluate_test:
-        translator = Translator(
-            model, target_tokenizer.start_id, target_tokenizer.end_id,
-            banned_ids=(PAD_ID, target_tokenizer.OOV_ID, target_tokenizer.start_id))
+        translator = Translator(model, target_tokenizer.start_id, target_tokenizer.end_id)
         bleu, examples = _test_bleu(corpus.test, source_tokenizer, target_tokenizer,
                                     translator, batch_size, beam_size, length_penalty)
     return TranslationResult(
