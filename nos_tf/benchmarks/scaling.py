@@ -139,20 +139,22 @@ def main(argv):
     }
     names = list(make_executor)
     runs: dict[str, Timing] = {}
-    for round_ in range(_ROUNDS.value):
-        for name in names[round_ % 3:] + names[:round_ % 3]:
-            # Ray runs only while it is needed: a search with the local executor has no
-            # Ray driver in its process, so neither does the local run here.
-            uses_ray = name != "local"
-            if uses_ray and not ray.is_initialized():
-                ray.init(address=_RAY_ADDRESS.value, include_dashboard=False)
-            elif not uses_ray:
-                ray.shutdown()
-            with make_executor[name]() as executor:
-                timing = timed_run(executor, rules)
-            print(f"round {round_ + 1} {name}: {timing.seconds:.1f} s", flush=True)
-            runs[name] = timing if name not in runs else runs[name].add(timing)
-    ray.shutdown()
+    try:
+        for round_ in range(_ROUNDS.value):
+            for name in names[round_ % 3:] + names[:round_ % 3]:
+                # Ray runs only while it is needed: a search with the local executor has
+                # no Ray driver in its process, so neither does the local run here.
+                uses_ray = name != "local"
+                if uses_ray and not ray.is_initialized():
+                    ray.init(address=_RAY_ADDRESS.value, include_dashboard=False)
+                elif not uses_ray:
+                    ray.shutdown()
+                with make_executor[name]() as executor:
+                    timing = timed_run(executor, rules)
+                print(f"round {round_ + 1} {name}: {timing.seconds:.1f} s", flush=True)
+                runs[name] = timing if name not in runs else runs[name].add(timing)
+    finally:
+        ray.shutdown()
 
     evaluations = len(rules) * _ROUNDS.value
     print(f"\n{'executor':<10} {'workers':>7} {'seconds':>8} {'rules/min':>9} "
