@@ -190,6 +190,12 @@ def build_child_network(
     return keras.Sequential(layers, name="child")
 
 
+def max_loss(config: ProxyConfig, num_classes: int) -> float:
+    """The loss past which a run has exploded (the protocol's "diverged"):
+    `divergence_factor` times the loss of a uniform guess, log(num_classes)."""
+    return config.divergence_factor * math.log(num_classes)
+
+
 def halving_schedule(
     num_rates: int, halving_rate: int, search_steps: int
 ) -> list[tuple[int, int]]:
@@ -365,7 +371,7 @@ class _ChildNetwork:
         )
         self.model = build_child_network(images.image_shape, images.num_classes, config.seed)
         self.initial_weights = self.model.get_weights()
-        self._max_loss = config.divergence_factor * math.log(images.num_classes)
+        self._max_loss = max_loss(config, images.num_classes)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model = self.model
 

@@ -102,7 +102,7 @@ class NaiveReference:
         stops at the first bad step instead): a training loss that turned NaN/Inf or
         exploded past `divergence_factor` × the loss of a uniform guess, or weights that
         give non-finite validation outputs. Such a run scores 0."""
-        limit = self.config.divergence_factor * math.log(self.data.num_classes)
+        limit = proxy.max_loss(self.config, self.data.num_classes)
         exploded = any(not loss <= limit for loss in train_losses)  # NaN compares False.
         return exploded or not math.isfinite(validation_loss)
 
