@@ -22,6 +22,7 @@ setuptools.setup(
         "tensorboard",  # tf.summary: the search's TensorBoard summaries
         "matplotlib",  # report and transfer plots
         "sacrebleu",  # GNMT transfer BLEU
+        "tensorflow-text",  # GNMT's word pieces
         "scikit-learn",  # the bundled `digits` dataset
     ],
     extras_require={

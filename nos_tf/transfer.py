@@ -211,8 +211,12 @@ _HELD_OUT_PAIRS = flags.DEFINE_integer(
 _MAX_WORDS = flags.DEFINE_integer(
     "max_words", 20, "gnmt: longest sentence kept, in words (both sides).", lower_bound=3)
 _VOCABULARY_SIZE = flags.DEFINE_integer(
-    "vocabulary_size", 8000, "gnmt: words per language, special tokens included.",
-    lower_bound=4)
+    "vocabulary_size", 8000,
+    "gnmt: tokens (word pieces or words) per language, special tokens included.",
+    lower_bound=5)
+_TOKENIZER = flags.DEFINE_enum(
+    "tokenizer", "wordpiece", ["wordpiece", "word"],
+    "gnmt: split sentences into word pieces (as GNMT does) or whole words.")
 _GNMT_UNITS = flags.DEFINE_integer("gnmt_units", 256, "gnmt: LSTM width (paper: 1024).")
 _GNMT_EMBEDDING = flags.DEFINE_integer(
     "gnmt_embedding_dim", None, "gnmt: embedding width (default: --gnmt_units).")
@@ -359,7 +363,7 @@ class _TranslationTask(_Task):
             units=_GNMT_UNITS.value, embedding_dim=_GNMT_EMBEDDING.value,
             encoder_layers=_ENCODER_LAYERS.value, decoder_layers=_DECODER_LAYERS.value,
             dropout=_GNMT_DROPOUT.value, clip_norm=_CLIP_NORM.value,
-            vocabulary_size=_VOCABULARY_SIZE.value,
+            vocabulary_size=_VOCABULARY_SIZE.value, tokenizer=_TOKENIZER.value,
             epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,
             batch_size=_BATCH_SIZE.value, beam_size=_BEAM_SIZE.value,
             length_penalty=_LENGTH_PENALTY.value, seed=_SEED.value,

@@ -144,8 +144,8 @@ def test_wmt14_through_tfds(tmp_path, ding_file):
     assert len(capped.train) == 1
 
 
-def test_tokenizer_round_trip_with_unknown_words():
-    tokenizer = translation_data.SentenceTokenizer(max_tokens=50).adapt(
+def test_word_tokenizer_round_trip_with_unknown_words():
+    tokenizer = translation_data.WordTokenizer(max_tokens=50).adapt(
         ["Über den Fluss, bitte!", "Der Fluss ist breit."])
     ids = tokenizer.encode(["Der Fluss ist tief!"], add_start_end=True)[0]
     assert ids[0] == tokenizer.start_id and ids[-1] == tokenizer.end_id
@@ -155,9 +155,40 @@ def test_tokenizer_round_trip_with_unknown_words():
                                              "!", "der", "ist", "breit", ".", "<s>", "</s>"})
 
 
-def test_tokenizer_keeps_the_most_frequent_words():
-    tokenizer = translation_data.SentenceTokenizer(max_tokens=6).adapt(["a a a b b c"])
+def test_word_tokenizer_keeps_the_most_frequent_words():
+    tokenizer = translation_data.WordTokenizer(max_tokens=6).adapt(["a a a b b c"])
     assert tokenizer.decode(tokenizer.encode(["a b c"])[0]) == "a b [UNK]"
+
+
+_COMPOUNDS = ["Der Regenschirm ist nass.", "Der Regen fällt.", "Ein Schirm hilft.",
+              "Die Regenjacke ist neu.", "Der Sonnenschirm ist alt."] * 3
+
+
+def test_wordpiece_tokenizer_spells_unseen_words_in_pieces():
+    tokenizer = translation_data.WordPieceTokenizer(max_tokens=60).adapt(_COMPOUNDS)
+    assert 5 < tokenizer.vocabulary_size <= 60
+    ids = tokenizer.encode(["Die Sonnenjacke ist nass."], add_start_end=True)[0]
+    assert ids[0] == tokenizer.start_id and ids[-1] == tokenizer.end_id
+    assert 1 not in ids  # "sonnenjacke" was never seen, but its pieces were.
+    assert len(ids) > 2 + 5  # at least one word took several pieces
+    assert tokenizer.decode(ids[1:]) == "die sonnenjacke ist nass ."
+    # A character it has never seen makes its word unknown, not the sentence.
+    assert tokenizer.decode(tokenizer.encode(["Der Zug ist nass."])[0]) == "der [UNK] ist nass ."
+
+
+def test_wordpiece_tokenizer_vocabulary_respects_max_tokens():
+    small = translation_data.WordPieceTokenizer(max_tokens=48).adapt(_COMPOUNDS)
+    large = translation_data.WordPieceTokenizer(max_tokens=200).adapt(_COMPOUNDS)
+    assert small.vocabulary_size <= 48 < large.vocabulary_size
+    sentence = ["Der Regenschirm ist nass."]
+    assert len(large.encode(sentence)[0]) < len(small.encode(sentence)[0])
+    for tokenizer in (small, large):  # Fewer pieces, same words.
+        assert tokenizer.decode(tokenizer.encode(sentence)[0]) == "der regenschirm ist nass ."
+
+
+def test_tokenizer_needs_room_for_tokens():
+    with pytest.raises(ValueError, match="max_tokens"):
+        translation_data.WordPieceTokenizer(max_tokens=4)
 
 
 def test_bleu_is_sacrebleus_on_the_tokenized_references():

@@ -5,7 +5,8 @@ upper layers are unidirectional; a decoder LSTM stack whose bottom layer's outpu
 an additive (Bahdanau) attention over the encoder, with the attention context fed as
 input to every decoder layer above it; residual connections around the upper layers of
 both stacks; the decoder starting from the encoder's final states; greedy or beam
-decoding with GNMT's length penalty. What is not: word-piece vocabulary, model
+decoding with GNMT's length penalty; a word-piece vocabulary per language (or whole
+words, `tokenizer="word"`). What is not: a vocabulary shared by both languages, model
 parallelism, coverage penalty, quantisation. Depth and width are arguments (GNMT used
 8 + 8 layers of 1024 units; flags/transfer_gnmt_cpu.cfg uses 2 + 2 of 128).
 
@@ -310,6 +311,7 @@ def train_translator(
     dropout: float = 0.2,
     clip_norm: float = 5.0,
     vocabulary_size: int = 8000,
+    tokenizer: str = "wordpiece",
     epochs: int = 5,
     batch_size: int = 64,
     beam_size: int = 1,
@@ -321,18 +323,21 @@ def train_translator(
     """Trains GNMT-lite on `corpus` with `build_optimizer(learning_rate, total_steps, ...)`.
 
     The optimizer is asked to clip the global gradient norm at `clip_norm`, as GNMT does.
+    Each language gets its own `tokenizer` ("wordpiece" or "word",
+    `translation_data.TOKENIZERS`) of `vocabulary_size` ids, learned from the training
+    split.
 
     Test BLEU is of greedy (beam_size=1) or beam-search translations of the test split.
     `evaluate_test=False` skips decoding (a learning-rate sweep needs only perplexities);
     its result has test_bleu = nan.
     """
     keras.utils.set_random_seed(seed)
-    source_tokenizer = translation_data.SentenceTokenizer(vocabulary_size).adapt(
-        [source for source, _ in corpus.train]
-    )
-    target_tokenizer = translation_data.SentenceTokenizer(vocabulary_size).adapt(
-        [target for _, target in corpus.train]
-    )
+    if tokenizer not in translation_data.TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of "
+                         f"{sorted(translation_data.TOKENIZERS)}")
+    make_tokenizer = translation_data.TOKENIZERS[tokenizer]
+    source_tokenizer = make_tokenizer(vocabulary_size).adapt([source for source, _ in corpus.train])
+    target_tokenizer = make_tokenizer(vocabulary_size).adapt([target for _, target in corpus.train])
 
     def dataset(pairs, shuffle_seed=None):
         sources, targets = zip(*pairs)
