@@ -1,0 +1,29 @@
+"""The benchmarks run end to end at toy sizes (their figures come from full runs, not here)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def run_benchmark(name, *args):
+    return subprocess.run(
+        [sys.executable, "-m", f"nos_tf.benchmarks.{name}", *args], cwd=REPO, env=ENV,
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_search_efficiency_compares_ppo_with_random_search():
+    process = run_benchmark("search_efficiency", "--seeds=2", "--evaluations=12",
+                            "--batch_size=6")
+    assert process.returncode == 0, process.stderr[-3000:]
+    out = process.stdout
+    target = float(out.split("tuned Adam's reward (the target): ")[1].split()[0])
+    assert 0.3 < target < 1.0  # Adam makes real progress on the problems.
+    assert "\nppo  (" in out and "\nrandom  (" in out
+    assert out.count("best reward after 12:") == 2  # one line per searcher
+    assert out.count("evaluations to tuned Adam's reward: ") == 2
+    assert "evaluations to tuned Adam, ppo / random: " in out
