@@ -1,6 +1,6 @@
 """Does the controller learn? PPO against random search, same budget, same rewards.
 
-    python -m nos_tf.benchmarks.search_efficiency [--searchers=ppo,random] [--seeds=3]
+    python -m nos_tf.benchmarks.search_efficiency [--searchers=ppo,random] [--seeds=20]
         [--evaluations=240] [--batch_size=12] [--units=1]
     python -m nos_tf.benchmarks.search_efficiency --reward=proxy --flagfile=flags/smoke.cfg
 
@@ -50,7 +50,11 @@ _REWARD = flags.DEFINE_enum(
     "reward", "functions", ["functions", "proxy"],
     "What scores a rule: small deterministic minimization problems, or the proxy child net.")
 _SEARCHERS = flags.DEFINE_list("searchers", ["ppo", "random"], "Searchers to compare.")
-_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds (independent searches) per searcher.")
+_SEEDS = flags.DEFINE_integer(
+    "seeds", 20,
+    "Seeds (independent searches) per searcher. One search's first hit ranges from 3 to "
+    "more than 240 evaluations: over seeds 0-9 PPO / random was 0.44, over seeds 10-19 "
+    "0.96.")
 _EVALUATIONS = flags.DEFINE_integer("evaluations", 240, "Proposals told per search.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 12, "Proposals per ask/tell.")
 _UNITS = flags.DEFINE_integer("units", 1, "Units per rule (TokenSpace num_units).")
