@@ -260,7 +260,8 @@ class Tokenizer(abc.ABC):
 
     @abc.abstractmethod
     def adapt(self, sentences: list[str]) -> "Tokenizer":
-        """Learns the vocabulary (at most `max_tokens` ids) from `sentences`."""
+        """Learns the vocabulary, at most `max_tokens` ids (but see WordPieceTokenizer),
+        from `sentences`."""
 
     @abc.abstractmethod
     def _encode_rows(self, sentences: list[str]) -> list[list[int]]:
