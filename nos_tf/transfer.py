@@ -224,6 +224,9 @@ _ENCODER_LAYERS = flags.DEFINE_integer(
     "encoder_layers", 2, "gnmt: encoder LSTM layers, the first bidirectional (paper: 8).")
 _DECODER_LAYERS = flags.DEFINE_integer("decoder_layers", 2, "gnmt: decoder layers (paper: 8).")
 _GNMT_DROPOUT = flags.DEFINE_float("gnmt_dropout", 0.2, "gnmt: dropout between layers.")
+_LABEL_SMOOTHING = flags.DEFINE_float(
+    "label_smoothing", 0.0, "gnmt: label smoothing of the training loss (perplexities are "
+    "reported unsmoothed).", lower_bound=0.0, upper_bound=0.99)
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 5.0, "gnmt: global gradient norm clip.")
 _BEAM_SIZE = flags.DEFINE_integer(
     "beam_size", 1, "gnmt: test decoding: 1 greedy, more beam search.", lower_bound=1)
@@ -362,7 +365,8 @@ class _TranslationTask(_Task):
             self.corpus, _builder(spec), learning_rate,
             units=_GNMT_UNITS.value, embedding_dim=_GNMT_EMBEDDING.value,
             encoder_layers=_ENCODER_LAYERS.value, decoder_layers=_DECODER_LAYERS.value,
-            dropout=_GNMT_DROPOUT.value, clip_norm=_CLIP_NORM.value,
+            dropout=_GNMT_DROPOUT.value, label_smoothing=_LABEL_SMOOTHING.value,
+            clip_norm=_CLIP_NORM.value,
             vocabulary_size=_VOCABULARY_SIZE.value, tokenizer=_TOKENIZER.value,
             epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,
             batch_size=_BATCH_SIZE.value, beam_size=_BEAM_SIZE.value,

@@ -157,12 +157,52 @@ def test_gnmt_memorises_a_handful_of_pairs():
         return keras.optimizers.Adam(learning_rate, **kwargs)
 
     result = gnmt.train_translator(
-        corpus, build, 0.03, units=32, embedding_dim=16, dropout=0.0, epochs=20,
+        corpus, build, 0.03, units=32, embedding_dim=16, dropout=0.0, label_smoothing=0.1,
+        epochs=20,
         encoder_layers=1, decoder_layers=1, batch_size=6, vocabulary_size=64, verbose=0)
     perplexities = result.history["train_perplexity"]
     assert perplexities[-1] < perplexities[0] / 5
     assert result.test_bleu > 50  # Translating its own training sentences.
     assert result.examples[0][:2] == pairs[0]
+
+
+def test_masked_cross_entropy_is_keras_sparse_loss_without_smoothing_and_ignores_padding():
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=(3, 5, 7)), tf.float32)
+    targets = tf.constant([[4, 2, 6, 0, 0], [1, 1, 0, 0, 0], [5, 3, 2, 6, 2]], tf.int32)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    assert float(gnmt.MaskedCrossEntropy()(targets, logits)) == pytest.approx(
+        float(keras_loss(targets, logits)), rel=1e-5)
+    # A longer padding tail changes nothing.
+    padded_logits = tf.concat([logits, tf.constant(rng.normal(size=(3, 4, 7)), tf.float32)], 1)
+    padded_targets = tf.pad(targets, [[0, 0], [0, 4]])
+    assert float(gnmt.MaskedCrossEntropy(0.1)(padded_targets, padded_logits)) == pytest.approx(
+        float(gnmt.MaskedCrossEntropy(0.1)(targets, logits)), rel=1e-5)
+
+
+def test_label_smoothing_penalises_a_confident_correct_prediction():
+    targets = tf.constant([[3, 0]], tf.int32)
+    confident = tf.constant([[[0.0, 0.0, 0.0, 20.0], [0.0, 0.0, 0.0, 0.0]]], tf.float32)
+    assert float(gnmt.MaskedCrossEntropy(0.0)(targets, confident)) < 1e-6
+    # Smoothed targets put 0.1 / 4 on each class: predicting 1.0 for one costs ~0.075 * 20.
+    assert float(gnmt.MaskedCrossEntropy(0.1)(targets, confident)) == pytest.approx(1.5, rel=1e-3)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        gnmt.MaskedCrossEntropy(1.0)
+
+
+def test_token_cross_entropy_weights_every_real_token_alike_across_batches():
+    rng = np.random.default_rng(1)
+    metric = gnmt.TokenCrossEntropy()
+    batches = [(tf.constant([[2, 3, 0, 0]]), tf.constant(rng.normal(size=(1, 4, 5)), tf.float32)),
+               (tf.constant([[1, 4, 2, 3], [2, 0, 0, 0]]),
+                tf.constant(rng.normal(size=(2, 4, 5)), tf.float32))]
+    per_token = []
+    for targets, logits in batches:
+        metric.update_state(targets, logits)
+        log_probs = tf.nn.log_softmax(logits).numpy()
+        per_token += [-log_probs[b, t, k] for (b, t), k in np.ndenumerate(targets.numpy()) if k]
+    assert len(per_token) == 7
+    assert float(metric.result()) == pytest.approx(np.mean(per_token), rel=1e-5)
 
 
 def test_teacher_forcing_batches_shift_the_target():

@@ -184,7 +184,7 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
     _run(tmp_path, model="gnmt", optimizers="addsign", lrs="0.01", datasets_dir=data_dir,
          gnmt_units="16", gnmt_embedding_dim="8", encoder_layers="1", decoder_layers="1",
          vocabulary_size="40", train_epochs="2", train_batch_size="2", beam_size="2",
-         held_out_pairs="1", fit_verbose="0")
+         label_smoothing="0.1", held_out_pairs="1", fit_verbose="0")
     rows = _read_csv(tmp_path / "gnmt_results.csv")
     assert list(rows[0]) == ["optimizer", "learning rate", "train perplexity",
                              "validation perplexity", "test BLEU", "seconds"]

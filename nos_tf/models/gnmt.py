@@ -246,6 +246,61 @@ class Translator:
 # ------------------------------------------------------------------------ training ---
 
 
+class MaskedCrossEntropy(keras.losses.Loss):
+    """Mean cross-entropy of next-token logits over the target tokens that are not padding,
+    against targets smoothed by `label_smoothing` (Szegedy et al. 2016).
+
+    Keras's `SparseCategoricalCrossentropy(ignore_class=...)` has no label smoothing, and
+    `CategoricalCrossentropy` has no padding mask; this is the second with the first's
+    mask. Padding positions are zeroed and the rest scaled by all / unmasked, so the
+    "sum_over_batch_size" reduction averages over real tokens only, as Keras's own masked
+    losses do.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "masked_cross_entropy",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        y_true = keras.ops.cast(y_true, "int32")
+        per_token = keras.losses.categorical_crossentropy(
+            keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype),
+            y_pred, from_logits=True, label_smoothing=self.label_smoothing)
+        mask = keras.ops.cast(keras.ops.not_equal(y_true, PAD_ID), per_token.dtype)
+        scale = keras.ops.cast(keras.ops.size(mask), mask.dtype) / keras.ops.maximum(
+            keras.ops.sum(mask), 1.0)
+        return per_token * mask * scale
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+class TokenCrossEntropy(keras.metrics.Metric):
+    """Cross-entropy per target token (padding excluded), over all tokens seen: the log of
+    the perplexity GNMT reports. Unsmoothed, so that it stays the perplexity whatever the
+    training loss's label smoothing."""
+
+    def __init__(self, name: str = "token_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.tokens = self.add_variable(shape=(), initializer="zeros", name="tokens")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        del sample_weight  # Padding is the only weighting.
+        y_true = keras.ops.cast(y_true, "int32")
+        per_token = keras.losses.sparse_categorical_crossentropy(
+            keras.ops.maximum(y_true, 0), y_pred, from_logits=True)
+        mask = keras.ops.cast(keras.ops.not_equal(y_true, PAD_ID), per_token.dtype)
+        self.total.assign_add(keras.ops.sum(per_token * mask))
+        self.tokens.assign_add(keras.ops.sum(mask))
+
+    def result(self):
+        return self.total / keras.ops.maximum(self.tokens, 1.0)
+
+
 def pad(rows: list[np.ndarray]) -> np.ndarray:
     """Right-pads id arrays with PAD_ID into one [len(rows), longest] int32 array."""
     return keras.utils.pad_sequences(rows, padding="post", value=PAD_ID, dtype="int32")
@@ -309,6 +364,7 @@ def train_translator(
     encoder_layers: int = 2,
     decoder_layers: int = 2,
     dropout: float = 0.2,
+    label_smoothing: float = 0.0,
     clip_norm: float = 5.0,
     vocabulary_size: int = 8000,
     tokenizer: str = "wordpiece",
@@ -323,6 +379,8 @@ def train_translator(
     """Trains GNMT-lite on `corpus` with `build_optimizer(learning_rate, total_steps, ...)`.
 
     The optimizer is asked to clip the global gradient norm at `clip_norm`, as GNMT does.
+    The loss is the token cross-entropy against targets smoothed by `label_smoothing`;
+    the perplexities reported are of the unsmoothed cross-entropy.
     Each language gets its own `tokenizer` ("wordpiece" or "word",
     `translation_data.TOKENIZERS`) of `vocabulary_size` ids, learned from the training
     split.
@@ -363,7 +421,8 @@ def train_translator(
         optimizer=build_optimizer(
             learning_rate, steps_per_epoch * epochs, global_clipnorm=clip_norm
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+        loss=MaskedCrossEntropy(label_smoothing),
+        metrics=[TokenCrossEntropy()],
         jit_compile=False,
     )
     started = time.perf_counter()
@@ -372,8 +431,10 @@ def train_translator(
     )
     train_seconds = time.perf_counter() - started
     curves = {
-        "train_perplexity": [_perplexity(loss) for loss in history.history["loss"]],
-        "validation_perplexity": [_perplexity(loss) for loss in history.history["val_loss"]],
+        "train_perplexity": [
+            _perplexity(loss) for loss in history.history["token_cross_entropy"]],
+        "validation_perplexity": [
+            _perplexity(loss) for loss in history.history["val_token_cross_entropy"]],
     }
     started = time.perf_counter()
     bleu, examples = math.nan, []
