@@ -210,6 +210,9 @@ _HELD_OUT_PAIRS = flags.DEFINE_integer(
     lower_bound=1)
 _MAX_WORDS = flags.DEFINE_integer(
     "max_words", 20, "gnmt: longest sentence kept, in words (both sides).", lower_bound=3)
+_DICTIONARY_PHRASES = flags.DEFINE_bool(
+    "dictionary_phrases", False, "gnmt: also train on the trans-de-en dictionary's ~65k "
+    "multi-word entries (entries with example sentences left out).")
 _VOCABULARY_SIZE = flags.DEFINE_integer(
     "vocabulary_size", 8000,
     "gnmt: tokens (word pieces or words) per language, special tokens included.",
@@ -348,10 +351,18 @@ class _TranslationTask(_Task):
             _TRANSLATION_DATA.value, _DIRECTION.value, data_dir=_DATA_DIR.value,
             max_words=_MAX_WORDS.value, train_pairs=_TRAIN_PAIRS.value,
             validation_pairs=_HELD_OUT_PAIRS.value, test_pairs=_HELD_OUT_PAIRS.value,
-            seed=_SEED.value)
+            seed=_SEED.value, dictionary_phrases=_DICTIONARY_PHRASES.value)
         logging.info("gnmt data: %s, %s, %d train / %d validation / %d test pairs",
                      self.corpus.origin, _DIRECTION.value, len(self.corpus.train),
                      len(self.corpus.validation), len(self.corpus.test))
+        from nos_tf.models import gnmt  # pylint: disable=import-outside-toplevel
+
+        started = time.perf_counter()
+        self.tokenizers = gnmt.learn_tokenizers(
+            self.corpus, _TOKENIZER.value, _VOCABULARY_SIZE.value)
+        logging.info("gnmt %s vocabularies of %d and %d ids learned in %.0f s",
+                     _TOKENIZER.value, *(t.vocabulary_size for t in self.tokenizers),
+                     time.perf_counter() - started)
 
     @property
     def title(self):
@@ -367,7 +378,7 @@ class _TranslationTask(_Task):
             encoder_layers=_ENCODER_LAYERS.value, decoder_layers=_DECODER_LAYERS.value,
             dropout=_GNMT_DROPOUT.value, label_smoothing=_LABEL_SMOOTHING.value,
             clip_norm=_CLIP_NORM.value,
-            vocabulary_size=_VOCABULARY_SIZE.value, tokenizer=_TOKENIZER.value,
+            tokenizers=self.tokenizers,
             epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,
             batch_size=_BATCH_SIZE.value, beam_size=_BEAM_SIZE.value,
             length_penalty=_LENGTH_PENALTY.value, seed=_SEED.value,

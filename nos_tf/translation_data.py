@@ -20,8 +20,10 @@ back into words first.
 
 import abc
 import dataclasses
+import math
 import os
 import random
+import re
 
 import keras
 import numpy as np
@@ -40,6 +42,8 @@ LANGUAGES = ("de", "en")
 _SENTENCE_END = (".", "!", "?")
 _DING_SIDES = " :: "
 _DING_PARTS = " | "
+_DING_MARKS = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|(?<!\S)/[^/]*/(?!\S)")
+"""Grammar, usage and region marks, explanations and abbreviations inside an entry."""
 
 Pair = tuple[str, str]  # (source sentence, target sentence)
 
@@ -76,6 +80,7 @@ def load_parallel_corpus(
     validation_pairs: int = 1000,
     test_pairs: int = 1000,
     seed: int = 0,
+    dictionary_phrases: bool = False,
 ) -> ParallelCorpus:
     """Loads German–English pairs from `source`, oriented as `direction`.
 
@@ -90,6 +95,8 @@ def load_parallel_corpus(
       validation_pairs, test_pairs: sizes of the held-out splits. wmt14 takes them from
         its own newstest splits; trans_de_en holds them out of its shuffled pairs.
       seed: the shuffle that splits trans_de_en.
+      dictionary_phrases: also train on the trans-de-en dictionary's multi-word entries
+        (`read_trans_de_en_phrases`, read from `trans_path`), after the training pairs.
 
     Raises:
       ValueError: an unknown source or direction, or sizes the data cannot hold.
@@ -114,6 +121,10 @@ def load_parallel_corpus(
             test_pairs,
             seed,
         )
+    if dictionary_phrases:
+        train, validation, test = splits
+        splits = (train + read_trans_de_en_phrases(trans_path), validation, test)
+        origin += f" + {len(splits[0]) - len(train)} dictionary phrases"
     orient = (lambda pair: pair) if source_language == "de" else (lambda pair: pair[::-1])
     train, validation, test = ([orient(pair) for pair in split] for split in splits)
     return ParallelCorpus(origin, source_language, target_language, train, validation, test)
@@ -127,12 +138,52 @@ def read_trans_de_en(
     A sentence that occurs twice on either side is kept once (its first pair), so a test
     sentence never reappears, with another translation, in training.
     """
+    pairs, seen_german, seen_english = [], set(), set()
+    for entry in _ding_entries(path):
+        for de, en in entry:
+            if not all(_is_sentence(side, min_words, max_words) for side in (de, en)):
+                continue
+            if de in seen_german or en in seen_english:
+                continue
+            seen_german.add(de)
+            seen_english.add(en)
+            pairs.append((de, en))
+    return pairs
+
+
+def read_trans_de_en_phrases(
+    path: str = TRANS_DE_EN_PATH, min_words: int = 2, max_words: int = 12
+) -> list[Pair]:
+    """The ding dictionary's multi-word entries as (German, English) pairs: more text to
+    learn words from than its ~18k example sentences (about 66k pairs of 2-12 words).
+
+    Each part gives one pair: the first of its "; "-separated synonyms on each side, with
+    the dictionary's marks ({f}, [Am.], (etw.), /NEET/) removed. Entries (lines) that hold
+    an example sentence give none, so that nothing from a held-out sentence's entry is
+    trained on; a pair seen before is kept once.
+    """
+    pairs, seen = [], set()
+    for entry in _ding_entries(path):
+        entry = [tuple(" ".join(_DING_MARKS.sub(" ", side).split(";")[0].split())
+                       for side in part) for part in entry]
+        if any(_is_sentence(side, 1, math.inf) for part in entry for side in part):
+            continue  # Marks removed first: "Halt den Mund! [ugs.]" is a sentence too.
+        for pair in entry:
+            if pair in seen or not all(min_words <= len(side.split()) <= max_words
+                                       for side in pair):
+                continue
+            seen.add(pair)
+            pairs.append(pair)
+    return pairs
+
+
+def _ding_entries(path):
+    """Each dictionary line's aligned (German part, English part) pairs, stripped."""
     if not os.path.isfile(path):
         raise DataUnavailableError(
             f"the German-English dictionary {path} is not here: install it with "
             "`apt-get install trans-de-en` (or `make data`), or use --translation_data=wmt14"
         )
-    pairs, seen_german, seen_english = [], set(), set()
     with open(path, encoding="utf-8") as dictionary:
         for line in dictionary:
             if line.startswith("#") or _DING_SIDES not in line:
@@ -141,16 +192,7 @@ def read_trans_de_en(
             german_parts, english_parts = german.split(_DING_PARTS), english.split(_DING_PARTS)
             if len(german_parts) != len(english_parts):
                 continue  # Not aligned part by part: cannot tell which goes with which.
-            for de, en in zip(german_parts, english_parts):
-                de, en = de.strip(), en.strip()
-                if not all(_is_sentence(side, min_words, max_words) for side in (de, en)):
-                    continue
-                if de in seen_german or en in seen_english:
-                    continue
-                seen_german.add(de)
-                seen_english.add(en)
-                pairs.append((de, en))
-    return pairs
+            yield [(de.strip(), en.strip()) for de, en in zip(german_parts, english_parts)]
 
 
 def _is_sentence(text, min_words, max_words):

@@ -26,6 +26,9 @@ Gehen Sie nach Hause! :: Go home now!
 Wo ist der Bahnhof? :: Where is the station?
 Der Hund schläft im Garten. :: The dog is asleep in the garden.
 kein Satz :: not a sentence
+Abholung {f} (von jdm.) | Abholung der Waren am Bahnhof; Warenabholung :: collection (of sb.) | collection of the goods from the station; goods collection
+rote Bete {f} [Norddt.] :: beetroot [Br.]; red beet [Am.]
+kein Satz :: not a sentence
 """
 
 EXPECTED_PAIRS = [
@@ -57,6 +60,31 @@ def test_word_limits_filter_both_sides(ding_file):
     assert all(len(side.split()) <= 3 for pair in pairs for side in pair)
 
 
+def test_phrases_are_multi_word_entries_cleaned_of_marks_from_entries_without_sentences(
+        ding_file):
+    # Entries with an example sentence (the dog, the cat, "Ja | Das Wetter ...") give no
+    # phrase; one-word sides, a misaligned line and the repeated entry none either.
+    assert translation_data.read_trans_de_en_phrases(ding_file) == [
+        ("kein Satz", "not a sentence"),
+        ("Abholung der Waren am Bahnhof", "collection of the goods from the station"),
+    ]
+    assert translation_data.read_trans_de_en_phrases(ding_file, min_words=3, max_words=7) == [
+        ("Abholung der Waren am Bahnhof", "collection of the goods from the station")]
+    assert translation_data.read_trans_de_en_phrases(ding_file, max_words=4) == [
+        ("kein Satz", "not a sentence")]
+
+
+def test_dictionary_phrases_join_the_training_split_only(ding_file):
+    plain, with_phrases = (translation_data.load_parallel_corpus(
+        "trans_de_en", "en-de", trans_path=ding_file, max_words=12, validation_pairs=1,
+        test_pairs=2, seed=3, dictionary_phrases=phrases) for phrases in (False, True))
+    assert with_phrases.train == plain.train + [
+        ("not a sentence", "kein Satz"),
+        ("collection of the goods from the station", "Abholung der Waren am Bahnhof")]
+    assert (with_phrases.validation, with_phrases.test) == (plain.validation, plain.test)
+    assert "2 dictionary phrases" in with_phrases.origin
+
+
 def test_missing_dictionary_says_how_to_install(tmp_path):
     with pytest.raises(DataUnavailableError, match="apt-get install trans-de-en"):
         translation_data.read_trans_de_en(str(tmp_path / "absent"))
@@ -71,6 +99,10 @@ def test_debian_dictionary_yields_about_18k_sentence_pairs():
     assert 15_000 < len(pairs) < 21_000
     assert all(3 <= len(side.split()) <= 20 for pair in pairs for side in pair)
     assert len({de for de, _ in pairs}) == len(pairs) == len({en for _, en in pairs})
+    phrases = translation_data.read_trans_de_en_phrases()
+    assert 50_000 < len(phrases) < 80_000
+    assert not {de for de, _ in pairs} & {de for de, _ in phrases}
+    assert not any(mark in side for pair in phrases for side in pair for mark in "{}[]")
 
 
 def test_corpus_splits_are_disjoint_oriented_and_seeded(ding_file):

@@ -354,6 +354,20 @@ class TranslationResult:
     decode_seconds: float
 
 
+def learn_tokenizers(
+    corpus: translation_data.ParallelCorpus, tokenizer: str = "wordpiece",
+    vocabulary_size: int = 8000,
+) -> tuple[translation_data.Tokenizer, translation_data.Tokenizer]:
+    """(source, target) tokenizers of kind `tokenizer`, each of `vocabulary_size` ids,
+    learned from the corpus's training split."""
+    if tokenizer not in translation_data.TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of "
+                         f"{sorted(translation_data.TOKENIZERS)}")
+    make_tokenizer = translation_data.TOKENIZERS[tokenizer]
+    return (make_tokenizer(vocabulary_size).adapt([source for source, _ in corpus.train]),
+            make_tokenizer(vocabulary_size).adapt([target for _, target in corpus.train]))
+
+
 def train_translator(
     corpus: translation_data.ParallelCorpus,
     build_optimizer: OptimizerFactory,
@@ -375,6 +389,7 @@ def train_translator(
     seed: int = 0,
     verbose: int | str = "auto",
     evaluate_test: bool = True,
+    tokenizers: tuple[translation_data.Tokenizer, translation_data.Tokenizer] | None = None,
 ) -> TranslationResult:
     """Trains GNMT-lite on `corpus` with `build_optimizer(learning_rate, total_steps, ...)`.
 
@@ -383,19 +398,16 @@ def train_translator(
     the perplexities reported are of the unsmoothed cross-entropy.
     Each language gets its own `tokenizer` ("wordpiece" or "word",
     `translation_data.TOKENIZERS`) of `vocabulary_size` ids, learned from the training
-    split.
+    split, unless `tokenizers` gives them (`learn_tokenizers`: learned once, they serve
+    every optimizer of an experiment).
 
     Test BLEU is of greedy (beam_size=1) or beam-search translations of the test split.
     `evaluate_test=False` skips decoding (a learning-rate sweep needs only perplexities);
     its result has test_bleu = nan.
     """
     keras.utils.set_random_seed(seed)
-    if tokenizer not in translation_data.TOKENIZERS:
-        raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of "
-                         f"{sorted(translation_data.TOKENIZERS)}")
-    make_tokenizer = translation_data.TOKENIZERS[tokenizer]
-    source_tokenizer = make_tokenizer(vocabulary_size).adapt([source for source, _ in corpus.train])
-    target_tokenizer = make_tokenizer(vocabulary_size).adapt([target for _, target in corpus.train])
+    source_tokenizer, target_tokenizer = tokenizers or learn_tokenizers(
+        corpus, tokenizer, vocabulary_size)
 
     def dataset(pairs, shuffle_seed=None):
         sources, targets = zip(*pairs)
