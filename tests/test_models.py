@@ -94,6 +94,16 @@ def test_gnmt_logits_shape_and_padding_invariance():
     np.testing.assert_allclose(logits, longer, atol=1e-5)
 
 
+@pytest.mark.parametrize("decoder_layers", [1, 2])
+def test_gnmt_logits_depend_on_the_attention(decoder_layers):
+    model = _tiny_gnmt(encoder_layers=1, decoder_layers=decoder_layers)
+    source, target_in = np.array([[5, 6, 7]], np.int32), np.array([[21, 3]], np.int32)
+    with tf.GradientTape() as tape:
+        logits = model((source, target_in))
+    gradient = tape.gradient(logits, model.attention.scale)
+    assert gradient is not None and float(tf.reduce_sum(tf.abs(gradient))) > 0
+
+
 def test_gnmt_residual_and_bidirectional_layers():
     model = _tiny_gnmt(encoder_layers=3, decoder_layers=2)
     model((np.ones((1, 4), np.int32), np.ones((1, 2), np.int32)))

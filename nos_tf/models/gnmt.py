@@ -127,7 +127,10 @@ class GNMT(keras.Model):
         """Runs the decoder over target ids [B, T] from `states`; returns (logits, states).
 
         Called with the whole shifted target while training and with one token at a time
-        while translating: the same layers and weights either way.
+        while translating: the same layers and weights either way. A one-layer decoder has
+        no layer above the bottom to take the attention context, so its output projection
+        takes it beside the LSTM's output (as Luong et al. 2015 do); otherwise attention
+        would be computed and ignored.
         """
         x = self.dropout(self.target_embedding(target_ids), training=training)
         bottom, *upper = self.decoder_stack
@@ -143,6 +146,8 @@ class GNMT(keras.Model):
             )
             x = x + self.dropout(output, training=training)
             new_states.append((h, c))
+        if not upper:  # No layer above the bottom to feed the context to: the output reads it.
+            x = keras.ops.concatenate([x, context], axis=-1)
         return self.output_projection(x), new_states
 
 
