@@ -43,6 +43,17 @@ def _read_csv(path):
 # ------------------------------------------------------------------------ optimizers ---
 
 
+@pytest.mark.parametrize("preset", sorted(
+    name for name in os.listdir(os.path.join(REPO, "flags")) if name.startswith("transfer_")))
+def test_shipped_presets_parse_and_name_their_model(preset):
+    arguments = FLAGS.read_flags_from_files(
+        [f"--flagfile={os.path.join(REPO, 'flags', preset)}"], force_gnu=False)
+    FLAGS(["transfer", *arguments])
+    assert preset.split(".")[0].split("_")[1] == FLAGS.model
+    specs = [transfer.OptimizerSpec.parse(text) for text in FLAGS.optimizers]
+    transfer.learning_rates_for(specs, FLAGS.lrs)  # one each, one for all, or none
+
+
 def test_optimizer_list_keeps_commas_inside_rules():
     assert transfer.split_optimizer_list(
         'sgd, clip(m, 1e-4) * exp(v),"drop(m, 0.3) * exp(1e-3 * w)" ,adam,') == [
