@@ -17,12 +17,13 @@ def run_benchmark(name, *args):
 
 
 def test_search_efficiency_compares_ppo_with_random_search():
-    process = run_benchmark("search_efficiency", "--seeds=2", "--evaluations=12",
-                            "--batch_size=6")
+    process = run_benchmark("search_efficiency", "--seeds=2", "--first_seed=5",
+                            "--evaluations=12", "--batch_size=6")
     assert process.returncode == 0, process.stderr[-3000:]
     out = process.stdout
     target = float(out.split("tuned Adam's reward (the target): ")[1].split()[0])
     assert 0.3 < target < 1.0  # Adam makes real progress on the problems.
+    assert "12 evaluations x 2 seeds from 5," in out
     assert "\nppo  (" in out and "\nrandom  (" in out
     assert out.count("best reward after 12:") == 2  # one line per searcher
     assert out.count("evaluations to tuned Adam's reward: ") == 2
