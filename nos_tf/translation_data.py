@@ -9,7 +9,8 @@ The paper transfers its rules to GNMT on WMT'14 English→German. Two sources of
   read at run time from /usr/share/trans/de-en and never copied. Each dictionary line is
   ``German parts :: English parts`` with parts separated by `` | `` and aligned one to
   one; the parts that are whole sentences on both sides (capitalised, ending in ``.``,
-  ``!`` or ``?``) are the pairs — about 18k of 3–20 words.
+  ``!`` or ``?``) are the pairs — about 18k of 3–20 words. With ``dictionary_phrases``,
+  the dictionary's ~64k multi-word entries join the training split.
 
 `WordPieceTokenizer` (GNMT's word pieces, learned by tensorflow-text) and `WordTokenizer`
 (whole words, Keras's `TextVectorization`) turn sentences into ids. BLEU is computed by
@@ -155,7 +156,7 @@ def read_trans_de_en_phrases(
     path: str = TRANS_DE_EN_PATH, min_words: int = 2, max_words: int = 12
 ) -> list[Pair]:
     """The ding dictionary's multi-word entries as (German, English) pairs: more text to
-    learn words from than its ~18k example sentences (about 66k pairs of 2-12 words).
+    learn words from than its ~18k example sentences (about 64k pairs of 2-12 words).
 
     Each part gives one pair: the first of its "; "-separated synonyms on each side, with
     the dictionary's marks ({f}, [Am.], (etw.), /NEET/) removed. Entries (lines) that hold
