@@ -170,8 +170,7 @@ def read_trans_de_en_phrases(
         if any(_is_sentence(side, 1, math.inf) for part in entry for side in part):
             continue  # Marks removed first: "Halt den Mund! [ugs.]" is a sentence too.
         for pair in entry:
-            if pair in seen or not all(min_words <= len(side.split()) <= max_words
-                                       for side in pair):
+            if pair in seen or not _pair_has_words(pair, min_words, max_words):
                 continue
             seen.add(pair)
             pairs.append(pair)
@@ -196,11 +195,19 @@ def _ding_entries(path):
             yield [(de.strip(), en.strip()) for de, en in zip(german_parts, english_parts)]
 
 
+def _has_words(text, min_words, max_words):
+    return min_words <= len(text.split()) <= max_words
+
+
+def _pair_has_words(pair, min_words, max_words):
+    return all(_has_words(side, min_words, max_words) for side in pair)
+
+
 def _is_sentence(text, min_words, max_words):
     return (
         text[:1].isupper()
         and text.endswith(_SENTENCE_END)
-        and min_words <= len(text.split()) <= max_words
+        and _has_words(text, min_words, max_words)
     )
 
 
@@ -251,7 +258,7 @@ def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, t
         pairs = []
         for example in tfds.as_numpy(builder.as_dataset(split=split)):
             de, en = example["de"].decode("utf-8"), example["en"].decode("utf-8")
-            if all(min_words <= len(text.split()) <= max_words for text in (de, en)):
+            if _pair_has_words((de, en), min_words, max_words):
                 pairs.append((de, en))
                 if limit is not None and len(pairs) == limit:
                     break

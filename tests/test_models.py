@@ -168,8 +168,8 @@ def test_gnmt_memorises_a_handful_of_pairs():
 
     result = gnmt.train_translator(
         corpus, build, 0.03, units=32, embedding_dim=16, dropout=0.0, label_smoothing=0.1,
-        epochs=20,
-        encoder_layers=1, decoder_layers=1, batch_size=6, vocabulary_size=64, verbose=0)
+        epochs=20, encoder_layers=1, decoder_layers=1, batch_size=6, vocabulary_size=64,
+        verbose=0)
     perplexities = result.history["train_perplexity"]
     assert perplexities[-1] < perplexities[0] / 5
     assert result.test_bleu > 50  # Translating its own training sentences.

@@ -251,6 +251,11 @@ class Translator:
 # ------------------------------------------------------------------------ training ---
 
 
+def _real_tokens(target_ids, dtype):
+    """1.0 where a target id is a token, 0.0 where it is padding."""
+    return keras.ops.cast(keras.ops.not_equal(target_ids, PAD_ID), dtype)
+
+
 class MaskedCrossEntropy(keras.losses.Loss):
     """Mean cross-entropy of next-token logits over the target tokens that are not padding,
     against targets smoothed by `label_smoothing` (Szegedy et al. 2016).
@@ -274,7 +279,7 @@ class MaskedCrossEntropy(keras.losses.Loss):
         per_token = keras.losses.categorical_crossentropy(
             keras.ops.one_hot(y_true, keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype),
             y_pred, from_logits=True, label_smoothing=self.label_smoothing)
-        mask = keras.ops.cast(keras.ops.not_equal(y_true, PAD_ID), per_token.dtype)
+        mask = _real_tokens(y_true, per_token.dtype)
         scale = keras.ops.cast(keras.ops.size(mask), mask.dtype) / keras.ops.maximum(
             keras.ops.sum(mask), 1.0)
         return per_token * mask * scale
@@ -296,9 +301,8 @@ class TokenCrossEntropy(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         del sample_weight  # Padding is the only weighting.
         y_true = keras.ops.cast(y_true, "int32")
-        per_token = keras.losses.sparse_categorical_crossentropy(
-            keras.ops.maximum(y_true, 0), y_pred, from_logits=True)
-        mask = keras.ops.cast(keras.ops.not_equal(y_true, PAD_ID), per_token.dtype)
+        per_token = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        mask = _real_tokens(y_true, per_token.dtype)
         self.total.assign_add(keras.ops.sum(per_token * mask))
         self.tokens.assign_add(keras.ops.sum(mask))
 
