@@ -27,4 +27,15 @@ def test_search_efficiency_compares_ppo_with_random_search():
     assert "\nppo  (" in out and "\nrandom  (" in out
     assert out.count("best reward after 12:") == 2  # one line per searcher
     assert out.count("evaluations to tuned Adam's reward: ") == 2
-    assert "evaluations to tuned Adam, ppo / random: " in out
+    assert "evaluations to tuned Adam, ppo / random: mean " in out
+    assert "median " in out.split("evaluations to tuned Adam, ppo / random: ")[1]
+
+
+def test_median_to_target_is_exact_under_censoring():
+    from nos_tf.benchmarks import search_efficiency
+
+    # Unreached searches (None) sort above every reached one, whatever the budget.
+    assert search_efficiency._median_to_target([10, None, 30]) == 30
+    assert search_efficiency._median_to_target([10, 20, None, 40]) == 30
+    # Half or more never reached the target: the median is not known.
+    assert search_efficiency._median_to_target([10, None]) == float("inf")
