@@ -69,10 +69,12 @@ _MAX_RETRIES = flags.DEFINE_integer(
 _CONTROLLER_LR = flags.DEFINE_float(
     "controller_learning_rate", None, "Controller's Adam rate (PPO 5e-3, REINFORCE 2e-2).")
 _ENTROPY_WEIGHT = flags.DEFINE_float("entropy_weight", None, "Entropy bonus (paper: 0.0015).")
-_BASELINE_DECAY = flags.DEFINE_float("baseline_decay", None, "EMA decay of the reward baseline.")
+_BASELINE_DECAY = flags.DEFINE_float(
+    "baseline_decay", None, "EMA decay of the reward baseline (it steers learning only with "
+    "--nonormalize_advantages: standardizing centres each batch on its own mean).")
 _NORMALIZE_ADVANTAGES = flags.DEFINE_bool(
     "normalize_advantages", None, "Standardize PPO/REINFORCE advantages in each batch "
-    "(default: yes).")
+    "(default: yes; no: the paper's reward minus its moving average).")
 _LSTM_UNITS = flags.DEFINE_integer("lstm_units", None, "Controller LSTM size (paper: 150).")
 _PPO_EPOCHS = flags.DEFINE_integer("ppo_epochs", None, "PPO epochs over each batch.")
 _PPO_CLIP = flags.DEFINE_float("ppo_clip", None, "PPO's clipping of the probability ratio.")

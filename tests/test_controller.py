@@ -142,3 +142,19 @@ def test_searcher_learns_a_reward_that_random_search_does_not(name):
     random_rate, late_rate = np.mean(random_means), np.mean(means[-5:])
     assert random_rate < 0.25
     assert late_rate > 0.6 > np.mean(means[:5]), (random_rate, means)
+
+
+@pytest.mark.parametrize("normalize, baseline_matters", [(True, False), (False, True)])
+def test_the_moving_average_baseline_steers_learning_only_without_standardizing(
+        space, normalize, baseline_matters):
+    """Standardizing within the batch subtracts the batch mean, which cancels any
+    baseline; the paper's raw advantages are reward minus the moving average."""
+    weights = []
+    for baseline in (0.0, 0.7):
+        searcher = make("ppo", space, normalize_advantages=normalize)
+        searcher.baseline = baseline
+        batch = searcher.ask(8)
+        searcher.tell(batch, [uses_sign_m(p.rule) + 0.1 * i for i, p in enumerate(batch)])
+        weights.append(searcher.policy.get_weights())
+    same = all(np.allclose(a, b, atol=1e-7) for a, b in zip(*weights))
+    assert same != baseline_matters
