@@ -1,19 +1,10 @@
 """The benchmarks run end to end at toy sizes (their figures come from full runs, not here)."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+import binaries
 
 
 def run_benchmark(name, *args):
-    return subprocess.run(
-        [sys.executable, "-m", f"nos_tf.benchmarks.{name}", *args], cwd=REPO, env=ENV,
-        capture_output=True, text=True, timeout=600,
-    )
+    return binaries.run(f"nos_tf.benchmarks.{name}", *args)
 
 
 def test_search_efficiency_compares_ppo_with_random_search():

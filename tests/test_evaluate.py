@@ -1,25 +1,17 @@
 """`python -m nos_tf.evaluate`: the command line a user runs, on the smoke preset."""
 
-import os
-import subprocess
-import sys
-
+import binaries
 import pytest
 from absl import app, flags
 from absl.testing import flagsaver
 
 from nos_tf import data, evaluate
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMOKE = os.path.join(REPO, "flags", "smoke.cfg")
+SMOKE = binaries.FLAGS_DIR / "smoke.cfg"
 
 
 def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", "nos_tf.evaluate", f"--flagfile={SMOKE}", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
-    )
+    return binaries.run("nos_tf.evaluate", f"--flagfile={SMOKE}", *args)
 
 
 def test_prints_reward_lr_table_and_baselines():

@@ -1,18 +1,14 @@
 """The report binary: leaderboard table, run summary and progress plot of a trial store."""
 
 import os
-import subprocess
-import sys
 
+import binaries
 import matplotlib.image
 import pytest
 
 from nos_tf import report
 from nos_tf.proxy import EvalResult
 from nos_tf.store import StoreError, TrialStore
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def add_evaluations(store, run_id, evaluations):
     """Proposes and finishes each (rule, reward, status); a known rule becomes a cache hit."""
@@ -81,9 +77,7 @@ def test_a_missing_store_is_named_not_created(tmp_path):
 
 
 def run_report(*args):
-    return subprocess.run([sys.executable, "-m", "nos_tf.report", *args], cwd=REPO,
-                          capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return binaries.run("nos_tf.report", *args)
 
 
 def test_the_binary_prints_the_leaderboard_and_writes_the_png(store_path):

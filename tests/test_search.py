@@ -4,11 +4,9 @@ import collections
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
+import binaries
 import keras
 import pytest
 
@@ -18,22 +16,14 @@ from nos_tf import controller, proxy, rules
 from nos_tf import store as store_lib
 from nos_tf.driver import Search
 
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
-
-def search_command(store, *extra):
-    return [
-        sys.executable, "-m", "nos_tf.search", "--alsologtostderr",
-        f"--flagfile={REPO / 'flags' / 'smoke.cfg'}", f"--store={store}", *extra,
-    ]
+def search_args(store, *extra):
+    return ["--alsologtostderr", f"--flagfile={binaries.FLAGS_DIR / 'smoke.cfg'}",
+            f"--store={store}", *extra]
 
 
 def run_search(store, *extra, timeout=600):
-    return subprocess.run(
-        search_command(store, *extra), cwd=REPO, env=ENV, capture_output=True, text=True,
-        timeout=timeout,
-    )
+    return binaries.run("nos_tf.search", *search_args(store, *extra), timeout=timeout)
 
 
 def finished_trials(path):
@@ -75,10 +65,7 @@ def test_sigkill_then_resume_loses_nothing_and_repeats_nothing(tmp_path):
     path = tmp_path / "search.sqlite"
     args = ["--searcher=ppo", "--max_evaluations=10", "--batch_size=4", "--seed=1",
             "--run_name=killed"]
-    process = subprocess.Popen(
-        search_command(path, *args), cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = binaries.start("nos_tf.search", *search_args(path, *args))
     try:
         deadline = time.monotonic() + 400
         # Kill it once a batch has been checkpointed and more has finished since.

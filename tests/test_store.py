@@ -9,10 +9,9 @@ import time
 
 import pytest
 
+from nos_tf import store as store_module
 from nos_tf.proxy import EvalResult
 from nos_tf.store import StoreError, TrialStore
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def result(rule: str, reward: float, status: str = "ok") -> EvalResult:
@@ -134,7 +133,7 @@ def test_leaderboard_ranks_fingerprints_by_their_best_ok_evaluation(store, run_i
 WRITER_PRELUDE = textwrap.dedent(f"""
     import importlib.util, os, signal, sys, time, types
     spec = importlib.util.spec_from_file_location(
-        "store", {os.path.join(REPO, "nos_tf", "store.py")!r})
+        "store", {store_module.__file__!r})
     store_lib = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(store_lib)
 

@@ -2,9 +2,8 @@
 
 import csv
 import os
-import subprocess
-import sys
 
+import binaries
 import keras
 import pytest
 from absl import flags
@@ -15,7 +14,6 @@ from nos_tf import transfer
 from nos_tf.models import rosenbrock
 
 FLAGS = flags.FLAGS
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -44,10 +42,10 @@ def _read_csv(path):
 
 
 @pytest.mark.parametrize("preset", sorted(
-    name for name in os.listdir(os.path.join(REPO, "flags")) if name.startswith("transfer_")))
+    name for name in os.listdir(binaries.FLAGS_DIR) if name.startswith("transfer_")))
 def test_shipped_presets_parse_and_name_their_model(preset):
     arguments = FLAGS.read_flags_from_files(
-        [f"--flagfile={os.path.join(REPO, 'flags', preset)}"], force_gnu=False)
+        [f"--flagfile={binaries.FLAGS_DIR / preset}"], force_gnu=False)
     FLAGS(["transfer", *arguments])
     assert preset.split(".")[0].split("_")[1] == FLAGS.model
     specs = [transfer.OptimizerSpec.parse(text) for text in FLAGS.optimizers]
@@ -89,11 +87,8 @@ def test_bad_rule_text_is_a_rule_syntax_error():
 
 
 def test_bad_rule_on_the_command_line_is_a_clear_error_not_a_traceback():
-    process = subprocess.run(
-        [sys.executable, "-m", "nos_tf.transfer", "--model=rosenbrock",
-         "--optimizers=adam,g * exp(sign(g) * sign(q))"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    process = binaries.run("nos_tf.transfer", "--model=rosenbrock",
+                           "--optimizers=adam,g * exp(sign(g) * sign(q))", timeout=300)
     assert process.returncode != 0
     assert "--optimizers" in process.stderr and "'q'" in process.stderr
     assert "Traceback" not in process.stderr

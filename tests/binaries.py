@@ -1,0 +1,31 @@
+"""Running the project's binaries as a user does: `python -m <module>` in the checkout.
+
+The test files that check a command line import this (pytest puts tests/ on sys.path).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLAGS_DIR = REPO / "flags"
+# TensorFlow's C++ start-up lines would bury what the tests read on stderr; a GPU, where
+# there is one, would change timings and numerics the tests compare.
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def command(module: str, *args) -> list[str]:
+    return [sys.executable, "-m", module, *(str(arg) for arg in args)]
+
+
+def run(module: str, *args, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Runs the binary to the end; its exit status and output, as text."""
+    return subprocess.run(command(module, *args), cwd=REPO, env=ENV, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def start(module: str, *args) -> subprocess.Popen:
+    """Starts the binary in the background, its output discarded (for tests that kill it)."""
+    return subprocess.Popen(command(module, *args), cwd=REPO, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
