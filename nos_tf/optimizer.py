@@ -130,7 +130,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             seed=self.seed,
             stream=index,
         )
-        self.assign_sub(variable, lr * semantics.direction(self.rule.expr, inputs))
+        step = lr * semantics.direction(self.rule.expr, inputs)
+        # A rule that reads nothing per coordinate (`ld`, `2 * lr_cosine`) is one number.
+        self.assign_sub(variable, ops.broadcast_to(step, ops.shape(variable)))
 
     def _compiled(self, indices):
         """One XLA computation that updates the variables at `indices` (cached)."""

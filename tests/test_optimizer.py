@@ -118,6 +118,17 @@ def test_decay_operands_need_decay_steps():
     np.testing.assert_allclose(before, after, rtol=1e-6)  # ld is 0 from step T on
 
 
+def test_a_rule_that_reads_nothing_per_coordinate_moves_every_coordinate():
+    """`ld` or `2` is one number for the whole variable (the search screens such rules
+    out; a user may still write one, and the throughput benchmark's naive run trains them)."""
+    initial = apply_steps(nos_tf.RuleOptimizer("g", learning_rate=0.0), steps=1)
+    moved = apply_steps(nos_tf.RuleOptimizer("2", learning_rate=0.1), steps=3)
+    np.testing.assert_allclose(moved, initial - 3 * 0.1 * 2, rtol=1e-6)
+    _, losses = compile_and_fit(
+        nos_tf.RuleOptimizer("clip(ld, 1e-5)", learning_rate=0.1, decay_steps=10), epochs=1)
+    assert np.isfinite(losses[-1])
+
+
 def test_bad_rule_text_is_a_syntax_error():
     with pytest.raises(nos_tf.RuleSyntaxError, match="position"):
         nos_tf.RuleOptimizer("g * exp(sign(g) * sign(q))")
