@@ -30,3 +30,41 @@ def test_median_to_target_is_exact_under_censoring():
     assert search_efficiency._median_to_target([10, 20, None, 40]) == 30
     # Half or more never reached the target: the median is not known.
     assert search_efficiency._median_to_target([10, None]) == float("inf")
+
+
+def test_throughput_scores_rules_both_ways_and_a_second_run_takes_the_rows_back(tmp_path):
+    results = tmp_path / "rows.jsonl"
+    args = ["--dataset=digits", "--train_examples=300", "--validation_examples=200",
+            "--learning_rates=0.01,0.1", "--child_batch_size=25", "--epochs=3",
+            "--num_rules=2", "--paper_rules=powersign", f"--results_file={results}"]
+    first = run_benchmark("throughput", *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "3 rules;" in first.stdout and "speed-up" in first.stdout
+    rows = results.read_text().splitlines()
+    assert len(rows) == 3 and "g * exp(sign(g) * sign(m))" in rows[-1]
+    powersign = first.stdout.split("g * exp(sign(g) * sign(m))")[0].splitlines()[-1].split()
+    assert float(powersign[0]) > 0.5 and float(powersign[2]) > 0.5  # naive, evaluator
+    assert "Spearman correlation of the rewards: " in first.stdout
+
+    again = run_benchmark("throughput", *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("(from --results_file)") == 3
+    assert len(results.read_text().splitlines()) == 3  # nothing measured twice
+    spearman = [out.split("Spearman correlation of the rewards: ")[1].split()[0]
+                for out in (first.stdout, again.stdout)]
+    assert spearman[0] == spearman[1]
+
+
+def test_throughput_results_file_keeps_only_rows_of_the_same_protocol(tmp_path):
+    from nos_tf.benchmarks import throughput
+
+    path = str(tmp_path / "rows.jsonl")
+    row = throughput.RuleResult("g", 0.8, 10.0, 9.0, 0.79, 2.0, 1.5, "ok")
+    throughput.ResultsFile(path, "protocol A").append(row)
+    assert throughput.ResultsFile(path, "protocol A").earlier == {"g": row}
+    assert throughput.ResultsFile(path, "protocol B").earlier == {}
+    with open(path, "a") as file:  # a kill in the middle of writing a row
+        file.write('{"protocol": "protocol A", "rule": "sign(g)", "naive_rew')
+    assert throughput.ResultsFile(path, "protocol A").earlier == {"g": row}
+    throughput.ResultsFile(path, "protocol A").append(row)
+    assert len(open(path).read().splitlines()) == 2
