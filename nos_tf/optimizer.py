@@ -42,6 +42,11 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         and `rd` go from 1 to 0 (or restart). Required when the rule uses them.
       seed: int seed of the stochastic operands (`noise`, `noise_t`) and of `drop`:
         the same seed gives the same run. Defaults to 0.
+      jit_compile: whether the update of all variables is one XLA computation, fused and
+        compiled once per model. Defaults to `True`. `False` runs it op by op: for a
+        process that builds thousands of optimizers on tiny problems (a search's cheap
+        reward), where compiling costs more than it saves and every compiled update stays
+        in memory for the life of the process.
       {{base_optimizer_keyword_args}}
 
     References:
@@ -57,6 +62,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         beta_3=0.999,
         decay_steps=None,
         seed=None,
+        jit_compile=True,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
@@ -97,6 +103,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             raise ValueError(f"`decay_steps` must be positive. Received: {decay_steps}")
         self.decay_steps = decay_steps
         self.seed = 0 if seed is None else int(seed)
+        self.jit_compile = bool(jit_compile)
         self._decays = semantics.MomentDecays(m=beta_1, v=beta_2, y=beta_3)
         self._compiled_updates = {}
 
@@ -135,7 +142,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         self.assign_sub(variable, ops.broadcast_to(step, ops.shape(variable)))
 
     def _compiled(self, indices):
-        """One XLA computation that updates the variables at `indices` (cached)."""
+        """One computation (XLA unless jit_compile=False) that updates the variables at
+        `indices` (cached)."""
         function = self._compiled_updates.get(indices)
         if function is None:
 
@@ -143,7 +151,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
                 for index, gradient, variable in zip(indices, grads, variables):
                     self._update_variable(gradient, variable, learning_rate, index)
 
-            function = tf.function(update, jit_compile=True, autograph=False)
+            function = tf.function(update, jit_compile=self.jit_compile, autograph=False)
             self._compiled_updates[indices] = function
         return function
 
@@ -175,6 +183,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
                 "beta_3": self.beta_3,
                 "decay_steps": self.decay_steps,
                 "seed": self.seed,
+                "jit_compile": self.jit_compile,
             }
         )
         return config

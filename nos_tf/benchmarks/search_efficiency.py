@@ -28,8 +28,11 @@ Reward sources (`--reward`):
              the best rate. With the defaults (200 steps, 12 decades) tuned Adam scores
              0.526 and about 1 random rule in 100 scores as much: a target that luck
              reaches in about a hundred evaluations and a learning searcher sooner.
-             About a second per new rule, mostly RuleOptimizer's XLA compile, on 2 busy
-             cores; XLA keeps each compiled update, so memory grows by ~3 MB per rule.
+             About 0.2 s per new rule on one core: the rule's update runs op by op
+             (RuleOptimizer's jit_compile=False). Compiled with XLA it took 0.67 s, and
+             every compiled update stayed in the process until a 40-seed PPO run died
+             in LLVM ("Cannot allocate memory"); the two differ only in the random
+             streams of noise and drop, which XLA draws differently.
   proxy      the search's own reward: the child network of `nos_tf.proxy.Evaluator`,
              configured by the proxy flags (`--flagfile=flags/smoke.cfg`: digits, seconds
              per rule). Tuned Adam is the rule `adam` under the same learning-rate search.
@@ -115,12 +118,13 @@ class FunctionsReward:
     """Reward of a rule: how far its RuleOptimizer gets on `problems` in `steps` steps."""
 
     def __init__(self, problems: Sequence[str], steps: int, learning_rates: Sequence[float],
-                 decades: float):
+                 decades: float, jit_compile: bool = False):
         unknown = set(problems) - set(PROBLEMS)
         if unknown:
             raise ValueError(f"Unknown --functions {sorted(unknown)}; choose from {sorted(PROBLEMS)}.")
         self.problems = [PROBLEMS[name] for name in problems]
         self.steps, self.learning_rates, self.decades = steps, list(learning_rates), decades
+        self.jit_compile = jit_compile
 
     def __call__(self, rule: nos_tf.Rule) -> float:
         final = self._final_losses(rule)  # [learning rates, problems]
@@ -142,7 +146,8 @@ class FunctionsReward:
         variables = [tf.Variable(tf.tile([p.x0], [len(self.learning_rates), 1]))
                      for p in self.problems]
         optimizer = nos_tf.RuleOptimizer(
-            rule, learning_rate=lambda: rates, decay_steps=self.steps, seed=0)
+            rule, learning_rate=lambda: rates, decay_steps=self.steps, seed=0,
+            jit_compile=self.jit_compile)
         optimizer.build(variables)
 
         def losses():  # [learning rates, problems]
