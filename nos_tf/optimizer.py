@@ -138,7 +138,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             stream=index,
         )
         step = lr * semantics.direction(self.rule.expr, inputs)
-        # A rule that reads nothing per coordinate (`ld`, `2 * lr_cosine`) is one number.
+        # A rule that reads nothing per coordinate (`ld`, `2 * cd`) is one number.
         self.assign_sub(variable, ops.broadcast_to(step, ops.shape(variable)))
 
     def _compiled(self, indices):
