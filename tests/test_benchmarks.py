@@ -18,8 +18,9 @@ def test_search_efficiency_compares_ppo_with_random_search():
     assert "\nppo  (" in out and "\nrandom  (" in out
     assert out.count("best reward after 12:") == 2  # one line per searcher
     assert out.count("evaluations to tuned Adam's reward: ") == 2
-    assert "evaluations to tuned Adam, ppo / random: mean " in out
-    assert "median " in out.split("evaluations to tuned Adam, ppo / random: ")[1]
+    closing = out.split("evaluations to tuned Adam, ppo / random (95% bootstrap interval "
+                        "over seeds): mean ")[1]
+    assert "median " in closing and "target <= 0.5" in closing
 
 
 def test_median_to_target_is_exact_under_censoring():
@@ -30,6 +31,16 @@ def test_median_to_target_is_exact_under_censoring():
     assert search_efficiency._median_to_target([10, 20, None, 40]) == 30
     # Half or more never reached the target: the median is not known.
     assert search_efficiency._median_to_target([10, None]) == float("inf")
+
+
+def test_ratio_with_interval_brackets_the_ratio_and_narrows_with_agreement():
+    from nos_tf.benchmarks import search_efficiency
+
+    median = search_efficiency._median_to_target
+    ratio, low, high = search_efficiency.ratio_with_interval([10, 20, 30], [20, 40, 60], median)
+    assert ratio == 0.5 and low <= 0.5 <= high and low < high
+    # Every search alike: no other draw of seeds could change the ratio.
+    assert search_efficiency.ratio_with_interval([7] * 5, [14] * 5, median) == (0.5, 0.5, 0.5)
 
 
 def test_throughput_scores_rules_both_ways_and_a_second_run_takes_the_rows_back(tmp_path):
