@@ -37,7 +37,7 @@ import time
 
 import keras
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from scipy import stats
 
 import nos_tf
@@ -126,7 +126,10 @@ class NaiveReference:
             }
             best = max(scores, key=scores.get)
             return self._fit(rule, best, self.config.epochs)
-        except Exception:  # A rule that cannot even be trained scores nothing.
+        except Exception as error:  # A rule that cannot even be trained scores nothing,
+            # but say why: this is how RuleOptimizer's failure on rules without a
+            # per-coordinate input (`ld`) once passed for agreement with the evaluator.
+            logging.warning("naive reference could not train %r: %s", rule, error)
             return 0.0
 
 
