@@ -10,8 +10,8 @@ evaluations, the number of evaluations until the first rule that scores at least
 Adam (Adam with the best learning rate of the same sweep the rules get), and the mean
 reward of its first and last batches. The closing line gives the ratio of PPO's
 evaluations-to-Adam to random search's, of their means and of their medians (searches
-that never reach the target within the budget bias the mean, not the median). Target:
-≤ 0.5, with PPO's mean batch reward rising.
+that never reach the target within the budget bias the mean, not the median), each with a
+95% bootstrap interval over seeds. Target: ≤ 0.5, with PPO's mean batch reward rising.
 
 An evaluation is one told proposal, repeats and screened-out rules included (the search
 itself answers those from its store for free, so this count is conservative for a
