@@ -1,6 +1,7 @@
 """The benchmarks run end to end at toy sizes (their figures come from full runs, not here)."""
 
 import binaries
+import numpy as np
 
 
 def run_benchmark(name, *args):
@@ -18,9 +19,29 @@ def test_search_efficiency_compares_ppo_with_random_search():
     assert "\nppo  (" in out and "\nrandom  (" in out
     assert out.count("best reward after 12:") == 2  # one line per searcher
     assert out.count("evaluations to tuned Adam's reward: ") == 2
+    assert out.count("distinct rules trained until then") == 2
     closing = out.split("evaluations to tuned Adam, ppo / random (95% bootstrap interval "
                         "over seeds): mean ")[1]
     assert "median " in closing and "target <= 0.5" in closing
+    assert "distinct rules trained to tuned Adam, ppo / random: median " in closing
+
+
+def test_a_search_pays_for_distinct_rules_that_pass_the_screen():
+    import nos_tf
+    from nos_tf.benchmarks import search_efficiency
+
+    scored = []
+    reward = search_efficiency.CachedReward(lambda rule: scored.append(rule) or 0.5)
+    space = nos_tf.TokenSpace(1)
+    run = search_efficiency.run_search("random", 3, reward, space, {}, evaluations=60,
+                                       batch_size=12)
+    screened = [key for key in reward.cache if key in reward.rejected]
+    assert screened and len(scored) == len(reward.cache) - len(screened)
+    # Counts only grow, by at most one a proposal, and end at the rules actually scored.
+    assert np.all(np.diff(run.rules_trained) >= 0) and np.all(np.diff(run.rules_trained) <= 1)
+    assert run.rules_trained[-1] == len(scored) < 60
+    assert search_efficiency.rules_trained_to_reach(run, 0.5) == 1
+    assert search_efficiency.rules_trained_to_reach(run, 0.6) is None
 
 
 def test_median_to_target_is_exact_under_censoring():
