@@ -375,7 +375,13 @@ class PolicyGradientSearcher(Searcher):
     raw advantages). With standardized advantages, in that benchmark (3 seeds of 240
     evaluations, units=1), the share of proposals scoring at least tuned Adam rose from
     5.1% to 14.4% (random search: 0.8%) and the last batches' mean reward from 0.25 to
-    0.34; at a learning rate of 2e-2 the policy collapsed either way.
+    0.34; at a learning rate of 2e-2 the policy collapsed either way. Over seeds 0-39 of
+    that benchmark (mean / median evaluations to tuned Adam's reward, default 61 / 44), no
+    other setting tried was better by the mean: clip_epsilon 0.3 or 0.4, learning rate 1e-2
+    and 8 epochs learned faster (median 36-52, about twice the hit rate) but collapsed
+    onto a mediocre rule more often (mean 68-74); no entropy bonus 66 / 48.5, batches of 8
+    79 / 67; centred-rank or risk-seeking (top quarter) advantages and a replay of the best
+    10 rules seen were worse too.
     """
 
     epochs: int = 1
