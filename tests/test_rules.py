@@ -188,6 +188,18 @@ def test_fingerprint_is_behavioural():
     assert fp("drop(g, 0.1)") != fp("drop(g, 0.3)")
 
 
+def test_fingerprint_tells_apart_rules_that_differ_only_for_small_gradients():
+    fp = lambda text: nos_tf.parse(text).fingerprint()
+    # Where |m| > 1e-4 both are 1e-4 · sign(m); below that one is m, and real gradients
+    # go there (the fingerprint cache once told one the other's reward).
+    assert fp("clip(m, 1e-4)") != fp("clip(sign(m), 1e-4)")
+    # Likewise where m nearly cancels (adam is small) or g is small against √v (rmsprop).
+    assert fp("clip(adam, 1e-4)") != fp("clip(sign(m), 1e-4)")
+    assert fp("clip(rmsprop, 1e-4)") != fp("clip(sign(g), 1e-4)")
+    assert fp("clip(g, 1e-4)") != fp("clip(g, 1e-5)") != fp("1e-5 * sign(g)")
+    assert fp("clip(m, 1e-4) + g") == fp("g + clip(m, 1e-4)")
+
+
 @pytest.mark.parametrize(
     "text, reason",
     [

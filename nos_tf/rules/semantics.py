@@ -138,25 +138,54 @@ class ProbeRun:
     gradients: np.ndarray  # (PROBE_STEPS, PROBE_SIZE)
 
 
-def probe_gradients(variant: int = 0) -> tuple[np.ndarray, np.ndarray]:
+FINGERPRINT_SCALE_DECADES = (-8.0, 0.0)
+"""log10 of the smallest and largest gradient scale of the fingerprint's second probe.
+
+The screen's probes (scales around 0.1) put every gradient and moment above the clip
+thresholds 1e-5 ... 1e-3, where clip(x, c) = c · sign(x): on them `clip(m, 1e-4)` and
+`clip(sign(m), 1e-4)` agreed, and the fingerprint cache told one the other's reward (0.46
+for 0.54 in `nos_tf.benchmarks.search_efficiency`), though they differ wherever gradients
+are small, as most of a ConvNet's are. The same holds for scale-free operands:
+`clip(adam, 1e-4)` and `clip(sign(m), 1e-4)` differ only where |m| < 1e-4 · √v (0.54
+against 0.46 there too), `clip(rmsprop, 1e-4)` and `clip(sign(g), 1e-4)` where
+|g| < 1e-4 · √v, which the screen's probes never reach.
+"""
+
+
+def probe_gradients(variant: int = 0, scale_decades: tuple[float, float] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients like a real run's: a persistent direction plus per-step noise; and weights.
 
     A persistent direction lets momentum-style rules (m, adam) look like what they are;
-    independent gradients each step would make them look random.
+    independent gradients each step would make them look random. `scale_decades`
+    (log10 bounds) spreads the coordinates' scales evenly over those orders of magnitude
+    instead, and makes the second and fourth steps' gradients small against the history.
     """
     rng = np.random.default_rng(_PROBE_SEED + variant)
     base = rng.normal(size=PROBE_SIZE)
     noise = rng.normal(size=(PROBE_STEPS, PROBE_SIZE))
-    # Per-coordinate scales around 0.1: the size of real gradients, so that exp(g³) is
-    # as finite here as it is in training.
-    scale = PROBE_GRADIENT_SCALE * np.exp(rng.normal(size=PROBE_SIZE) * 0.5)
+    if scale_decades is None:
+        # Per-coordinate scales around 0.1: the size of real gradients, so that exp(g³)
+        # is as finite here as it is in training.
+        scale = PROBE_GRADIENT_SCALE * np.exp(rng.normal(size=PROBE_SIZE) * 0.5)
+    else:
+        scale = 10.0 ** np.linspace(*scale_decades, PROBE_SIZE)
     gradients = scale * (base + 0.5 * noise)
+    if scale_decades is not None:
+        # Where scale-free rules are small: the second gradient all but cancels the first
+        # in m (|m| ≪ √v: adam), and the fourth is tiny against the first (|g| ≪ √v:
+        # rmsprop), each by a factor spread over seven decades.
+        factors = 10.0 ** np.linspace(-7.0, 0.0, PROBE_SIZE)
+        gradients[1] = -MomentDecays().m * gradients[0] * (1.0 + rng.permutation(factors))
+        gradients[3] = gradients[0] * rng.permutation(factors)
     weights = np.random.default_rng(_PROBE_SEED - 1).normal(size=PROBE_SIZE)
     return gradients.astype(np.float32), weights.astype(np.float32)
 
 
-def run_on_probes(expr: Expr, variant: int = 0) -> ProbeRun:
-    """Runs the rule (with its moments) for PROBE_STEPS updates on fixed probe inputs.
+def run_on_probes(expr: Expr, variant: int = 0,
+                  scale_decades: tuple[float, float] | None = None) -> ProbeRun:
+    """Runs the rule (with its moments) for PROBE_STEPS updates on fixed probe inputs
+    (`probe_gradients(variant, scale_decades)`).
 
     The weights are held fixed, so the rule alone decides the outputs. Raises whatever
     the rule raises (for example a shape error of a malformed rule).
@@ -165,7 +194,7 @@ def run_on_probes(expr: Expr, variant: int = 0) -> ProbeRun:
 
     names = operand_names(expr)
     decays = MomentDecays()
-    gradients, weights = probe_gradients(variant)
+    gradients, weights = probe_gradients(variant, scale_decades)
     w = tf.constant(weights)
     moments = {name: tf.zeros_like(w) for name in vocab.moments_of(names)}
     outputs = []
@@ -182,13 +211,16 @@ def run_on_probes(expr: Expr, variant: int = 0) -> ProbeRun:
 
 
 def fingerprint_of(expr: Expr) -> str:
-    """A behavioural hash: equal for rules that compute the same numbers on the probes.
+    """A behavioural hash: equal for rules that compute the same numbers on the probes:
+    the screen's, and gradients spread over FINGERPRINT_SCALE_DECADES.
 
     Outputs are rounded to 5 significant digits before hashing, so rules that differ only
     by the order of floating-point operations (g·e^x vs e^x·g) share a fingerprint.
     """
     try:
-        directions = run_on_probes(expr).directions
+        directions = np.concatenate([
+            run_on_probes(expr).directions,
+            run_on_probes(expr, scale_decades=FINGERPRINT_SCALE_DECADES).directions])
     except (tf.errors.OpError, ValueError, TypeError) as error:
         return "invalid:" + hashlib.sha256(str(error).encode()).hexdigest()[:16]
     rounded = np.char.mod("%.5g", directions.ravel().astype(np.float64))
