@@ -138,7 +138,7 @@ class ProbeRun:
     gradients: np.ndarray  # (PROBE_STEPS, PROBE_SIZE)
 
 
-FINGERPRINT_SCALE_DECADES = (-8.0, 0.0)
+FINGERPRINT_SCALE_DECADES = (-6.0, 0.0)
 """log10 of the smallest and largest gradient scale of the fingerprint's second probe.
 
 The screen's probes (scales around 0.1) put every gradient and moment above the clip
@@ -174,8 +174,8 @@ def probe_gradients(variant: int = 0, scale_decades: tuple[float, float] | None 
     if scale_decades is not None:
         # Where scale-free rules are small: the second gradient all but cancels the first
         # in m (|m| ≪ √v: adam), and the fourth is tiny against the first (|g| ≪ √v:
-        # rmsprop), each by a factor spread over seven decades.
-        factors = 10.0 ** np.linspace(-7.0, 0.0, PROBE_SIZE)
+        # rmsprop), each by a factor spread over six decades.
+        factors = 10.0 ** np.linspace(-6.0, 0.0, PROBE_SIZE)
         gradients[1] = -MomentDecays().m * gradients[0] * (1.0 + rng.permutation(factors))
         gradients[3] = gradients[0] * rng.permutation(factors)
     weights = np.random.default_rng(_PROBE_SEED - 1).normal(size=PROBE_SIZE)
