@@ -64,27 +64,35 @@ def test_ratio_with_interval_brackets_the_ratio_and_narrows_with_agreement():
     assert search_efficiency.ratio_with_interval([7] * 5, [14] * 5, median) == (0.5, 0.5, 0.5)
 
 
-def test_throughput_scores_rules_both_ways_and_a_second_run_takes_the_rows_back(tmp_path):
+def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(tmp_path):
     results = tmp_path / "rows.jsonl"
     args = ["--dataset=digits", "--train_examples=300", "--validation_examples=200",
             "--learning_rates=0.01,0.1", "--child_batch_size=25", "--epochs=3",
             "--num_rules=2", "--paper_rules=powersign", f"--results_file={results}"]
-    first = run_benchmark("throughput", *args)
+    # Two shards, as two processes would run them: rules 0 and 2 (PowerSign), then rule 1.
+    first = run_benchmark("throughput", *args, "--num_shards=2", "--shard_index=0")
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "3 rules;" in first.stdout and "speed-up" in first.stdout
+    assert "2 rules (shard 0 of 2);" in first.stdout and "speed-up" in first.stdout
     rows = results.read_text().splitlines()
-    assert len(rows) == 3 and "g * exp(sign(g) * sign(m))" in rows[-1]
+    assert len(rows) == 2 and "g * exp(sign(g) * sign(m))" in rows[-1]
     powersign = first.stdout.split("g * exp(sign(g) * sign(m))")[0].splitlines()[-1].split()
     assert float(powersign[0]) > 0.5 and float(powersign[2]) > 0.5  # naive, evaluator
-    assert "Spearman correlation of the rewards: " in first.stdout
+    second = run_benchmark("throughput", *args, "--num_shards=2", "--shard_index=1")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "(shard 1 of 2);" in second.stdout
+    assert "(from --results_file)" not in second.stdout
+    assert len(results.read_text().splitlines()) == 3
 
-    again = run_benchmark("throughput", *args)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("(from --results_file)") == 3
+    whole = run_benchmark("throughput", *args)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert "3 rules;" in whole.stdout and whole.stdout.count("(from --results_file)") == 3
     assert len(results.read_text().splitlines()) == 3  # nothing measured twice
-    spearman = [out.split("Spearman correlation of the rewards: ")[1].split()[0]
-                for out in (first.stdout, again.stdout)]
-    assert spearman[0] == spearman[1]
+    assert "Spearman correlation of the rewards: " in whole.stdout
+
+
+def test_throughput_refuses_a_shard_past_the_last():
+    out = run_benchmark("throughput", "--num_shards=2", "--shard_index=2")
+    assert out.returncode != 0 and "--shard_index=2 must be below --num_shards=2" in out.stderr
 
 
 def test_throughput_results_file_keeps_only_rows_of_the_same_protocol(tmp_path):
