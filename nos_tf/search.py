@@ -75,6 +75,9 @@ _BASELINE_DECAY = flags.DEFINE_float(
 _NORMALIZE_ADVANTAGES = flags.DEFINE_bool(
     "normalize_advantages", None, "Standardize PPO/REINFORCE advantages in each batch "
     "(default: yes; no: the paper's reward minus its moving average).")
+_AVOID_REPEATS = flags.DEFINE_bool(
+    "avoid_repeats", None, "PPO/REINFORCE resample rules they have proposed before, while "
+    "new ones are easy to find (a repeat is a cache hit: free, but it teaches nothing new).")
 _LSTM_UNITS = flags.DEFINE_integer("lstm_units", None, "Controller LSTM size (paper: 150).")
 _PPO_EPOCHS = flags.DEFINE_integer("ppo_epochs", None, "PPO epochs over each batch.")
 _PPO_CLIP = flags.DEFINE_float("ppo_clip", None, "PPO's clipping of the probability ratio.")
@@ -84,6 +87,7 @@ _TOURNAMENT = flags.DEFINE_integer("tournament_size", None, "Evolution's tournam
 _HYPERPARAMETER_FLAGS = {
     "learning_rate": _CONTROLLER_LR, "entropy_weight": _ENTROPY_WEIGHT,
     "baseline_decay": _BASELINE_DECAY, "normalize_advantages": _NORMALIZE_ADVANTAGES,
+    "avoid_repeats": _AVOID_REPEATS,
     "lstm_units": _LSTM_UNITS, "epochs": _PPO_EPOCHS,
     "clip_epsilon": _PPO_CLIP, "population_size": _POPULATION,
     "tournament_size": _TOURNAMENT,

@@ -1,5 +1,8 @@
 """Searchers: valid proposals, determinism, exact checkpoints, and that PPO learns."""
 
+import io
+import json
+
 import numpy as np
 import pytest
 
@@ -158,3 +161,39 @@ def test_the_moving_average_baseline_steers_learning_only_without_standardizing(
         weights.append(searcher.policy.get_weights())
     same = all(np.allclose(a, b, atol=1e-7) for a, b in zip(*weights))
     assert same != baseline_matters
+
+
+@pytest.mark.parametrize("name", ["ppo", "reinforce"])
+def test_a_policy_that_avoids_repeats_proposes_each_rule_once_across_a_resume(name):
+    """A peaked policy (large initial weights) repeats itself; with avoid_repeats it
+    proposes each rule once, while fresh ones are easy to find, and a restored searcher
+    remembers what was told before it."""
+    space = TokenSpace(num_units=1)
+
+    def texts(proposals):
+        return [str(proposal.rule) for proposal in proposals]
+
+    repeating, _ = run(make(name, space, init_range=2.0, avoid_repeats=False), batches=4)
+    assert len(set(texts(repeating))) < len(repeating)
+    searcher = make(name, space, init_range=2.0, avoid_repeats=True)
+    fresh, _ = run(searcher, batches=4)
+    restored = make(name, space, init_range=2.0, avoid_repeats=True)
+    restored.set_state(searcher.get_state())
+    fresh += restored.ask(8)
+    assert len(set(texts(fresh))) == len(fresh) == 40
+
+
+def test_a_state_saved_before_a_hyperparameter_existed_restores_with_its_default(space):
+    searcher = make("ppo", space, seed=1)
+    run(searcher, batches=2)
+    with np.load(io.BytesIO(searcher.get_state())) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes())
+    del meta["config"]["avoid_repeats"], meta["told_rules"]  # as written by older code
+    old_state = io.BytesIO()
+    np.savez(old_state, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    restored = make("ppo", space, seed=2)
+    restored.set_state(old_state.getvalue())
+    assert [p.tokens for p in restored.ask(8)] == [p.tokens for p in searcher.ask(8)]
+    with pytest.raises(ValueError, match="avoid_repeats: stored False, now True"):
+        make("ppo", space, avoid_repeats=True).set_state(old_state.getvalue())
