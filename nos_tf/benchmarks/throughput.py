@@ -23,7 +23,7 @@ process CPU time, the latter less sensitive to other load on the machine), the s
 and the Spearman correlation of the two reward lists. The defaults are the issue's setup:
 Fashion-MNIST, 10,000 training images, the paper's protocol, 100 sampled rules.
 
-That setup takes hours (the naive reference ~100 s a rule on 2 cores, 140-230 s on one).
+That setup takes hours (the naive reference ~100 s a rule on 2 cores, 150-270 s on one).
 With `--results_file`, each rule's row is appended to a JSON-lines file as it finishes, and
 a run that was killed takes the rows of the same protocol back instead of measuring them
 again; every rule's two figures still come from one process, side by side. The evaluator's
