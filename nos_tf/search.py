@@ -143,11 +143,14 @@ def print_leaderboard(store: store_lib.TrialStore, top: int) -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    config = proxy_flags.config_from_flags()
+    try:  # Before the store records a run: a bad flag leaves nothing behind.
+        config = proxy_flags.config_from_flags()
+        searcher = make_searcher()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     os.makedirs(os.path.dirname(os.path.abspath(_STORE.value)), exist_ok=True)
     with store_lib.TrialStore(_STORE.value) as store:
         run = open_run(store)
-        searcher = make_searcher()
         logdir = _LOGDIR.value or os.path.join(
             os.path.dirname(os.path.abspath(_STORE.value)), "tensorboard", run.name
         )

@@ -55,10 +55,16 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     assert events, "no TensorBoard summaries written"
 
 
-def test_bad_flags_give_a_clear_error(tmp_path):
-    process = run_search(tmp_path / "s.sqlite", "--searcher=annealing")
+@pytest.mark.parametrize("flag, message", [
+    ("--searcher=annealing", "searcher"),
+    ("--ppo_clip=0", "clip_epsilon > 0"),
+    ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
+])
+def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
+    process = run_search(tmp_path / "s.sqlite", flag)
     assert process.returncode != 0
-    assert "searcher" in process.stderr and "Traceback" not in process.stderr
+    assert message in process.stderr and "Traceback" not in process.stderr
+    assert not (tmp_path / "s.sqlite").exists()
 
 
 def test_sigkill_then_resume_loses_nothing_and_repeats_nothing(tmp_path):

@@ -126,7 +126,10 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     # Before TensorFlow runs anything here, so the local executor gets one worker's share.
     executors.configure_tensorflow(_CPUS_PER_WORKER.value)
-    config = proxy_flags.config_from_flags()
+    try:
+        config = proxy_flags.config_from_flags()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     rules = list(nos_tf.PAPER_RULES.values())[:_NUM_RULES.value]
     factory = functools.partial(proxy.Evaluator, config)
     print(f"{len(rules)} rules; proxy: {config}")
