@@ -28,7 +28,8 @@ The searchers:
   over that position's valid tokens, the sampled token fed back as the next input; trained
   with PPO (Schulman et al. 2017: clipped probability ratio, several epochs per batch),
   advantage = reward - exponential moving average of rewards, an entropy bonus, and Adam;
-  optionally (`avoid_repeats`) it proposes only rules it has not proposed before.
+  a penalty keeps its entropy above a floor (`entropy_floor`), and optionally
+  (`avoid_repeats`) it proposes only rules it has not proposed before.
 - `reinforce`: the same policy trained with one REINFORCE step per batch (Williams 1992),
   as in Neural Architecture Search (Zoph & Le 2017).
 - `random`: each token uniform over the valid choices at its position; the baseline every
@@ -58,6 +59,15 @@ from nos_tf import rules
 # Rounds of sampling an `avoid_repeats` policy gets to fill a batch with rules it has not
 # proposed before; what is still missing then is filled with repeats.
 _MAX_SAMPLING_ROUNDS = 20
+
+# Hyperparameters added after searcher states were first stored, with the value that
+# does what the code did before each existed: a stored state without one was saved with
+# that value in effect (it may differ from today's default: the entropy floor's does).
+_BEFORE_IT_EXISTED = {"avoid_repeats": False, "entropy_floor": 0.0}
+
+# Penalty per nat of a sample's entropy below `entropy_floor` (advantages are about 1 in
+# size when standardized, so this outweighs them once the policy is below the floor).
+_ENTROPY_FLOOR_WEIGHT = 1.0
 
 # Logit given to tokens that are invalid at a position: exp() of it underflows to exactly 0,
 # and unlike -inf it keeps 0 * log-probability finite in the entropy.
@@ -156,8 +166,9 @@ class Searcher(abc.ABC):
             meta = json.loads(arrays.pop("__meta__").tobytes())
         except (ValueError, OSError, KeyError, EOFError) as error:
             raise ValueError(f"Not a searcher state ({error}).") from error
-        # A hyperparameter added since the state was saved had, in effect, its default.
-        stored = {**searcher_hyperparameters(self.name), **meta["config"]}
+        # A hyperparameter added since the state was saved had the value that does what
+        # the code did before it existed.
+        stored = {**_BEFORE_IT_EXISTED, **meta["config"]}
         mismatched = {
             key: (stored.get(key), value)
             for key, value in self._config().items()
@@ -402,6 +413,19 @@ class PolicyGradientSearcher(Searcher):
     searches did not reach the target against 21 without it (random search: 10); median
     222 evaluations against more than 960 (random: 400), mean 407 against 573 (random:
     505). It is off by default, as in the paper.
+
+    `entropy_floor` keeps the collapse from happening instead: each sample's objective
+    loses relu(floor - H), H the entropy of the sample's token choices and floor that
+    fraction of the uniform policy's entropy. The penalty is nothing until the policy
+    has narrowed to the floor; below it, it outweighs the standardized advantages, so
+    the policy keeps exploring around its favourite rules. On the rarer target, over seeds
+    0-39, the default floor of 0.5 made every search reach the target (random search: 30
+    of 40): mean 283 / median 245 evaluations against random's 505 / 400 (PPO / random
+    0.56 by the mean, 95% interval 0.42-0.75; 0.61 by the median, 0.39-0.90); with
+    `avoid_repeats` as well, 238 / 238 (0.47, 0.37-0.61; 0.59, 0.38-0.85). On the default
+    target, where the first hit mostly comes before the policy narrows, it changed one
+    search of 40 (its first hit at 207 evaluations instead of none in 240): 60 / 44
+    against 61 / 44. The paper's controller has no floor (`entropy_floor=0`).
     """
 
     epochs: int = 1
@@ -409,22 +433,28 @@ class PolicyGradientSearcher(Searcher):
     def __init__(self, token_space, seed, learning_rate: float = 5e-3,
                  baseline_decay: float = 0.95, entropy_weight: float = 0.0015,
                  lstm_units: int = 150, embedding_dim: int = 32, init_range: float = 0.08,
-                 normalize_advantages: bool = True, avoid_repeats: bool = False):
+                 normalize_advantages: bool = True, avoid_repeats: bool = False,
+                 entropy_floor: float = 0.5):
         super().__init__(token_space, seed)
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}.")
+        if not 0.0 <= entropy_floor < 1.0:
+            raise ValueError(f"entropy_floor must be in [0, 1), got {entropy_floor}.")
         self._hyperparameters = {
             "learning_rate": float(learning_rate), "baseline_decay": float(baseline_decay),
             "entropy_weight": float(entropy_weight), "lstm_units": int(lstm_units),
             "embedding_dim": int(embedding_dim), "init_range": float(init_range),
             "normalize_advantages": bool(normalize_advantages),
-            "avoid_repeats": bool(avoid_repeats)}
+            "avoid_repeats": bool(avoid_repeats), "entropy_floor": float(entropy_floor)}
         self.baseline: float | None = None
         self._told_rules: set[str] = set()  # texts of the rules told so far
         self.policy = PolicyNetwork(
             token_space.sizes, [token_space.mask(p) for p in range(self.num_positions)],
             units=lstm_units, embedding_dim=embedding_dim, init_range=init_range, seed=seed)
         self.policy(tf.zeros([1, self.num_positions], tf.int32))  # builds the weights
+        # The uniform policy's entropy: the most a rule's token choices can have.
+        self._entropy_floor_nats = entropy_floor * float(
+            np.sum(np.log(self.policy.valid.sum(axis=1))))
         self.optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))
         self.optimizer.build(self.policy.trainable_variables)
         self._sample = tf.function(self.policy.sample)
@@ -465,7 +495,8 @@ class PolicyGradientSearcher(Searcher):
             log_probs, entropy = self.policy(tokens)
             ratio = tf.exp(log_probs - old_log_probs)
             objective = (self._objective(ratio, advantages)
-                         + self._hyperparameters["entropy_weight"] * entropy)
+                         + self._hyperparameters["entropy_weight"] * entropy
+                         - _ENTROPY_FLOOR_WEIGHT * tf.nn.relu(self._entropy_floor_nats - entropy))
             loss = -tf.reduce_mean(objective)
         variables = self.policy.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))

@@ -78,6 +78,9 @@ _NORMALIZE_ADVANTAGES = flags.DEFINE_bool(
 _AVOID_REPEATS = flags.DEFINE_bool(
     "avoid_repeats", None, "PPO/REINFORCE resample rules they have proposed before, while "
     "new ones are easy to find (a repeat is a cache hit: free, but it teaches nothing new).")
+_ENTROPY_FLOOR = flags.DEFINE_float(
+    "entropy_floor", None, "PPO/REINFORCE: penalize a policy whose entropy falls below this "
+    "fraction of the uniform policy's, so it keeps exploring around its favourite rules.")
 _LSTM_UNITS = flags.DEFINE_integer("lstm_units", None, "Controller LSTM size (paper: 150).")
 _PPO_EPOCHS = flags.DEFINE_integer("ppo_epochs", None, "PPO epochs over each batch.")
 _PPO_CLIP = flags.DEFINE_float("ppo_clip", None, "PPO's clipping of the probability ratio.")
@@ -87,7 +90,7 @@ _TOURNAMENT = flags.DEFINE_integer("tournament_size", None, "Evolution's tournam
 _HYPERPARAMETER_FLAGS = {
     "learning_rate": _CONTROLLER_LR, "entropy_weight": _ENTROPY_WEIGHT,
     "baseline_decay": _BASELINE_DECAY, "normalize_advantages": _NORMALIZE_ADVANTAGES,
-    "avoid_repeats": _AVOID_REPEATS,
+    "avoid_repeats": _AVOID_REPEATS, "entropy_floor": _ENTROPY_FLOOR,
     "lstm_units": _LSTM_UNITS, "epochs": _PPO_EPOCHS,
     "clip_epsilon": _PPO_CLIP, "population_size": _POPULATION,
     "tournament_size": _TOURNAMENT,
@@ -168,7 +171,11 @@ def main(argv):
                 store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
                 _BATCH_SIZE.value)
             if _RESUME.value:
-                search.resume()
+                try:
+                    search.resume()
+                except ValueError as error:  # a searcher configured unlike the run's
+                    raise app.UsageError(
+                        f"cannot resume run {run.name!r} with these flags: {error}") from None
             logging.info(
                 "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
                 "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,

@@ -116,6 +116,8 @@ def test_bad_arguments_are_named(space):
         controller.make_searcher("random", space, epochs=3)
     with pytest.raises(ValueError, match="tournament_size"):
         controller.make_searcher("evolution", space, population_size=5, tournament_size=6)
+    with pytest.raises(ValueError, match=r"entropy_floor must be in \[0, 1\), got 1.0"):
+        controller.make_searcher("ppo", space, entropy_floor=1.0)
     searcher = make("ppo", space)
     batch = searcher.ask(2)
     with pytest.raises(ValueError, match="2 proposals but 1 rewards"):
@@ -183,17 +185,38 @@ def test_a_policy_that_avoids_repeats_proposes_each_rule_once_across_a_resume(na
     assert len(set(texts(fresh))) == len(fresh) == 40
 
 
-def test_a_state_saved_before_a_hyperparameter_existed_restores_with_its_default(space):
-    searcher = make("ppo", space, seed=1)
+@pytest.mark.parametrize("name", ["ppo", "reinforce"])
+def test_an_entropy_floor_keeps_a_learning_policy_from_collapsing(name):
+    """Rewarded for reading sign(m), the policy learns it either way; without a floor it
+    also narrows its other choices (entropy well below half the uniform policy's), with
+    `entropy_floor=0.5` it keeps at least half."""
+    space = TokenSpace(num_units=1)
+    entropies = {}
+    for floor in (0.0, 0.5):
+        searcher = make(name, space, entropy_floor=floor)
+        _, means = run(searcher, batches=30, batch_size=16)
+        assert np.mean(means[-5:]) > 0.9, (floor, means)
+        tokens = np.array([p.tokens for p in searcher.ask(64)], np.int32)
+        uniform = np.sum(np.log(searcher.policy.valid.sum(axis=1)))
+        entropies[floor] = float(np.mean(searcher.policy(tokens)[1])) / uniform
+    assert entropies[0.0] < 0.45 and entropies[0.5] >= 0.5, entropies
+
+
+def test_a_state_saved_before_a_hyperparameter_existed_restores_as_it_was_saved(space):
+    """Older code had no entropy floor and no avoid_repeats: its states resume with the
+    floor off (not today's default) and are refused for a searcher that would change it."""
+    searcher = make("ppo", space, seed=1, entropy_floor=0.0)
     run(searcher, batches=2)
     with np.load(io.BytesIO(searcher.get_state())) as archive:
         arrays = {key: archive[key] for key in archive.files}
     meta = json.loads(arrays.pop("__meta__").tobytes())
-    del meta["config"]["avoid_repeats"], meta["told_rules"]  # as written by older code
+    del meta["config"]["avoid_repeats"], meta["config"]["entropy_floor"], meta["told_rules"]
     old_state = io.BytesIO()
     np.savez(old_state, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
-    restored = make("ppo", space, seed=2)
+    restored = make("ppo", space, seed=2, entropy_floor=0.0)
     restored.set_state(old_state.getvalue())
     assert [p.tokens for p in restored.ask(8)] == [p.tokens for p in searcher.ask(8)]
+    with pytest.raises(ValueError, match="entropy_floor: stored 0.0, now 0.5"):
+        make("ppo", space).set_state(old_state.getvalue())
     with pytest.raises(ValueError, match="avoid_repeats: stored False, now True"):
-        make("ppo", space, avoid_repeats=True).set_state(old_state.getvalue())
+        make("ppo", space, entropy_floor=0.0, avoid_repeats=True).set_state(old_state.getvalue())

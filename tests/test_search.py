@@ -53,11 +53,18 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
         assert store.load_checkpoint(run.run_id).step == 2
     events = list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     assert events, "no TensorBoard summaries written"
+    # Resuming with a searcher other than the run's is refused, naming the difference.
+    process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
+                         "--seed=9", "--resume", "--entropy_floor=0.2")
+    assert process.returncode != 0
+    assert "entropy_floor: stored 0.5, now 0.2" in process.stderr
+    assert "Traceback" not in process.stderr
 
 
 @pytest.mark.parametrize("flag, message", [
     ("--searcher=annealing", "searcher"),
     ("--ppo_clip=0", "clip_epsilon > 0"),
+    ("--entropy_floor=1.5", "entropy_floor must be in [0, 1), got 1.5"),
     ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
 ])
 def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
