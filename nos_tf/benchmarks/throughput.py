@@ -9,10 +9,12 @@ controller's token space (`nos_tf.rules.TokenSpace(--num_units)`), plus the pape
 — two ways, interleaved rule by rule so both see the same load on a shared machine:
 
 - naive: what a user would write: for each grid learning rate a fresh model and
-  `model.fit` (Keras's defaults, so the whole step is XLA-compiled on CPU too) for the
-  lr-search epochs, then a fresh final run at the best; reward = its last val_accuracy,
-  or 0 if its loss went NaN/Inf or exploded (the protocol's "diverged", here judged on
-  the epoch losses after the run rather than by stopping it).
+  `model.fit` with Keras's defaults for the lr-search epochs (on a machine without an
+  accelerator Keras's `jit_compile="auto"` leaves the model's step to TensorFlow's
+  kernels, as the evaluator does; RuleOptimizer XLA-compiles its own update in both),
+  then a fresh final run at the best; reward = its last val_accuracy, or 0 if its loss
+  went NaN/Inf or exploded (the protocol's "diverged", here judged on the epoch losses
+  after the run rather than by stopping it).
   It takes the same initial weights and batches (`nos_tf.data.make_pipeline`) as the
   evaluator, so the rewards differ only by what the evaluator's levers change.
 - evaluator: `nos_tf.proxy.Evaluator` with the proxy flags (screening, fingerprint cache,
