@@ -173,9 +173,8 @@ def main(argv):
             if _RESUME.value:
                 try:
                     search.resume()
-                except ValueError as error:  # a searcher configured unlike the run's
-                    raise app.UsageError(
-                        f"cannot resume run {run.name!r} with these flags: {error}") from None
+                except ValueError as error:  # e.g. a searcher configured unlike the run's
+                    raise app.UsageError(f"cannot resume run {run.name!r}: {error}") from None
             logging.info(
                 "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
                 "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,
