@@ -324,6 +324,9 @@ class PolicyNetwork(keras.Model):
         self.valid = np.zeros((len(sizes), sum(sizes)), dtype=bool)
         for position, (offset, mask) in enumerate(zip(self.offsets, masks)):
             self.valid[position, offset:offset + sizes[position]] = mask
+        # The entropy of the uniform policy over valid tokens: the most a rule's token
+        # choices can have, in nats.
+        self.uniform_entropy = float(np.sum(np.log(self.valid.sum(axis=1))))
         self.embedding = keras.layers.Embedding(
             sum(sizes) + 1, embedding_dim, embeddings_initializer=uniform())
         self.cell = keras.layers.LSTMCell(
@@ -454,9 +457,7 @@ class PolicyGradientSearcher(Searcher):
             token_space.sizes, [token_space.mask(p) for p in range(self.num_positions)],
             units=lstm_units, embedding_dim=embedding_dim, init_range=init_range, seed=seed)
         self.policy(tf.zeros([1, self.num_positions], tf.int32))  # builds the weights
-        # The uniform policy's entropy: the most a rule's token choices can have.
-        self._entropy_floor_nats = entropy_floor * float(
-            np.sum(np.log(self.policy.valid.sum(axis=1))))
+        self._entropy_floor_nats = entropy_floor * self.policy.uniform_entropy
         self.optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate))
         self.optimizer.build(self.policy.trainable_variables)
         self._sample = tf.function(self.policy.sample)

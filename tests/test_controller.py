@@ -71,6 +71,10 @@ def test_policy_is_the_papers_lstm(space):
     for weights in searcher.policy.get_weights():
         assert np.all(np.abs(weights) <= 0.08)
         assert np.ptp(weights) > 0.05  # initialized, and not all to one value
+    # Small weights: the untrained policy is close to uniform over the valid tokens.
+    tokens = np.array([p.tokens for p in searcher.ask(64)], np.int32)
+    entropy = float(np.mean(searcher.policy(tokens)[1]))
+    assert 0.95 * searcher.policy.uniform_entropy < entropy <= searcher.policy.uniform_entropy
 
 
 @pytest.mark.parametrize("name", SEARCHERS)
@@ -197,8 +201,8 @@ def test_an_entropy_floor_keeps_a_learning_policy_from_collapsing(name):
         _, means = run(searcher, batches=30, batch_size=16)
         assert np.mean(means[-5:]) > 0.9, (floor, means)
         tokens = np.array([p.tokens for p in searcher.ask(64)], np.int32)
-        uniform = np.sum(np.log(searcher.policy.valid.sum(axis=1)))
-        entropies[floor] = float(np.mean(searcher.policy(tokens)[1])) / uniform
+        entropies[floor] = (float(np.mean(searcher.policy(tokens)[1]))
+                            / searcher.policy.uniform_entropy)
     assert entropies[0.0] < 0.45 and entropies[0.5] >= 0.5, entropies
 
 
