@@ -88,6 +88,9 @@ def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(t
     assert "3 rules;" in whole.stdout and whole.stdout.count("(from --results_file)") == 3
     assert len(results.read_text().splitlines()) == 3  # nothing measured twice
     assert "Spearman correlation of the rewards: " in whole.stdout
+    disagreements = whole.stdout.split("largest disagreements")[1].splitlines()[1:]
+    gaps = [abs(float(line.split()[0]) - float(line.split()[1])) for line in disagreements]
+    assert len(gaps) == 3 and gaps == sorted(gaps, reverse=True)
 
 
 def test_throughput_refuses_a_shard_past_the_last():
