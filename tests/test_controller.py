@@ -35,6 +35,12 @@ def run(searcher, batches, batch_size=8, reward=uses_sign_m):
     return proposals, means
 
 
+def sampled_entropy(searcher, count=64):
+    """Mean entropy (nats) of the policy's token choices over `count` rules it proposes."""
+    tokens = np.array([p.tokens for p in searcher.ask(count)], np.int32)
+    return float(np.mean(searcher.policy(tokens)[1]))
+
+
 @pytest.fixture(scope="module")
 def space():
     return TokenSpace(num_units=3)
@@ -72,8 +78,7 @@ def test_policy_is_the_papers_lstm(space):
         assert np.all(np.abs(weights) <= 0.08)
         assert np.ptp(weights) > 0.05  # initialized, and not all to one value
     # Small weights: the untrained policy is close to uniform over the valid tokens.
-    tokens = np.array([p.tokens for p in searcher.ask(64)], np.int32)
-    entropy = float(np.mean(searcher.policy(tokens)[1]))
+    entropy = sampled_entropy(searcher)
     assert 0.95 * searcher.policy.uniform_entropy < entropy <= searcher.policy.uniform_entropy
 
 
@@ -200,9 +205,7 @@ def test_an_entropy_floor_keeps_a_learning_policy_from_collapsing(name):
         searcher = make(name, space, entropy_floor=floor)
         _, means = run(searcher, batches=30, batch_size=16)
         assert np.mean(means[-5:]) > 0.9, (floor, means)
-        tokens = np.array([p.tokens for p in searcher.ask(64)], np.int32)
-        entropies[floor] = (float(np.mean(searcher.policy(tokens)[1]))
-                            / searcher.policy.uniform_entropy)
+        entropies[floor] = sampled_entropy(searcher) / searcher.policy.uniform_entropy
     assert entropies[0.0] < 0.45 and entropies[0.5] >= 0.5, entropies
 
 
