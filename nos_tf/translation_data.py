@@ -9,7 +9,8 @@ The paper transfers its rules to GNMT on WMT'14 English→German. Two sources of
   read at run time from /usr/share/trans/de-en and never copied. Each dictionary line is
   ``German parts :: English parts`` with parts separated by `` | `` and aligned one to
   one; the parts that are whole sentences on both sides (capitalised, ending in ``.``,
-  ``!`` or ``?``) are the pairs — about 18k of 3–20 words. With ``dictionary_phrases``,
+  ``!`` or ``?``), rid of the dictionary's notation (other wordings, optional words,
+  alternatives), are the pairs — about 18k of 3–20 words. With ``dictionary_phrases``,
   the dictionary's ~64k multi-word entries join the training split.
 
 `WordPieceTokenizer` (GNMT's word pieces, learned by tensorflow-text) and `WordTokenizer`
@@ -43,8 +44,15 @@ LANGUAGES = ("de", "en")
 _SENTENCE_END = (".", "!", "?")
 _DING_SIDES = " :: "
 _DING_PARTS = " | "
-_DING_MARKS = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|(?<!\S)/[^/]*/(?!\S)")
-"""Grammar, usage and region marks, explanations and abbreviations inside an entry."""
+_DING_BRACKETS = r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)"
+"""Grammar, usage and region marks, explanations and optional words: {f}, [ugs.], (been)."""
+_DING_MARKS = re.compile(_DING_BRACKETS + r"|(?<!\S)/[^/]*/(?!\S)")
+"""Those and abbreviations (/NEET/): all the marks inside an entry."""
+_DING_VARIANTS = "; "
+"""Separates a part's variants: synonyms, or a sentence's other wordings."""
+_DING_WORD_ALTERNATIVES = re.compile(r"/[^\s/.,;:!?]+")
+"""A word's alternatives after its first: "/triggered" in "sounded/triggered"."""
+_SPACE_BEFORE_PUNCTUATION = re.compile(r" (?=[.,;:!?])")
 
 Pair = tuple[str, str]  # (source sentence, target sentence)
 
@@ -134,7 +142,8 @@ def load_parallel_corpus(
 def read_trans_de_en(
     path: str = TRANS_DE_EN_PATH, min_words: int = 3, max_words: int = 20
 ) -> list[Pair]:
-    """The (German, English) example sentences of the ding dictionary, in file order.
+    """The (German, English) example sentences of the ding dictionary, in file order,
+    in plain text (`_plain_sentence`).
 
     A sentence that occurs twice on either side is kept once (its first pair), so a test
     sentence never reappears, with another translation, in training.
@@ -142,7 +151,8 @@ def read_trans_de_en(
     pairs, seen_german, seen_english = [], set(), set()
     for entry in _ding_entries(path):
         for de, en in entry:
-            if not all(_is_sentence(side, min_words, max_words) for side in (de, en)):
+            de, en = _plain_sentence(de), _plain_sentence(en)
+            if not all(side and _is_sentence(side, min_words, max_words) for side in (de, en)):
                 continue
             if de in seen_german or en in seen_english:
                 continue
@@ -193,6 +203,26 @@ def _ding_entries(path):
             if len(german_parts) != len(english_parts):
                 continue  # Not aligned part by part: cannot tell which goes with which.
             yield [(de.strip(), en.strip()) for de, en in zip(german_parts, english_parts)]
+
+
+def _plain_sentence(text):
+    """An example sentence without the dictionary's notation, as a translator would write
+    it, or None where the notation is ambiguous.
+
+    Of a sentence's "; "-separated wordings the first is kept; optional words and marks
+    ("(been)", "[ugs.]") are left out; of a word's alternatives ("sounded/triggered")
+    the first is kept. A slash with a space beside it ("Stop / give over / quit", "That’s
+    asking for trouble. / That’s just inviting problems.") gives no sentence: where its
+    alternatives end cannot be told. "It’s (been) an age/ages since we’ve played that
+    game." becomes "It’s an age since we’ve played that game.". About one pair in six
+    holds such notation; kept, it would teach the model to write it, and a reference
+    holding two wordings or both alternatives is one no translation can match.
+    """
+    text = re.sub(_DING_BRACKETS, " ", text.split(_DING_VARIANTS)[0])
+    if re.search(r"\s/|/\s", text):
+        return None
+    text = " ".join(_DING_WORD_ALTERNATIVES.sub("", text).split())
+    return _SPACE_BEFORE_PUNCTUATION.sub("", text)
 
 
 def _has_words(text, min_words, max_words):

@@ -54,6 +54,24 @@ def test_reads_aligned_whole_sentences_once(ding_file):
     assert translation_data.read_trans_de_en(ding_file, 3, 12) == EXPECTED_PAIRS
 
 
+def test_sentences_lose_the_dictionarys_notation_or_are_left_out_where_it_is_ambiguous(
+        tmp_path):
+    path = tmp_path / "de-en"
+    path.write_text(
+        "Es spricht (sehr) viel dafür/dagegen, jetzt zu verkaufen. :: "
+        "There’s a (good) case for/against selling now.\n"
+        "Wie alt bist du?; Wie alt sind Sie? :: How old are you?\n"
+        "Das Wetter normalisierte sich (wieder). :: The weather steadied (again).\n"
+        "Hör auf, deine Schwester zu ärgern! :: Stop / give over / quit teasing your sister!\n"
+        "Ich bin müde. :: I am tired. / I’m tired.\n",
+        encoding="utf-8")
+    assert translation_data.read_trans_de_en(str(path)) == [
+        ("Es spricht viel dafür, jetzt zu verkaufen.", "There’s a case for selling now."),
+        ("Wie alt bist du?", "How old are you?"),
+        ("Das Wetter normalisierte sich.", "The weather steadied."),
+    ]
+
+
 def test_word_limits_filter_both_sides(ding_file):
     pairs = translation_data.read_trans_de_en(ding_file, min_words=1, max_words=3)
     assert ("Nein.", "No.") in pairs
