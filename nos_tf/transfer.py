@@ -25,7 +25,9 @@ Models (each in nos_tf/models/):
 - wrn: Wide ResNet on cifar10 through TFDS when it is available, else Fashion-MNIST offline.
   Columns: final val, final test, best val, best test (accuracy %).
 - gnmt: GNMT-lite on wmt14_translate/de-en through TFDS when it is prepared, else the
-  example sentences of Debian's trans-de-en. Columns: train perplexity, test BLEU.
+  example sentences of Debian's trans-de-en. Columns: train perplexity, test BLEU; a last
+  row gives the BLEU of translation by lookup (the training translation of the most
+  similar training sentence), what a small corpus gives without learning to translate.
 - rosenbrock: the 2-D Rosenbrock function from a fixed start. Columns: steps to come
   within --rosenbrock_tolerance of the minimum, final distance and value.
 """
@@ -55,6 +57,7 @@ _NAMED_LABELS = {
 }
 _NAMED_PATTERN = re.compile(r"^(powersign|addsign)(?:-(ld|cd|rd))?$|^(sgd|momentum|adam|rmsprop)$")
 _MOMENTUM = 0.9
+_LOOKUP_TRAIN_PAIRS = 100_000  # The lookup's n-gram vectors of wmt14's 4.5M pairs: many GB.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,6 +277,10 @@ class _Task:
                             os.path.join(output_dir, f"{self.name}_curves.png"),
                             title=self.title)]
 
+    def reference_rows(self) -> list[dict]:
+        """Rows for the table beside the optimizers' that say what its figures mean."""
+        return []
+
     @property
     def title(self) -> str:
         return self.name
@@ -364,6 +371,20 @@ class _TranslationTask(_Task):
         logging.info("gnmt %s vocabularies of %d and %d ids learned in %.0f s",
                      _TOKENIZER.value, *(t.vocabulary_size for t in self.tokenizers),
                      time.perf_counter() - started)
+
+    def reference_rows(self):
+        """Test BLEU of translation by lookup (`translation_data.lookup_translations`, from
+        at most `_LOOKUP_TRAIN_PAIRS` training pairs): what recalling training sentences
+        scores, so that the optimizers' BLEU reads against it."""
+        from nos_tf import translation_data  # pylint: disable=import-outside-toplevel
+
+        started = time.perf_counter()
+        sources, references = (list(side) for side in zip(*self.corpus.test))
+        translations = translation_data.lookup_translations(
+            self.corpus.train[:_LOOKUP_TRAIN_PAIRS], sources)
+        return [{"optimizer": "lookup: nearest training sentence",
+                 "test BLEU": translation_data.corpus_bleu(translations, references),
+                 "seconds": round(time.perf_counter() - started, 1)}]
 
     @property
     def title(self):
@@ -574,6 +595,7 @@ def main(argv):
         logging.info("%s done in %.0f s: %s", spec.label, seconds, outcome.cells)
 
     columns = ["optimizer", "learning rate", *task.columns, "seconds"]
+    rows += [{**dict.fromkeys(columns, math.nan), **row} for row in task.reference_rows()]
     formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
     stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
     markdown = write_table(rows, columns, formats, stem, task.title)

@@ -194,9 +194,14 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
     rows = _read_csv(tmp_path / "gnmt_results.csv")
     assert list(rows[0]) == ["optimizer", "learning rate", "train perplexity",
                              "validation perplexity", "test BLEU", "seconds"]
-    assert [row["optimizer"] for row in rows] == ["AddSign"]
+    assert [row["optimizer"] for row in rows] == ["AddSign", "lookup: nearest training sentence"]
     assert float(rows[0]["train perplexity"]) > 1.0
     assert 0.0 <= float(rows[0]["test BLEU"]) <= 100.0
+    # The lookup row has a BLEU and nothing an optimizer's run would give.
+    assert 0.0 <= float(rows[1]["test BLEU"]) <= 100.0
+    assert [rows[1][column] for column in ("learning rate", "train perplexity")] == ["nan"] * 2
+    markdown = (tmp_path / "gnmt_results.md").read_text(encoding="utf-8")
+    assert "| lookup: nearest training sentence | — | — | — |" in markdown
     assert (tmp_path / "gnmt_curves.png").read_bytes()[:8] == PNG_MAGIC
 
 

@@ -72,6 +72,15 @@ def test_sentences_lose_the_dictionarys_notation_or_are_left_out_where_it_is_amb
     ]
 
 
+def test_lookup_translates_by_the_most_similar_training_source():
+    train = [("Der Hund schläft im Garten.", "The dog sleeps in the garden."),
+             ("Die Katze ist schwarz.", "The cat is black."),
+             ("Wo ist der Bahnhof?", "Where is the station?")]
+    assert translation_data.lookup_translations(
+        train, ["Die schwarze Katze.", "Wo ist bitte der Bahnhof?", "Der Hund schläft."]) == [
+            "the cat is black .", "where is the station ?", "the dog sleeps in the garden ."]
+
+
 def test_word_limits_filter_both_sides(ding_file):
     pairs = translation_data.read_trans_de_en(ding_file, min_words=1, max_words=3)
     assert ("Nein.", "No.") in pairs
