@@ -236,12 +236,22 @@ _LOADERS = {
 }
 
 
+def tfds_prepared(builder) -> bool:
+    """Whether a TFDS `builder`'s dataset is prepared in its data directory.
+
+    `DatasetBuilder.is_prepared` logs "Variant folder ... has no dataset_info.json" when
+    the folder does not exist at all, which reads as a broken dataset; a dataset that was
+    never prepared is the usual case offline, so that is checked first, quietly.
+    """
+    return tf.io.gfile.isdir(builder.data_dir) and builder.is_prepared()
+
+
 def _load_tfds(name, data_dir, offline_hint=""):
     """Reads a TFDS image dataset's train and test splits, downloading it if it can."""
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
     builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
+    if not tfds_prepared(builder):
         how = (
             f"prepare it on a machine with internet (`tfds build {name} --data_dir=DIR`), "
             f"copy DIR here and pass --data_dir=DIR"

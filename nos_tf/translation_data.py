@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nos_tf.data import DataUnavailableError
+from nos_tf.data import DataUnavailableError, tfds_prepared
 
 TRANS_DE_EN_PATH = "/usr/share/trans/de-en"
 """Where Debian's ``trans-de-en`` package installs the dictionary."""
@@ -269,7 +269,7 @@ def wmt14_prepared(data_dir: str | None = None) -> bool:
     """Whether TFDS holds wmt14_translate/de-en in `data_dir` (nothing is downloaded)."""
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
-    return tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir).is_prepared()
+    return tfds_prepared(tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir))
 
 
 def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, test_pairs):
@@ -277,7 +277,7 @@ def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, t
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
     builder = tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir)
-    if not builder.is_prepared():
+    if not tfds_prepared(builder):
         raise DataUnavailableError(
             f"{WMT14_TFDS_NAME} is not prepared in {builder.data_dir}: build it on a machine "
             f"with internet (`tfds build wmt14_translate/de-en --data_dir=DIR`), copy DIR "

@@ -118,9 +118,11 @@ def test_cifar10_reads_a_prepared_tfds_dir(tmp_path, no_system_fashion_mnist):
 
 
 @pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
-def test_missing_dataset_offline_says_how_to_provide_it(tmp_path, no_system_fashion_mnist, name):
+def test_missing_dataset_offline_says_how_to_provide_it(tmp_path, no_system_fashion_mnist, name,
+                                                        caplog):
     with pytest.raises(data.DataUnavailableError) as error:
         data.load_images(name, data_dir=str(tmp_path / "empty"))
+    assert "dataset_info" not in caplog.text  # TFDS's warning of a broken dataset.
     message = str(error.value)
     assert name in message and "--data_dir" in message and "tfds build" in message
     if name == "fashion_mnist":

@@ -183,9 +183,10 @@ def _store_tiny_wmt14(data_dir):
     return splits
 
 
-def test_wmt14_through_tfds(tmp_path, ding_file):
+def test_wmt14_through_tfds(tmp_path, ding_file, caplog):
     data_dir = str(tmp_path / "tfds")
     assert not translation_data.wmt14_prepared(data_dir)
+    assert "dataset_info" not in caplog.text  # A dataset never prepared is not a broken one.
     with pytest.raises(DataUnavailableError, match="tfds build wmt14_translate/de-en"):
         translation_data.load_parallel_corpus("wmt14", data_dir=data_dir)
     fallback = translation_data.load_parallel_corpus(
