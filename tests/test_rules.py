@@ -62,6 +62,10 @@ def test_every_vocabulary_entry_parses():
         ("  foo(g)", 2, "unknown function 'foo'"),
         ("exp * g", 0, "is a function"),
         ("g + 1e999", 4, "out of range"),
+        ("g * sign(m) *", 13, "unexpected end of rule"),
+        ("  (1 + sign(g)) *  ", 17, "unexpected end of rule"),
+        ("g * (m", 4, "never closed"),
+        ("g\n+ m", 1, "one line"),
     ],
 )
 def test_syntax_errors_name_the_problem_and_position(text, position, message):
@@ -70,6 +74,10 @@ def test_syntax_errors_name_the_problem_and_position(text, position, message):
     assert message in str(info.value)
     assert info.value.offset == position
     assert isinstance(info.value, ValueError)
+    # The text on one line (a line break shown as one character), the caret under `position`.
+    text_line, caret_line = str(info.value).splitlines()[1:]
+    assert len(text_line) == len("  " + text)
+    assert caret_line == "  " + " " * position + "^"
 
 
 def test_unknown_name_lists_the_vocabulary():

@@ -28,7 +28,9 @@ class RuleSyntaxError(ValueError):
         self.offset = offset  # 0-based character position, when known
         self.reason = message
         if offset is not None:
-            message = f"{message} at position {offset}:\n  {text}\n  {' ' * offset}^"
+            # Line breaks shown as one visible character each keep the caret in place.
+            shown = text.replace("\r", "\u21b5").replace("\n", "\u21b5")
+            message = f"{message} at position {offset}:\n  {shown}\n  {' ' * offset}^"
         else:
             message = f"{message} in rule {text!r}"
         super().__init__(message)
@@ -53,7 +55,11 @@ def parse(text: str) -> Expr:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
-        offset = None if error.offset is None else max(0, error.offset - 1)
+        if error.offset == 0:
+            # Python reports a text that stops mid-expression ("g * sign(m) *") at
+            # offset 0: the place to show is the end.
+            raise RuleSyntaxError("unexpected end of rule", text, len(text.rstrip())) from None
+        offset = None if error.offset is None else error.offset - 1
         leading = len(text) - len(text.lstrip())
         offset = None if offset is None else min(offset + leading, len(text))
         raise RuleSyntaxError(error.msg, text, offset) from None
