@@ -15,6 +15,8 @@ variable, the rule's element-wise graph fuses into a single pass over each varia
 
 from __future__ import annotations
 
+import numbers
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -41,7 +43,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
       decay_steps: T, the number of updates over which the decay operands `ld`, `cd`
         and `rd` go from 1 to 0 (or restart). Required when the rule uses them.
       seed: int seed of the stochastic operands (`noise`, `noise_t`) and of `drop`:
-        the same seed gives the same run. Defaults to 0.
+        the same seed gives the same run. Defaults to 0. An int32: the random ops' seeds
+        are pairs of int32.
       jit_compile: whether the update of all variables is one XLA computation, fused and
         compiled once per model. Defaults to `True`. `False` runs it op by op: for a
         process that builds thousands of optimizers on tiny problems (a search's cheap
@@ -102,7 +105,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         if decay_steps is not None and decay_steps <= 0:
             raise ValueError(f"`decay_steps` must be positive. Received: {decay_steps}")
         self.decay_steps = decay_steps
-        self.seed = 0 if seed is None else int(seed)
+        self.seed = _check_seed(seed)
         self.jit_compile = bool(jit_compile)
         self._decays = semantics.MomentDecays(m=beta_1, v=beta_2, y=beta_3)
         self._compiled_updates = {}
@@ -118,19 +121,43 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             for name in self.rule.moments
         }
 
+    def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
+        """Keras's, except that a float16 or bfloat16 variable's moments are float32.
+
+        In bfloat16 an average's increment (1 − β)·g² is below its resolution once β is
+        past 0.99, so `v` would stop moving (and β = 0.999 itself rounds to 1).
+        """
+        if not _is_half(reference_variable.dtype):
+            return super().add_variable_from_reference(reference_variable, name, initializer)
+        path = getattr(reference_variable, "path", reference_variable.name)
+        return self.add_variable(
+            shape=reference_variable.shape,
+            initializer=initializer,
+            dtype="float32",
+            name=f"{path.replace('/', '_').replace(':', '_')}_{name or 'var'}",
+            layout=getattr(reference_variable, "_layout", None),
+        )
+
     def _update_variable(self, gradient, variable, learning_rate, index):
-        """Moments, then `variable -= lr · rule(...)`, for one variable (traced, not run)."""
+        """Moments, then `variable -= lr · rule(...)`, for one variable (traced, not run).
+
+        A float16 or bfloat16 variable's update is computed in float32 and rounded once
+        at the end: in bfloat16 the step counter, and with it the random operands' seeds
+        and the decays, would stall after 256 steps, and the bias correction 1 − 0.999^t
+        would be 0.
+        """
         dtype = variable.dtype
-        lr = ops.cast(learning_rate, dtype)
-        gradient = ops.cast(gradient, dtype)
-        t = ops.cast(self.iterations, dtype)
+        compute_dtype = "float32" if _is_half(dtype) else dtype
+        lr = ops.cast(learning_rate, compute_dtype)
+        gradient = ops.cast(gradient, compute_dtype)
+        t = ops.cast(self.iterations, compute_dtype)
         raw = {name: moments[index] for name, moments in self._moments.items()}
         updated = semantics.update_moments(gradient, raw, self._decays)
         for name, value in updated.items():
             self.assign(raw[name], value)
         inputs = semantics.Inputs(
             g=gradient,
-            w=ops.convert_to_tensor(variable),
+            w=ops.cast(variable, compute_dtype),
             moments=semantics.bias_corrected(updated, t + 1.0, self._decays),
             t=t,
             T=self.decay_steps,
@@ -139,7 +166,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         )
         step = lr * semantics.direction(self.rule.expr, inputs)
         # A rule that reads nothing per coordinate (`ld`, `2 * cd`) is one number.
-        self.assign_sub(variable, ops.broadcast_to(step, ops.shape(variable)))
+        self.assign_sub(variable, ops.cast(ops.broadcast_to(step, ops.shape(variable)), dtype))
 
     def _compiled(self, indices):
         """One computation (XLA unless jit_compile=False) that updates the variables at
@@ -187,6 +214,21 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             }
         )
         return config
+
+
+def _is_half(dtype) -> bool:
+    return keras.backend.standardize_dtype(dtype) in ("float16", "bfloat16")
+
+
+def _check_seed(seed) -> int:
+    """The seed as an int32 (None is 0); Keras's SeedGenerator also refuses a float."""
+    if seed is None:
+        return 0
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"Argument `seed` must be an integer. Received: seed={seed!r}")
+    if not -(2**31) <= seed < 2**31:
+        raise ValueError(f"Argument `seed` must fit in an int32. Received: seed={seed}")
+    return int(seed)
 
 
 def _dense(gradient):

@@ -109,6 +109,53 @@ def test_seeded_randomness_is_reproducible():
     assert not np.allclose(same[0], other)
 
 
+@pytest.mark.parametrize("seed", [1.5, "1", True, 2**32, -(2**31) - 1])
+def test_seed_must_be_an_int32(seed):
+    with pytest.raises(ValueError, match="`seed` must"):
+        nos_tf.RuleOptimizer("noise", seed=seed)
+
+
+def run_from_step(rule, dtype, start, steps, gradients):
+    """Updates of a `dtype` variable from iteration `start` on; returns the variable's
+    values (as float32) after each step and the optimizer."""
+    variable = keras.Variable(np.zeros(gradients.shape[1:], "float32"), dtype=dtype)
+    optimizer = nos_tf.RuleOptimizer(rule, learning_rate=0.1, seed=3)
+    optimizer.build([variable])
+    optimizer.iterations.assign(start)
+    values = []
+    for gradient in gradients[:steps]:
+        optimizer.apply_gradients([(tf.cast(gradient, dtype), variable)])
+        values.append(np.asarray(tf.cast(variable, "float32")))
+    return np.stack(values), optimizer
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_variables_update_in_float32(dtype):
+    """In bfloat16, β = 0.999 is 1 and the step counter stalls after 256 steps; a 16-bit
+    variable's update is computed and its moments kept in float32, then rounded once."""
+    rng = np.random.default_rng(0)
+    # Gradients that the 16-bit dtype holds exactly, so both runs see the same numbers.
+    gradients = np.asarray(tf.cast(tf.cast(rng.normal(size=(300, 16)), dtype), "float32"))
+
+    half, half_optimizer = run_from_step("adam * exp(y)", dtype, 0, 300, gradients)
+    full, full_optimizer = run_from_step("adam * exp(y)", "float32", 0, 300, gradients)
+    assert np.all(np.isfinite(half))
+    np.testing.assert_array_equal(half[0], np.asarray(tf.cast(tf.cast(full[0], dtype), "float32")))
+    moments = [v for v in half_optimizer.variables if "moment" in v.name]
+    assert [m.dtype for m in moments] == ["float32"] * 3
+    for ours, reference in zip(
+            moments, [v for v in full_optimizer.variables if "moment" in v.name]):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-6)
+
+    # Past bfloat16's (and float16's) exact integers every step draws a fresh mask.
+    masks = run_from_step("drop(g, 0.5)", dtype, 5000, 6, np.ones((6, 64), "float32"))[0]
+    steps = -np.diff(np.concatenate([np.zeros((1, 64)), masks]), axis=0)
+    full_masks = run_from_step("drop(g, 0.5)", "float32", 5000, 6, np.ones((6, 64), "float32"))[0]
+    np.testing.assert_array_equal(steps > 0, -np.diff(np.concatenate(
+        [np.zeros((1, 64)), full_masks]), axis=0) > 0)
+    assert len({tuple(step > 0) for step in steps}) == 6
+
+
 def test_decay_operands_need_decay_steps():
     with pytest.raises(ValueError, match="decay_steps"):
         nos_tf.RuleOptimizer("ld * g")
