@@ -65,12 +65,26 @@ def addsign_rule(alpha: float = 1.0, sign_decay: str | None = None) -> str:
     return f"({format_number(float(alpha))} + {_sign_factor(sign_decay)}) * g"
 
 
+# RuleOptimizer's arguments that a named optimizer sets itself (its m's decay is `beta`)
+# or has no use for (PowerSign and AddSign read no v, y or random operand).
+_RULE_ARGUMENTS = ("rule", "beta_1", "beta_2", "beta_3", "seed")
+
+
+def _check_arguments(optimizer: str, kwargs: dict) -> None:
+    """Refuses RuleOptimizer's own arguments, which would otherwise vanish from the
+    config or clash with the rule the optimizer writes."""
+    unexpected = [name for name in _RULE_ARGUMENTS if name in kwargs]
+    if unexpected:
+        raise ValueError(
+            f"{optimizer} does not take {', '.join(f'`{name}`' for name in unexpected)}: "
+            "its running average's decay is `beta`, and it has no other state or "
+            "randomness. Use nos_tf.RuleOptimizer for a rule of your own."
+        )
+
+
 def _named_config(rule_config: dict, **arguments) -> dict:
     """A named optimizer's config: its own arguments, from which it rewrites its rule."""
-    config = {
-        key: value for key, value in rule_config.items()
-        if key not in ("rule", "beta_1", "beta_2", "beta_3", "seed")
-    }
+    config = {key: value for key, value in rule_config.items() if key not in _RULE_ARGUMENTS}
     config.update(arguments)
     return config
 
@@ -93,8 +107,9 @@ class PowerSign(RuleOptimizer):
 
     def __init__(
         self, learning_rate=0.001, base=math.e, beta=0.9, sign_decay=None, decay_steps=None,
-        name="powersign", **kwargs,
+        name=None, **kwargs,
     ):
+        _check_arguments("PowerSign", kwargs)
         super().__init__(
             powersign_rule(base, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,
@@ -125,8 +140,9 @@ class AddSign(RuleOptimizer):
 
     def __init__(
         self, learning_rate=0.001, alpha=1.0, beta=0.9, sign_decay=None, decay_steps=None,
-        name="addsign", **kwargs,
+        name=None, **kwargs,
     ):
+        _check_arguments("AddSign", kwargs)
         super().__init__(
             addsign_rule(alpha, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,

@@ -75,7 +75,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         ema_overwrite_frequency=None,
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
-        name="rule_optimizer",
+        name=None,
         **kwargs,
     ):
         super().__init__(

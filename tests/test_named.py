@@ -94,6 +94,20 @@ def test_sign_decay_needs_decay_steps_and_known_name():
         nos_tf.AddSign(sign_decay="exponential", decay_steps=10)
 
 
+@pytest.mark.parametrize("optimizer", [nos_tf.PowerSign, nos_tf.AddSign])
+@pytest.mark.parametrize("argument", ["beta_1", "beta_2", "seed", "rule"])
+def test_rule_optimizer_arguments_are_refused_by_name(optimizer, argument):
+    """They would clash with the rule the optimizer writes or vanish from its config."""
+    with pytest.raises(ValueError, match=f"does not take `{argument}`.*`beta`"):
+        optimizer(**{argument: 0.5})
+
+
+def test_default_names_are_unique_like_keras():
+    names = [nos_tf.PowerSign().name, nos_tf.PowerSign().name,
+             nos_tf.RuleOptimizer("g").name, nos_tf.RuleOptimizer("g").name]
+    assert len(set(names)) == 4
+
+
 def test_named_config_round_trip():
     optimizer = nos_tf.PowerSign(learning_rate=0.5, base=2.0, sign_decay="cosine", decay_steps=9)
     clone = nos_tf.PowerSign.from_config(optimizer.get_config())
