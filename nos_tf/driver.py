@@ -23,23 +23,23 @@ class Progress:
     """What the log line and TensorBoard show, kept across batches."""
 
     done: int = 0
-    trained: int = 0
+    trained_here: int = 0  # by this process: a resumed run's earlier ones are not its speed
     cache_hits: int = 0
     best_reward: float = 0.0
     best_rule: str = ""
     started: float = dataclasses.field(default_factory=time.monotonic)
 
-    def record(self, trial: store_lib.Trial, total: int) -> None:
+    def record(self, trial: store_lib.Trial, total: int, trained_here: bool = False) -> None:
         result = trial.result
         self.done += 1
         self.cache_hits += trial.cached
-        self.trained += not trial.cached
+        self.trained_here += trained_here
         if result.reward > self.best_reward:
             self.best_reward, self.best_rule = result.reward, trial.rule
         hours = max(time.monotonic() - self.started, 1e-9) / 3600.0
         logging.info(
             "[%d/%d] reward=%.4f best=%.4f evals/h=%.0f cache_hits=%d status=%s lr=%s  %s",
-            self.done, total, result.reward, self.best_reward, self.trained / hours,
+            self.done, total, result.reward, self.best_reward, self.trained_here / hours,
             self.cache_hits, result.status + (" (cached)" if trial.cached else ""),
             "-" if result.lr is None else f"{result.lr:g}", trial.rule,
         )
@@ -167,14 +167,14 @@ class Search:
                     self.run.run_id, str(twin.rule), trial.fingerprint, twin.tokens)
                 self._assign(batch, index, twin_trial)
             else:
-                self._assign(batch, index, trial)
+                self._assign(batch, index, trial, trained_here=True)
 
-    def _assign(self, batch, index, trial) -> None:
+    def _assign(self, batch, index, trial, trained_here: bool = False) -> None:
         batch.trials[index] = trial
-        self._record(trial)
+        self._record(trial, trained_here)
 
-    def _record(self, trial) -> None:
-        self.progress.record(trial, self.total)
+    def _record(self, trial, trained_here: bool = False) -> None:
+        self.progress.record(trial, self.total, trained_here)
         self.unique_fingerprints.add(trial.fingerprint)
         if self.summaries is not None:
             with self.summaries.as_default(step=self.progress.done):
