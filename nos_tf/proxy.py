@@ -119,6 +119,13 @@ class ProxyConfig:
         if problems:
             raise ValueError("invalid ProxyConfig: " + "; ".join(problems))
 
+    def protocol(self) -> dict:
+        """Every field, JSON-ready: two configs give comparable rewards only if these are
+        equal (the trial store shares results between runs by it)."""
+        fields = dataclasses.asdict(self)
+        fields["learning_rates"] = list(self.learning_rates)
+        return fields
+
 
 @dataclasses.dataclass
 class EvalResult:

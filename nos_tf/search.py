@@ -5,7 +5,7 @@ sequences; each new rule is scored by training the proxy ConvNet (`nos_tf.proxy`
 controller is updated from the rewards with PPO; repeat. Everything is written to a SQLite
 store as it happens, so a killed search continues with `--resume` and loses nothing.
 
-    python -m nos_tf.search --alsologtostderr                       # the CPU default
+    python -m nos_tf.search --alsologtostderr --flagfile=flags/cpu.cfg   # make search
     python -m nos_tf.search --alsologtostderr --flagfile=flags/smoke.cfg
     python -m nos_tf.search --alsologtostderr --flagfile=flags/paper.cfg \
         --executor=ray --ray_address=auto --num_workers=64           # a Ray cluster
@@ -15,6 +15,11 @@ Each batch: the searcher proposes `batch_size` rules; a rule whose fingerprint t
 already holds is answered from it (a cache hit); the others go to the executor, which
 returns results as they finish; when the batch is complete the searcher learns from its
 rewards and is checkpointed into the store.
+
+Without a flagfile the proxy task is the paper's protocol on all of Fashion-MNIST (about
+ten times `flags/cpu.cfg`'s cost per rule). Rewards are shared through the store only
+between runs of the same protocol (`nos_tf.proxy.ProxyConfig.protocol`), and a run is
+resumed only with the protocol it started with.
 """
 
 from __future__ import annotations
@@ -29,16 +34,20 @@ from absl import app, flags, logging
 from nos_tf import controller, driver, executors, proxy, proxy_flags, rules
 from nos_tf import store as store_lib
 
+flags.adopt_module_key_flags(proxy_flags)  # --help shows the proxy task's flags too.
+
 _SEARCHER = flags.DEFINE_enum(
     "searcher", "ppo", sorted(controller.SEARCHERS),
     "How rules are proposed: the paper's LSTM controller trained with PPO, the same with "
     "REINFORCE, uniform random tokens (the baseline), or regularized evolution.")
 _MAX_EVALUATIONS = flags.DEFINE_integer(
-    "max_evaluations", 120, "Rules to propose in the whole run (cache hits included).")
+    "max_evaluations", 120, "Rules to propose in the whole run (cache hits included).",
+    lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer(
-    "batch_size", 12, "Rules per searcher update (one PPO batch).")
+    "batch_size", 12, "Rules per searcher update (one PPO batch).", lower_bound=1)
 _UNITS = flags.DEFINE_integer(
-    "units", 2, "Units per rule: each is b(u1(op1), u2(op2)), later units may use earlier.")
+    "units", 2, "Units per rule: each is b(u1(op1), u2(op2)), later units may use earlier.",
+    lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the searcher (the proxy has its own).")
 _STORE = flags.DEFINE_string(
     "store", "runs/search.sqlite", "SQLite file of trials, runs and checkpoints.")
@@ -109,21 +118,37 @@ def make_searcher() -> controller.Searcher:
     )
 
 
-def open_run(store: store_lib.TrialStore):
-    """The run to continue (--resume) or a new one, recorded with this binary's flags."""
-    if _RESUME.value:
-        return store.resume_run(_RUN_NAME.value)
-    name = _RUN_NAME.value or f"{_SEARCHER.value}-{time.strftime('%Y%m%d-%H%M%S')}"
+def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
+    """The run --resume continues: --run_name, or the store's latest.
+
+    Raises:
+      StoreError: no such run, or a run of another proxy protocol.
+    """
+    run = store.resume_run(_RUN_NAME.value)
+    if run.protocol is not None and run.protocol != protocol:
+        changes = ", ".join(
+            f"{key} {run.protocol.get(key)!r} -> {protocol.get(key)!r}"
+            for key in sorted(run.protocol.keys() | protocol.keys())
+            if run.protocol.get(key) != protocol.get(key))
+        raise store_lib.StoreError(
+            f"cannot resume run {run.name!r} with another proxy protocol ({changes}): its "
+            "rewards would not compare; give the flags it started with")
+    return run
+
+
+def start_run(store: store_lib.TrialStore, name: str, protocol: dict) -> store_lib.Run:
+    """A new run, recorded with this binary's flags and the proxy protocol."""
     recorded = {
         flag.name: flag.value
         for module in (sys.modules[__name__], proxy_flags)
         for flag in flags.FLAGS.get_flags_for_module(module)
     }
-    return store.start_run(name, _SEARCHER.value, recorded)
+    return store.start_run(name, _SEARCHER.value, recorded, protocol)
 
 
-def print_leaderboard(store: store_lib.TrialStore, top: int) -> None:
-    entries = store.leaderboard(top)
+def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int) -> None:
+    """The best rules of the runs that share `run`'s protocol."""
+    entries = store.leaderboard(top, run_id=run.run_id)
     if not entries:
         print("No rule finished training.")
         return
@@ -151,36 +176,72 @@ def main(argv):
         searcher = make_searcher()
     except ValueError as error:
         raise app.UsageError(str(error)) from None
+    if _RESUME.value and not os.path.isfile(_STORE.value):
+        sys.exit(f"error: nothing to resume: no trial store at {_STORE.value}")
+    try:
+        run_search(config, searcher)
+    except (store_lib.StoreError, OSError) as error:  # OSError: also Ray's ConnectionError
+        sys.exit(f"error: {error}")
+
+
+def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None:
+    """Opens the store and the run, searches, prints the leaderboard.
+
+    Exits with a message (status 1) when the evaluator cannot start, and on Ctrl-C (130),
+    saying how to continue: what finished is in the store.
+    """
+    import tensorflow as tf
+
     os.makedirs(os.path.dirname(os.path.abspath(_STORE.value)), exist_ok=True)
     with store_lib.TrialStore(_STORE.value) as store:
-        run = open_run(store)
+        protocol = config.protocol()
+        if _RESUME.value:
+            run = resume_run(store, protocol)
+            name = run.name
+        else:
+            name = _RUN_NAME.value or f"{_SEARCHER.value}-{time.strftime('%Y%m%d-%H%M%S')}"
         logdir = _LOGDIR.value or os.path.join(
-            os.path.dirname(os.path.abspath(_STORE.value)), "tensorboard", run.name
+            os.path.dirname(os.path.abspath(_STORE.value)), "tensorboard", name
         )
-        import tensorflow as tf
-
-        summaries = tf.summary.create_file_writer(logdir)
+        try:  # Before a new run is recorded, so a bad --logdir leaves nothing behind.
+            summaries = tf.summary.create_file_writer(logdir)
+        except tf.errors.OpError as error:
+            raise OSError(
+                f"cannot write TensorBoard summaries to {logdir}: {error.message}") from None
+        if not _RESUME.value:
+            run = start_run(store, name, protocol)
+        continue_with = (f"continue it with --resume --run_name={run.name} "
+                         f"--store={_STORE.value}")
         factory = functools.partial(proxy.Evaluator, config)
-        with executors.make_executor(
-            _EXECUTOR.value, factory, address=_RAY_ADDRESS.value,
-            num_workers=_NUM_WORKERS.value, cpus_per_worker=_CPUS_PER_WORKER.value,
-            gpus_per_worker=_GPUS_PER_WORKER.value, eval_timeout=_EVAL_TIMEOUT.value,
-            max_retries=_MAX_RETRIES.value,
-        ) as executor:
-            search = driver.Search(
-                store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
-                _BATCH_SIZE.value)
-            if _RESUME.value:
-                try:
-                    search.resume()
-                except ValueError as error:  # e.g. a searcher configured unlike the run's
-                    raise app.UsageError(f"cannot resume run {run.name!r}: {error}") from None
-            logging.info(
-                "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
-                "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,
-                _BATCH_SIZE.value, _EXECUTOR.value, _STORE.value, logdir)
-            search.run_all()
-        print_leaderboard(store, _TOP.value)
+        try:
+            with executors.make_executor(
+                _EXECUTOR.value, factory, address=_RAY_ADDRESS.value,
+                num_workers=_NUM_WORKERS.value, cpus_per_worker=_CPUS_PER_WORKER.value,
+                gpus_per_worker=_GPUS_PER_WORKER.value, eval_timeout=_EVAL_TIMEOUT.value,
+                max_retries=_MAX_RETRIES.value,
+            ) as executor:
+                search = driver.Search(
+                    store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
+                    _BATCH_SIZE.value)
+                if _RESUME.value:
+                    try:
+                        search.resume()
+                    except ValueError as error:  # e.g. a searcher configured unlike the run's
+                        raise app.UsageError(
+                            f"cannot resume run {run.name!r}: {error}") from None
+                logging.info(
+                    "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
+                    "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,
+                    _BATCH_SIZE.value, _EXECUTOR.value, _STORE.value, logdir)
+                search.run_all()
+        except executors.WorkerStartupError as error:
+            sys.exit(f"error: {error}\nThe run is in the store; once that is fixed, "
+                     f"{continue_with}")
+        except KeyboardInterrupt:
+            print(f"\nInterrupted. Every finished rule is in the store; {continue_with}",
+                  file=sys.stderr)
+            sys.exit(130)
+        print_leaderboard(store, run, _TOP.value)
 
 
 if __name__ == "__main__":

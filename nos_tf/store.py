@@ -9,14 +9,16 @@ One row of ``trials`` is one rule the searcher proposed, in one of three states:
 
   * ``pending``: submitted to an executor, not finished. A resumed search redoes these.
   * ``evaluated``: trained; the row holds the executor's result (reward, status, lr, ...).
-  * ``cached``: its fingerprint had already been evaluated (in any run of this store), so it
-    was not trained again; the row copies that evaluation's result and names it in
-    ``cached_from``. Cache hits are thus counted, one row each.
+  * ``cached``: its fingerprint had already been evaluated under the same protocol (in any
+    run of this store whose ``protocol`` is the same), so it was not trained again; the row
+    copies that evaluation's result and names it in ``cached_from``. Cache hits are thus
+    counted, one row each.
 
 Every status is cached, failures included: a rule that hung (``timeout``) or kept killing its
 worker (``failed``) would do so again, and the search should not pay for it twice.
 
-A store holds several runs (``runs``: searcher name, flags as JSON, start time), which lets
+A store holds several runs (``runs``: searcher name, flags as JSON, start time, and the
+protocol: what a reward means — the proxy task's data and training — as JSON), which lets
 one file compare searchers, and one searcher checkpoint per run (``checkpoints``: an opaque
 blob of controller weights, optimizer slots, baseline and RNG state).
 
@@ -52,7 +54,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PENDING, EVALUATED, CACHED = "pending", "evaluated", "cached"
 
@@ -66,7 +68,8 @@ _SCHEMA = (
       name     TEXT NOT NULL UNIQUE,
       searcher TEXT NOT NULL,
       flags    TEXT NOT NULL,  -- JSON object
-      started  REAL NOT NULL   -- unix time
+      started  REAL NOT NULL,  -- unix time
+      protocol TEXT            -- JSON object; NULL: not recorded (schema version 1)
     )""",
     """CREATE TABLE trials (
       trial_id     INTEGER PRIMARY KEY AUTOINCREMENT,  -- also the proposal order
@@ -99,6 +102,10 @@ _SCHEMA = (
     )""",
 )
 
+# Version 1 stores lacked runs.protocol: their runs keep NULL, and share results only with
+# each other, as they always did.
+_MIGRATIONS = {1: ("ALTER TABLE runs ADD COLUMN protocol TEXT",)}
+
 # The result columns of `trials`, in the order `_result_values` writes them.
 _RESULT_COLUMNS = ("status", "reward", "lr", "lr_scores", "reason", "wall_time", "worker")
 
@@ -116,6 +123,7 @@ class Run:
     searcher: str
     flags: dict[str, Any]
     started: float
+    protocol: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +223,10 @@ class TrialStore:
                 for statement in _SCHEMA:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version in _MIGRATIONS:
+                for statement in _MIGRATIONS[version]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path} is not a nos_tf trial store of schema version "
@@ -245,13 +257,21 @@ class TrialStore:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def start_run(self, name: str, searcher: str, flags: dict[str, Any]) -> Run:
-        """Registers a new run; `flags` (JSON-serialisable) records how it was launched."""
+    def start_run(self, name: str, searcher: str, flags: dict[str, Any],
+                  protocol: dict[str, Any] | None = None) -> Run:
+        """Registers a new run; `flags` (JSON-serialisable) records how it was launched.
+
+        `protocol` (JSON-serialisable) is what its rewards mean: runs share cached results
+        only when their protocols are equal, so a reward measured on other data or with
+        other epochs is never taken for this run's.
+        """
         try:
             with self._write() as db:
                 db.execute(
-                    "INSERT INTO runs (name, searcher, flags, started) VALUES (?, ?, ?, ?)",
-                    (name, searcher, json.dumps(flags, sort_keys=True), time.time()))
+                    "INSERT INTO runs (name, searcher, flags, started, protocol) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (name, searcher, json.dumps(flags, sort_keys=True), time.time(),
+                     None if protocol is None else json.dumps(protocol, sort_keys=True)))
         except sqlite3.IntegrityError:
             raise StoreError(
                 f"run {name!r} already exists in {self.path}: resume it or choose another "
@@ -285,17 +305,16 @@ class TrialStore:
                 tokens: Sequence[int] | None = None) -> Trial:
         """Records a proposal; the one way trials enter the store.
 
-        If `fingerprint` was evaluated before (in any run), the trial is recorded as a cache
-        hit and returned finished, with that evaluation's result. Otherwise it is recorded
+        If `fingerprint` was evaluated before under the run's protocol (in any run that has
+        it), the trial is recorded as a cache hit and returned finished, with that
+        evaluation's result. Otherwise it is recorded
         pending and returned with `result=None`: submit it to an executor under its
         `trial_id`, and `finish` it when the result comes back.
         """
         tokens_json = None if tokens is None else json.dumps([int(t) for t in tokens])
         now = time.time()
         with self._write() as db:
-            source = db.execute(
-                "SELECT * FROM trials WHERE fingerprint = ? AND state = ? "
-                "ORDER BY trial_id LIMIT 1", (fingerprint, EVALUATED)).fetchone()
+            source = _first_evaluation(db, fingerprint, run_id)
             if source is None:
                 cursor = db.execute(
                     "INSERT INTO trials (run_id, rule, fingerprint, tokens, state, proposed_at)"
@@ -374,11 +393,10 @@ class TrialStore:
         """The run's submitted, unfinished trials, in proposal order."""
         return self.trials(run_id, states=[PENDING])
 
-    def lookup(self, fingerprint: str):
-        """The first evaluation's result (`EvalResult`) for `fingerprint`, or None."""
-        row = self._db.execute(
-            "SELECT * FROM trials WHERE fingerprint = ? AND state = ? "
-            "ORDER BY trial_id LIMIT 1", (fingerprint, EVALUATED)).fetchone()
+    def lookup(self, fingerprint: str, run_id: int):
+        """The result (`EvalResult`) that `propose` would give `fingerprint` in run
+        `run_id` (the first evaluation under its protocol), or None."""
+        row = _first_evaluation(self._db, fingerprint, run_id)
         return None if row is None else _make_result(_result_fields(row))
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -421,25 +439,32 @@ class TrialStore:
 
     # -- summaries --------------------------------------------------------------------------
 
-    def leaderboard(self, top: int | None = None) -> list[LeaderboardEntry]:
-        """The best `ok` evaluation of each fingerprint, best first, across all runs.
+    def leaderboard(self, top: int | None = None,
+                    run_id: int | None = None) -> list[LeaderboardEntry]:
+        """The best `ok` evaluation of each fingerprint, best first, across all runs, or
+        across the runs that share run `run_id`'s protocol (rewards of other protocols do
+        not compare).
 
         `count` is how many times the fingerprint was proposed and finished: evaluations plus
         cache hits. `rule` and `lr` come from the best evaluation.
         """
         rows = self._db.execute(
             """
-            WITH counts AS (
-              SELECT fingerprint, COUNT(*) AS count FROM trials
+            WITH scope AS (
+              SELECT trials.* FROM trials JOIN runs USING (run_id)
+              WHERE ?1 IS NULL OR runs.protocol IS (
+                SELECT protocol FROM runs WHERE run_id = ?1)),
+            counts AS (
+              SELECT fingerprint, COUNT(*) AS count FROM scope
               WHERE state != 'pending' GROUP BY fingerprint),
             best AS (
               SELECT fingerprint, rule, reward, lr, ROW_NUMBER() OVER (
                 PARTITION BY fingerprint ORDER BY reward DESC, trial_id) AS position
-              FROM trials WHERE state = 'evaluated' AND status = 'ok')
+              FROM scope WHERE state = 'evaluated' AND status = 'ok')
             SELECT best.fingerprint, rule, reward, lr, count
             FROM best JOIN counts USING (fingerprint)
-            WHERE position = 1 ORDER BY reward DESC, count DESC, rule LIMIT ?
-            """, (-1 if top is None else int(top),)).fetchall()
+            WHERE position = 1 ORDER BY reward DESC, count DESC, rule LIMIT ?2
+            """, (run_id, -1 if top is None else int(top))).fetchall()
         return [LeaderboardEntry(rank=rank, reward=row["reward"], rule=row["rule"],
                                  lr=row["lr"], count=row["count"],
                                  fingerprint=row["fingerprint"])
@@ -456,6 +481,16 @@ class TrialStore:
             if state == EVALUATED:
                 totals[f"status:{status}"] = count
         return totals
+
+def _first_evaluation(db: sqlite3.Connection, fingerprint: str, run_id: int):
+    """The first evaluated trial of `fingerprint` in a run whose protocol is run
+    `run_id`'s (NULL matches NULL: version-1 runs share among themselves), or None."""
+    return db.execute(
+        "SELECT trials.* FROM trials JOIN runs USING (run_id) "
+        "WHERE fingerprint = ? AND state = ? "
+        "AND runs.protocol IS (SELECT protocol FROM runs WHERE run_id = ?) "
+        "ORDER BY trial_id LIMIT 1", (fingerprint, EVALUATED, run_id)).fetchone()
+
 
 def _next_finished_seq(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COALESCE(MAX(finished_seq), 0) + 1 FROM trials").fetchone()[0]
@@ -496,4 +531,5 @@ def _trial_from_row(row: sqlite3.Row) -> Trial:
 
 def _run_from_row(row: sqlite3.Row) -> Run:
     return Run(run_id=row["run_id"], name=row["name"], searcher=row["searcher"],
-               flags=json.loads(row["flags"]), started=row["started"])
+               flags=json.loads(row["flags"]), started=row["started"],
+               protocol=None if row["protocol"] is None else json.loads(row["protocol"]))

@@ -4,6 +4,7 @@ import collections
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 
 import binaries
@@ -50,6 +51,12 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     with store_lib.TrialStore(path) as store:
         run = store.runs()[0]
         assert run.searcher == "ppo" and run.flags["max_evaluations"] == 6
+        assert run.protocol == proxy.ProxyConfig(
+            dataset="digits", train_examples=run.flags["train_examples"],
+            validation_examples=run.flags["validation_examples"],
+            learning_rates=[float(lr) for lr in run.flags["learning_rates"]],
+            epochs=run.flags["epochs"], halving_rate=run.flags["halving_rate"],
+            abandon_below=run.flags["abandon_below"]).protocol()
         assert store.load_checkpoint(run.run_id).step == 2
     events = list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     assert events, "no TensorBoard summaries written"
@@ -59,6 +66,12 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     assert process.returncode != 0
     assert "entropy_floor: stored 0.5, now 0.2" in process.stderr
     assert "Traceback" not in process.stderr
+    # So is resuming it with another proxy protocol: its rewards would not compare.
+    process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
+                         "--seed=9", "--resume", "--epochs=7")
+    assert process.returncode == 1
+    assert "another proxy protocol (epochs" in process.stderr and "-> 7" in process.stderr
+    assert "Traceback" not in process.stderr
 
 
 @pytest.mark.parametrize("flag, message", [
@@ -66,6 +79,8 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--ppo_clip=0", "clip_epsilon > 0"),
     ("--entropy_floor=1.5", "entropy_floor must be in [0, 1), got 1.5"),
     ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
+    ("--batch_size=0", "--batch_size=0: 0 is not a positive integer"),
+    ("--resume", "nothing to resume: no trial store at"),
 ])
 def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
     process = run_search(tmp_path / "s.sqlite", flag)
@@ -121,6 +136,61 @@ def test_sigkill_then_resume_loses_nothing_and_repeats_nothing(tmp_path):
     assert len(trials) == 10
 
 
+def test_store_and_startup_errors_are_one_line_messages(tmp_path):
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(os.urandom(4096))
+    process = run_search(garbage)
+    assert process.returncode == 1
+    assert "is not a trial store" in process.stderr and "Traceback" not in process.stderr
+
+    # A bad --logdir is found before the run is recorded.
+    path = tmp_path / "search.sqlite"
+    process = run_search(path, f"--logdir={garbage}/tensorboard")
+    assert process.returncode == 1
+    assert "cannot write TensorBoard summaries" in process.stderr
+    assert "Traceback" not in process.stderr
+    with store_lib.TrialStore(path) as store:
+        assert store.runs() == []
+
+    # Data that is not there stops the search with what to do, and the run can continue.
+    process = run_search(path, "--dataset=cifar10", f"--data_dir={tmp_path}", "--run_name=c")
+    assert process.returncode == 1 and "Traceback" not in process.stderr
+    assert "dataset 'cifar10'" in process.stderr
+    assert "continue it with --resume --run_name=c" in process.stderr
+    process = run_search(path, "--resume", "--run_name=nosuch")
+    assert process.returncode == 1 and "no run 'nosuch'" in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+def test_ctrl_c_says_how_to_continue(tmp_path):
+    path = tmp_path / "search.sqlite"
+    process = subprocess.Popen(
+        binaries.command("nos_tf.search", *search_args(path, "--run_name=i", "--seed=1", "--max_evaluations=200")),
+        cwd=binaries.REPO, env=binaries.ENV, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+            if path.exists() and finished_trials_or_none(path):
+                break
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr[-3000:]
+    assert "Interrupted. Every finished rule is in the store" in stderr
+    assert "--resume --run_name=i" in stderr and "Traceback" not in stderr
+
+
+def finished_trials_or_none(path):
+    try:
+        return finished_trials(path)
+    except (sqlite3.Error, store_lib.StoreError):
+        return None  # not created yet
+
+
 @pytest.mark.parametrize("searcher", ["random", "evolution"])
 def test_other_searchers_run(tmp_path, searcher):
     process = run_search(tmp_path / "s.sqlite", f"--searcher={searcher}",
@@ -139,6 +209,7 @@ class TwoWorkerExecutor:
 
     def __init__(self, crash_after=None):
         self.queue, self.polls, self.crash_after, self.most_in_flight = [], 0, crash_after, 0
+        self.submitted = 0
 
     @property
     def num_in_flight(self):
@@ -146,6 +217,7 @@ class TwoWorkerExecutor:
 
     def submit(self, key, rule_text):
         self.queue.append((key, rule_text))
+        self.submitted += 1
         self.most_in_flight = max(self.most_in_flight, len(self.queue))
 
     def poll(self, timeout=None):
@@ -191,7 +263,9 @@ def test_batches_ahead_keep_workers_busy_and_resume_exactly(tmp_path):
         with pytest.raises(KeyboardInterrupt):
             drive(path, TwoWorkerExecutor(crash_after=crash_after))
         resumed = TwoWorkerExecutor()
-        drive(path, resumed, resume=True)
+        search = drive(path, resumed, resume=True)
         assert outcome(path) == outcome(reference), crash_after
+        # Its speed counts what this process trained, not what the killed one had.
+        assert search.progress.trained_here == resumed.submitted > 0
         with store_lib.TrialStore(path) as store:
             assert not store.pending(store.run("r").run_id)

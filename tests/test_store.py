@@ -40,8 +40,8 @@ def test_a_finished_trial_keeps_its_result(store, run_id):
     assert finished.state == "evaluated"
     assert finished.result == result("g * m", 0.75)
     assert store.pending(run_id) == []
-    assert store.lookup("fp-g * m") == result("g * m", 0.75)
-    assert store.lookup("fp-unknown") is None
+    assert store.lookup("fp-g * m", run_id) == result("g * m", 0.75)
+    assert store.lookup("fp-unknown", run_id) is None
 
 
 def test_a_known_fingerprint_is_a_counted_cache_hit_not_a_new_evaluation(store, run_id):
@@ -58,6 +58,40 @@ def test_a_known_fingerprint_is_a_counted_cache_hit_not_a_new_evaluation(store, 
     assert (hit.rule, hit.result.reward, hit.result.lr) == ("m * g", 0.75, 0.01)
     assert store.counts(other_run) == {"pending": 0, "evaluated": 0, "cached": 1}
     assert store.counts() == {"pending": 0, "evaluated": 2, "cached": 1, "status:ok": 2}
+
+
+def test_results_are_shared_only_between_runs_of_the_same_protocol(store):
+    """A reward measured on other data or with other epochs means something else."""
+    digits = store.start_run("a", "ppo", {}, protocol={"dataset": "digits", "epochs": 3})
+    store.finish(store.propose(digits.run_id, "g", "fp-g").trial_id, result("g", 0.9))
+    fashion = store.start_run("b", "ppo", {}, protocol={"dataset": "fashion", "epochs": 3})
+    assert fashion.protocol == {"dataset": "fashion", "epochs": 3}
+    assert store.lookup("fp-g", fashion.run_id) is None
+    assert store.propose(fashion.run_id, "g", "fp-g").state == "pending"
+    again = store.start_run("c", "random", {}, protocol={"epochs": 3, "dataset": "digits"})
+    hit = store.propose(again.run_id, "g", "fp-g")
+    assert (hit.state, hit.result.reward) == ("cached", 0.9)
+    # A leaderboard scoped to a run ranks only rewards of its protocol.
+    assert [e.count for e in store.leaderboard(run_id=digits.run_id)] == [2]
+    assert store.leaderboard(run_id=fashion.run_id) == []
+    assert [e.count for e in store.leaderboard()] == [2]
+
+
+def test_a_version_1_store_is_upgraded_and_its_runs_keep_sharing(tmp_path):
+    path = str(tmp_path / "v1.db")
+    with TrialStore(path) as store:
+        run_id = store.start_run("old", "ppo", {}).run_id
+        store.finish(store.propose(run_id, "g", "fp-g").trial_id, result("g", 0.9))
+    with sqlite3.connect(path) as db:  # What version 1 wrote: runs had no protocol.
+        db.execute("ALTER TABLE runs DROP COLUMN protocol")
+        db.execute("PRAGMA user_version=1")
+    with TrialStore(path) as store:
+        assert store.run("old").protocol is None
+        assert store.propose(run_id, "1 * g", "fp-g").state == "cached"
+        new = store.start_run("new", "ppo", {}, protocol={"dataset": "digits"}).run_id
+        assert store.propose(new, "g", "fp-g").state == "pending"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
 
 
 def test_a_result_is_recorded_once(store, run_id):
