@@ -1,14 +1,16 @@
 """What a search found: the leaderboard of a trial store and a plot of its progress.
 
-    python -m nos_tf.report --store=runs/search.db [--top=20] [--output=progress.png]
+    python -m nos_tf.report --store=runs/cpu/search.sqlite [--top=20] [--output=progress.png]
 
 Prints the best rules (one line per fingerprint: its best reward, the rule and learning rate
 of that evaluation, and how often the fingerprint was proposed, cache hits included) and a
 summary of each run, then writes a PNG of reward per evaluation with the best so far, one
-line per run, labelled by searcher.
+line per run, labelled by searcher. Runs of different proxy protocols (other data, other
+epochs) get a leaderboard each: their rewards do not compare.
 """
 
 import itertools
+import json
 import os
 
 from absl import app, flags
@@ -37,6 +39,28 @@ def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
     return "\n".join(
         "  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths))
         .rstrip() for row in [header, *rows])
+
+
+def format_leaderboards(store: TrialStore, top: int) -> str:
+    """One leaderboard, or one per proxy protocol, headed by its runs and by the protocol
+    fields in which it differs from the others."""
+    groups: dict[str, list] = {}
+    for run in store.runs():
+        groups.setdefault(json.dumps(run.protocol, sort_keys=True), []).append(run)
+    if len(groups) <= 1:
+        return format_leaderboard(store.leaderboard(top=top))
+    protocols = [runs[0].protocol or {} for runs in groups.values()]
+    differing = sorted(key for key in set().union(*protocols)
+                       if len({json.dumps(p.get(key)) for p in protocols}) > 1)
+    sections = []
+    for runs, protocol in zip(groups.values(), protocols):
+        names = ", ".join(repr(run.name) for run in runs)
+        fields = ", ".join(f"{key} {protocol.get(key)!r}" for key in differing)
+        if runs[0].protocol is None:
+            fields = "protocol not recorded"
+        sections.append(f"runs {names} ({fields}):\n"
+                        + format_leaderboard(store.leaderboard(top=top, run_id=runs[0].run_id)))
+    return "\n\n".join(sections)
 
 
 def format_runs(store: TrialStore) -> str:
@@ -91,8 +115,9 @@ def write_report(store_path: str, top: int, output: str | None = None) -> str:
         raise StoreError(f"no trial store at {store_path}")
     output = output or os.path.splitext(store_path)[0] + ".png"
     with TrialStore(store_path) as store:
-        text = "\n\n".join([format_leaderboard(store.leaderboard(top=top)),
-                             format_runs(store)])
+        text = "\n\n".join([format_leaderboards(store, top), format_runs(store)])
+        if os.path.dirname(output):
+            os.makedirs(os.path.dirname(output), exist_ok=True)
         plot_progress(store).savefig(output, dpi=120)
     return f"{text}\n\nprogress plot: {output}"
 
@@ -108,6 +133,8 @@ def main(argv):
         print(write_report(_STORE.value, _TOP.value, _OUTPUT.value))
     except StoreError as error:
         raise app.UsageError(str(error)) from None
+    except OSError as error:  # --output in a folder that cannot be made or written
+        raise app.UsageError(f"cannot write the plot: {error}") from None
 
 
 if __name__ == "__main__":

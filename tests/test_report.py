@@ -96,3 +96,27 @@ def test_the_binary_names_bad_input(tmp_path):
     assert process.returncode != 0
     assert "no trial store at" in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def test_runs_of_other_protocols_get_a_leaderboard_each(tmp_path):
+    path = str(tmp_path / "search.db")
+    with TrialStore(path) as store:
+        for name, dataset, reward in [("d", "digits", 0.9), ("f", "fashion_mnist", 0.8),
+                                      ("d2", "digits", 0.95)]:
+            run = store.start_run(name, "ppo", {}, protocol={"dataset": dataset, "epochs": 3})
+            add_evaluations(store, run.run_id, [(f"g * {reward}", reward, "ok")])
+    text = report.write_report(path, top=5, output=str(tmp_path / "plots" / "p.png"))
+    digits, fashion = text.split("\n\n")[:2]
+    assert digits.startswith("runs 'd', 'd2' (dataset 'digits'):")
+    assert [line.split()[1] for line in digits.splitlines()[2:]] == ["0.9500", "0.9000"]
+    assert fashion.startswith("runs 'f' (dataset 'fashion_mnist'):")
+    assert [line.split()[1] for line in fashion.splitlines()[2:]] == ["0.8000"]
+    assert os.path.isfile(tmp_path / "plots" / "p.png")  # its folder made on the way
+
+
+def test_an_unwritable_output_is_named(store_path, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    process = run_report(f"--store={store_path}", f"--output={blocker}/plot.png")
+    assert process.returncode != 0
+    assert "cannot write the plot" in process.stderr and "Traceback" not in process.stderr
