@@ -11,16 +11,33 @@ The protocol's flags are those of `nos_tf.proxy_flags`.
 """
 
 import dataclasses
+import functools
 import statistics
+import sys
 from typing import Callable
 
 from absl import app, flags
 
-from nos_tf import data, proxy, proxy_flags
+from nos_tf import data, proxy, proxy_flags, rules
+
+flags.adopt_module_key_flags(proxy_flags)  # --help shows the protocol's flags too.
 
 _RULES = flags.DEFINE_multi_string(
     "rule", [], "An update rule in the language of nos_tf.parse, e.g. "
     "'g * exp(sign(g) * sign(m))'. Repeat the flag to score several.")
+
+
+@flags.validator("rule")
+def _rules_parse(texts: list[str]) -> bool:
+    """A rule that is not in the language is a flag error, found before any data loads."""
+    for text in texts:
+        try:
+            rules.parse(text)
+        except rules.RuleSyntaxError as error:
+            raise flags.ValidationError(str(error)) from None
+    return True
+
+
 _BASELINES = flags.DEFINE_bool(
     "baselines", False, "Also score SGD, momentum, Adam and RMSProp under the same protocol.")
 _NUM_SEEDS = flags.DEFINE_integer(
@@ -85,6 +102,20 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     results_by_name: dict[str, list[proxy.EvalResult]] = {}
+    try:
+        _score(config, results_by_name)
+    except KeyboardInterrupt:
+        print("\nInterrupted: the summary holds what finished.", file=sys.stderr)
+        if results_by_name:
+            print(f"\n{format_summary(results_by_name)}")
+        sys.exit(130)
+    print()
+    print(format_summary(results_by_name))
+
+
+def _score(config: proxy.ProxyConfig, results_by_name: dict) -> None:
+    """Scores the rules and baselines under each seed, printing each result as it comes
+    and adding it to `results_by_name`."""
     for seed in range(config.seed, config.seed + _NUM_SEEDS.value):
         try:
             evaluator = proxy.Evaluator(dataclasses.replace(config, seed=seed))
@@ -92,17 +123,14 @@ def main(argv):
             raise SystemExit(f"nos_tf.evaluate: {error}") from None
         print(f"# proxy seed {seed}: {config.dataset}, {len(evaluator.data.train[0])} "
               f"training / {len(evaluator.data.validation[0])} validation examples", flush=True)
-        results = [evaluator.evaluate(rule) for rule in _RULES.value]
+        jobs = [functools.partial(evaluator.evaluate, rule) for rule in _RULES.value]
         if _BASELINES.value:
-            results += [
-                evaluator.evaluate_optimizer(name, make)
-                for name, make in _baseline_optimizers().items()
-            ]
-        for result in results:
+            jobs += [functools.partial(evaluator.evaluate_optimizer, name, make)
+                     for name, make in _baseline_optimizers().items()]
+        for job in jobs:
+            result = job()
+            results_by_name.setdefault(result.rule, []).append(result)  # before a Ctrl-C can
             print(format_result(result), flush=True)
-            results_by_name.setdefault(result.rule, []).append(result)
-    print()
-    print(format_summary(results_by_name))
 
 
 if __name__ == "__main__":

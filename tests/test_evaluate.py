@@ -1,5 +1,8 @@
 """`python -m nos_tf.evaluate`: the command line a user runs, on the smoke preset."""
 
+import signal
+import subprocess
+
 import binaries
 import pytest
 from absl import app, flags
@@ -34,6 +37,37 @@ def test_usage_errors_are_messages_not_tracebacks():
     done = _run()
     assert done.returncode != 0
     assert "Nothing to score" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_rule_not_in_the_language_is_a_flag_error_before_any_training():
+    done = _run("--rule=g", "--rule=g * (m")
+    assert done.returncode != 0
+    assert "flag --rule" in done.stderr and "was never closed at position 4" in done.stderr
+    assert "Traceback" not in done.stderr and "# proxy seed" not in done.stdout
+
+
+def test_ctrl_c_prints_the_summary_of_what_finished(tmp_path):
+    with open(tmp_path / "stderr", "w+") as stderr_file:
+        process = subprocess.Popen(
+            binaries.command("nos_tf.evaluate", f"--flagfile={SMOKE}", "--rule=g",
+                             "--baselines", "--num_seeds=20"),
+            cwd=binaries.REPO, env=binaries.ENV, stdout=subprocess.PIPE, stderr=stderr_file,
+            text=True)
+        try:
+            for line in process.stdout:
+                if line.startswith("  reward"):  # the first result is out
+                    break
+            process.send_signal(signal.SIGINT)
+            stdout = process.stdout.read()  # what the loop's read-ahead left, then the rest
+            process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        stderr_file.seek(0)
+        stderr = stderr_file.read()
+    assert process.returncode == 130, stderr[-3000:]
+    assert "Interrupted" in stderr and "Traceback" not in stderr
+    assert "reward    ± std" in stdout and stdout.rstrip().endswith("  g")
 
 
 def _main_with(*args):
