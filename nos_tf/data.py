@@ -83,6 +83,7 @@ def load_images(
     """
     if name not in _LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_LOADERS)}")
+    check_data_dir(data_dir)
     (train_x, train_y), test, num_classes = _LOADERS[name](data_dir)
     available = len(train_x)
     if validation_examples is None:
@@ -111,6 +112,17 @@ def load_images(
         num_classes=num_classes,
         image_shape=tuple(train_x.shape[1:]),
     )
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    """Raises DataUnavailableError for a local `data_dir` that is not a directory.
+
+    Every loader falls back to other places (Debian's files, the Keras cache), so a
+    mistyped directory would otherwise go unnoticed while other data is used. Remote
+    paths (gs://...) are left to TFDS.
+    """
+    if data_dir and "://" not in data_dir and not os.path.isdir(data_dir):
+        raise DataUnavailableError(f"--data_dir={data_dir}: no such directory")
 
 
 def make_pipeline(

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nos_tf.data import DataUnavailableError, tfds_prepared
+from nos_tf.data import DataUnavailableError, check_data_dir, tfds_prepared
 
 TRANS_DE_EN_PATH = "/usr/share/trans/de-en"
 """Where Debian's ``trans-de-en`` package installs the dictionary."""
@@ -118,6 +118,7 @@ def load_parallel_corpus(
         raise ValueError(f"unknown translation source {source!r}; choose one of {SOURCES}")
     if not 1 <= min_words <= max_words:
         raise ValueError(f"need 1 <= min_words <= max_words, got {min_words}, {max_words}")
+    check_data_dir(data_dir)
     if source == "auto":
         source = "wmt14" if wmt14_prepared(data_dir) else "trans_de_en"
     if source == "wmt14":

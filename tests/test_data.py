@@ -120,6 +120,7 @@ def test_cifar10_reads_a_prepared_tfds_dir(tmp_path, no_system_fashion_mnist):
 @pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
 def test_missing_dataset_offline_says_how_to_provide_it(tmp_path, no_system_fashion_mnist, name,
                                                         caplog):
+    (tmp_path / "empty").mkdir()
     with pytest.raises(data.DataUnavailableError) as error:
         data.load_images(name, data_dir=str(tmp_path / "empty"))
     assert "dataset_info" not in caplog.text  # TFDS's warning of a broken dataset.
@@ -127,6 +128,13 @@ def test_missing_dataset_offline_says_how_to_provide_it(tmp_path, no_system_fash
     assert name in message and "--data_dir" in message and "tfds build" in message
     if name == "fashion_mnist":
         assert "apt-get install dataset-fashion-mnist" in message
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "digits"])
+def test_a_data_dir_that_does_not_exist_is_named_not_passed_over(tmp_path, name):
+    """The loaders fall back to Debian's files: a mistyped directory would go unnoticed."""
+    with pytest.raises(data.DataUnavailableError, match="--data_dir=.*typo: no such directory"):
+        data.load_images(name, data_dir=str(tmp_path / "typo"))
 
 
 def test_split_depends_on_seed_only(tmp_path, no_system_fashion_mnist):
