@@ -566,7 +566,8 @@ def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) ->
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     specs = [OptimizerSpec.parse(text) for text in _OPTIMIZERS.value]
     try:
         rates = learning_rates_for(specs, _LEARNING_RATES.value)

@@ -6,7 +6,7 @@ import os
 import binaries
 import keras
 import pytest
-from absl import flags
+from absl import app, flags
 from absl.testing import flagsaver
 
 import nos_tf
@@ -214,3 +214,12 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
 def test_mismatched_learning_rates_are_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="error: --lrs has 2 values for 3 optimizers"):
         _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,powersign", lrs="0.1,0.2")
+
+
+def test_stray_arguments_are_a_usage_error(tmp_path):
+    # A quoting slip (`--optimizers=adam, rmsprop`) leaves "rmsprop" as an argument:
+    # running without it would quietly drop an optimizer from the comparison.
+    with pytest.raises(app.UsageError, match="Unexpected arguments: rmsprop"):
+        FLAGS.output_dir = str(tmp_path)
+        transfer.main(["transfer", "rmsprop"])
+    assert not os.listdir(tmp_path)
