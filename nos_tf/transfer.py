@@ -40,6 +40,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -554,6 +555,15 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
     return path
 
 
+def prepare_output_dir(path: str) -> None:
+    """Creates `path` and writes a file there, raising OSError if it cannot: the table is
+    written once every optimizer has trained (hours for wrn and gnmt), so a directory that
+    cannot hold it is to be found out before the first run, not after the last."""
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+        pass
+
+
 def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) -> float:
     """The grid rate whose short run scores best (nan and inf count as worst)."""
     scores = {}
@@ -574,10 +584,17 @@ def main(argv):
         grid = [_positive_float("--lr_grid", rate) for rate in _LR_GRID.value]
         if None in rates and not grid:
             raise ValueError("--lr_grid is empty and --lrs does not give every rate")
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    try:  # Before the task loads its data (for gnmt, learns its tokenizers too).
+        prepare_output_dir(_OUTPUT_DIR.value)
+    except OSError as error:
+        sys.exit(f"error: cannot write to --output_dir={_OUTPUT_DIR.value}: "
+                 f"{error.strerror or error}")
+    try:
         task = _TASKS[_MODEL.value]()
     except ValueError as error:  # Bad flag values and missing data (DataUnavailableError).
         sys.exit(f"error: {error}")
-    os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
 
     outcomes, rows = {}, []
     for spec, rate in zip(specs, rates):

@@ -223,3 +223,20 @@ def test_stray_arguments_are_a_usage_error(tmp_path):
         FLAGS.output_dir = str(tmp_path)
         transfer.main(["transfer", "rmsprop"])
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+def test_unwritable_output_dir_is_a_clear_error_before_the_task_is_built(
+        tmp_path, monkeypatch, where):
+    if where == "under a file":
+        (tmp_path / "file").write_text("", encoding="utf-8")
+        output_dir = tmp_path / "file" / "transfer"
+    else:  # Exists, so only writing a file into it finds it unusable.
+        if not os.path.isdir("/proc/self"):
+            pytest.skip("no procfs here")
+        output_dir = "/proc"
+    # Data loading (and for gnmt, learning tokenizers) comes after the check.
+    monkeypatch.setitem(transfer._TASKS, "rosenbrock",
+                        lambda: pytest.fail("the task was built before --output_dir"))
+    with pytest.raises(SystemExit, match=r"^error: cannot write to --output_dir=\S+: \w"):
+        _run(output_dir, model="rosenbrock", optimizers="adam", lrs="0.1")
