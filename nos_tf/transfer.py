@@ -57,6 +57,8 @@ _NAMED_LABELS = {
     "powersign": "PowerSign", "addsign": "AddSign",
 }
 _NAMED_PATTERN = re.compile(r"^(powersign|addsign)(?:-(ld|cd|rd))?$|^(sgd|momentum|adam|rmsprop)$")
+# An identifier, maybe with a suffix: what a user means as an optimizer's name.
+_NAME_LIKE = re.compile(r"^[A-Za-z_]\w*(?:-\w+)?$")
 _MOMENTUM = 0.9
 _LOOKUP_TRAIN_PAIRS = 100_000  # The lookup's n-gram vectors of wmt14's 4.5M pairs: many GB.
 
@@ -77,13 +79,25 @@ class OptimizerSpec:
 
     @classmethod
     def parse(cls, text: str) -> "OptimizerSpec":
-        """Raises nos_tf.RuleSyntaxError (a ValueError) for text that is neither."""
+        """Raises ValueError for text that is neither: nos_tf.RuleSyntaxError for a rule,
+        or, for a lone name such as `adagrad` or `powersign-xd` (a misspelt or unsupported
+        optimizer more likely than an attempt at a rule), one that lists the names."""
         import nos_tf  # pylint: disable=import-outside-toplevel
 
         text = text.strip()
         match = _NAMED_PATTERN.match(text.lower())
         if not match:
-            return cls(text, str(nos_tf.parse(text)))
+            try:
+                return cls(text, str(nos_tf.parse(text)))
+            except nos_tf.RuleSyntaxError as error:
+                if not _NAME_LIKE.match(text):
+                    raise
+                raise ValueError(
+                    f"unknown optimizer {text!r}: the names are {', '.join(_NAMED_LABELS)} "
+                    f"(powersign and addsign also with a sign decay: "
+                    f"{', '.join(f'-{suffix}' for suffix in _SIGN_DECAY_SUFFIXES)}), and any "
+                    f"other text is read as a rule, which {text!r} is not: {error.reason}"
+                ) from None
         sign_name, decay, keras_name = match.groups()
         name = sign_name or keras_name
         label = _NAMED_LABELS[name] + (f"-{decay}" if decay else "")

@@ -86,6 +86,17 @@ def test_bad_rule_text_is_a_rule_syntax_error():
         transfer.OptimizerSpec.parse("g * frobnicate(m)")
 
 
+@pytest.mark.parametrize("text", ["adagrad", "powersign-xd"])
+def test_unknown_optimizer_name_lists_the_names(text):
+    with pytest.raises(ValueError) as info:
+        transfer.OptimizerSpec.parse(text)
+    message = str(info.value)
+    assert message.startswith(f"unknown optimizer {text!r}: the names are sgd, momentum, adam, "
+                              "rmsprop, powersign, addsign")
+    assert "-ld, -cd, -rd" in message
+    assert "operands are g, g2" in message  # What a rule may use, for a rule that was meant.
+
+
 def test_bad_rule_on_the_command_line_is_a_clear_error_not_a_traceback():
     process = binaries.run("nos_tf.transfer", "--model=rosenbrock",
                            "--optimizers=adam,g * exp(sign(g) * sign(q))", timeout=300)
