@@ -159,6 +159,30 @@ class _OptimizerListParser(flags.ArgumentParser):
         return "optimizer list"
 
 
+def _start_point(values: list[str]) -> tuple[float, float] | None:
+    """--rosenbrock_start as (x, y), or None if it is not two finite numbers."""
+    try:
+        point = tuple(float(value) for value in values)
+    except ValueError:
+        return None
+    return point if len(point) == 2 and all(map(math.isfinite, point)) else None
+
+
+class _PointParser(flags.ListParser):
+    """--rosenbrock_start: checked when the flags are parsed, where absl's error names the
+    flag, not when the Rosenbrock task starts, where float()'s error named none."""
+
+    def __init__(self):
+        super().__init__()
+        self.syntactic_help = "two numbers x,y"  # ListParser's own is set per instance.
+
+    def parse(self, argument):
+        values = super().parse(argument)
+        if _start_point(values) is None:
+            raise ValueError("must be two numbers x,y")
+        return values
+
+
 # ----------------------------------------------------------------------------- flags ---
 
 _MODEL = flags.DEFINE_enum(
@@ -256,7 +280,8 @@ _LENGTH_PENALTY = flags.DEFINE_float(
     "length_penalty", 0.6, "gnmt: GNMT's length penalty alpha for beam search.")
 
 # Rosenbrock.
-_START = flags.DEFINE_list("rosenbrock_start", ["-1.2", "1.0"], "rosenbrock: start (x, y).")
+_START = flags.DEFINE(_PointParser(), "rosenbrock_start", ["-1.2", "1.0"],
+                      "rosenbrock: start (x, y).", serializer=flags.CsvListSerializer(","))
 _STEPS = flags.DEFINE_integer("rosenbrock_steps", 5000, "rosenbrock: updates per run.",
                               lower_bound=1)
 _TOLERANCE = flags.DEFINE_float(
@@ -442,9 +467,10 @@ class _RosenbrockTask(_Task):
     formats = {"final distance": "{:.2e}", "final value": "{:.2e}"}
 
     def __init__(self):
-        if len(_START.value) != 2:
-            raise ValueError(f"--rosenbrock_start needs x and y, got {_START.value}")
-        self.start = tuple(float(value) for value in _START.value)
+        self.start = _start_point(_START.value)
+        if self.start is None:  # Set in code, where the flag's parser does not check.
+            raise ValueError(f"--rosenbrock_start must be two numbers x,y, got "
+                             f"{','.join(map(str, _START.value))!r}")
         self.columns = (f"steps to {_TOLERANCE.value:g}", "final distance", "final value")
         self.formats = {**self.formats, self.columns[0]: "{:.0f}"}
 

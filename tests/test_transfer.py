@@ -118,6 +118,20 @@ def test_learning_rates_one_each_or_one_for_all():
         transfer.learning_rates_for(specs, ["0"])
 
 
+@pytest.mark.parametrize("value", ["a,b", "1", "1,2,3", "nan,1", ""])
+def test_bad_rosenbrock_start_names_the_flag_when_parsed(value):
+    with pytest.raises(flags.IllegalFlagValueError,
+                       match=f"^flag --rosenbrock_start={value}: must be two numbers x,y$"):
+        FLAGS["rosenbrock_start"].parse(value)
+
+
+def test_rosenbrock_start_set_in_code_is_checked_too(tmp_path):
+    FLAGS.rosenbrock_start = ["a", "b"]  # Assignment does not go through the flag's parser.
+    with pytest.raises(SystemExit, match="^error: --rosenbrock_start must be two numbers x,y, "
+                                         "got 'a,b'$"):
+        _run(tmp_path, model="rosenbrock", optimizers="adam", lrs="0.1")
+
+
 # ------------------------------------------------------------------- end to end runs ---
 
 
