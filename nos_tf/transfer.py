@@ -343,7 +343,8 @@ class _WideResNetTask(_Task):
             try:
                 self.images = load("cifar10")
             except data.DataUnavailableError as error:
-                logging.warning("cifar10 is not available (%s); using fashion_mnist", error)
+                logging.warning("cifar10 is not available (%s); using fashion_mnist",
+                                _with_own_flag_names(str(error)))
                 self.images = load("fashion_mnist")
         else:
             self.images = load(_IMAGE_DATASET.value)
@@ -521,6 +522,17 @@ def _builder(spec: OptimizerSpec):
 # ------------------------------------------------------------------------ the report ---
 
 
+def _with_own_flag_names(message: str) -> str:
+    """A loader's DataUnavailableError message with transfer's flag for the data folder.
+
+    nos_tf.data and nos_tf.translation_data say "pass --data_dir=DIR", the flag of the
+    binaries that share nos_tf.proxy_flags; transfer cannot define --data_dir too (absl
+    flags are process-wide, and that module is imported in the same process), so its flag
+    is --datasets_dir. TFDS's own `tfds build ... --data_dir=DIR` in the message stays.
+    """
+    return message.replace("pass --data_dir=", f"pass --{_DATA_DIR.name}=")
+
+
 def learning_rates_for(specs: list[OptimizerSpec], rates: list[str]) -> list[float | None]:
     """--lrs as one float (or None: sweep) per optimizer."""
     if not rates:
@@ -631,9 +643,13 @@ def main(argv):
     except OSError as error:
         sys.exit(f"error: cannot write to --output_dir={_OUTPUT_DIR.value}: "
                  f"{error.strerror or error}")
+    from nos_tf import data  # pylint: disable=import-outside-toplevel
+
     try:
         task = _TASKS[_MODEL.value]()
-    except ValueError as error:  # Bad flag values and missing data (DataUnavailableError).
+    except data.DataUnavailableError as error:  # Also translation_data's: the same class.
+        sys.exit(f"error: {_with_own_flag_names(str(error))}")
+    except ValueError as error:  # Bad flag values.
         sys.exit(f"error: {error}")
 
     outcomes, rows = {}, []

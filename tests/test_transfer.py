@@ -236,6 +236,17 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
              datasets_dir=str(tmp_path / "empty"))
 
 
+def test_missing_dataset_error_names_transfers_own_flag(tmp_path):
+    # wmt14 is looked for in --datasets_dir only: no download is tried, whatever the network.
+    with pytest.raises(SystemExit) as info:
+        _run(tmp_path, model="gnmt", optimizers="adam", lrs="1e-3", translation_data="wmt14",
+             datasets_dir=str(tmp_path / "empty"))
+    message = str(info.value)
+    assert message.startswith("error: wmt14_translate/de-en is not prepared")
+    assert "pass --datasets_dir=DIR" in message and "pass --data_dir" not in message
+    assert "`tfds build wmt14_translate/de-en --data_dir=DIR`" in message  # TFDS's own flag.
+
+
 def test_mismatched_learning_rates_are_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="error: --lrs has 2 values for 3 optimizers"):
         _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,powersign", lrs="0.1,0.2")
