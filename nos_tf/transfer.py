@@ -313,6 +313,7 @@ class _Task:
         raise NotImplementedError
 
     def write_figures(self, outcomes: dict[str, Outcome], output_dir: str) -> list[str]:
+        """`outcomes`: each run's, by its row's name in the table (see `run_label`)."""
         return [plot_curves({label: outcome.curves for label, outcome in outcomes.items()},
                             os.path.join(output_dir, f"{self.name}_curves.png"),
                             title=self.title)]
@@ -556,6 +557,22 @@ def _positive_float(flag, text):
     return value
 
 
+def run_label(label: str, learning_rate: float, repeated: bool, taken) -> str:
+    """A run's name in the table and in the figures' legends, unlike those `taken`.
+
+    The optimizer's label, with the learning rate where the label is `repeated` in
+    --optimizers (`adam,adam --lrs=1e-2,1e-3`: "Adam (lr 0.01)", "Adam (lr 0.001)"), and
+    a count where that repeats too (the same optimizer twice at a swept rate). The figures
+    key their lines by it, so two runs of one name would otherwise be drawn as one.
+    """
+    name = f"{label} (lr {learning_rate:g})" if repeated else label
+    unique, count = name, 1
+    while unique in taken:
+        count += 1
+        unique = f"{name} #{count}"
+    return unique
+
+
 def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
                 path_stem: str, title: str) -> str:
     """Writes rows as `path_stem`.csv (full precision) and .md under a `title` heading;
@@ -652,6 +669,7 @@ def main(argv):
     except ValueError as error:  # Bad flag values.
         sys.exit(f"error: {error}")
 
+    labels = [spec.label for spec in specs]
     outcomes, rows = {}, []
     for spec, rate in zip(specs, rates):
         try:
@@ -663,10 +681,11 @@ def main(argv):
         except ValueError as error:  # A rule that cannot build (e.g. a bad operand).
             sys.exit(f"error: optimizer {spec.label!r}: {error}")
         seconds = time.perf_counter() - started
-        outcomes[spec.label] = outcome
-        rows.append({"optimizer": spec.label, "learning rate": rate, **outcome.cells,
+        label = run_label(spec.label, rate, labels.count(spec.label) > 1, outcomes)
+        outcomes[label] = outcome
+        rows.append({"optimizer": label, "learning rate": rate, **outcome.cells,
                      "seconds": round(seconds, 1)})
-        logging.info("%s done in %.0f s: %s", spec.label, seconds, outcome.cells)
+        logging.info("%s done in %.0f s: %s", label, seconds, outcome.cells)
 
     columns = ["optimizer", "learning rate", *task.columns, "seconds"]
     rows += [{**dict.fromkeys(columns, math.nan), **row} for row in task.reference_rows()]

@@ -160,6 +160,27 @@ def test_rosenbrock_sweeps_rates_and_writes_table_and_plots(tmp_path):
         assert (tmp_path / png).read_bytes()[:8] == PNG_MAGIC
 
 
+def test_runs_of_one_optimizer_are_each_drawn_and_told_apart(tmp_path, monkeypatch):
+    drawn = {}
+
+    def spy(name, function):
+        def record(runs, *args, **kwargs):
+            drawn[name] = list(runs)
+            return function(runs, *args, **kwargs)
+        return record
+
+    monkeypatch.setattr(transfer, "plot_curves", spy("curves", transfer.plot_curves))
+    monkeypatch.setattr(rosenbrock, "plot_trajectories",
+                        spy("trajectories", rosenbrock.plot_trajectories))
+    _run(tmp_path, model="rosenbrock", optimizers="adam,sgd,adam,Adam",
+         lrs="1e-2,1e-3,1e-3,1e-2", rosenbrock_steps="20")
+    names = ["Adam (lr 0.01)", "SGD", "Adam (lr 0.001)", "Adam (lr 0.01) #2"]
+    assert [row["optimizer"] for row in _read_csv(tmp_path / "rosenbrock_results.csv")] == names
+    assert drawn == {"curves": names, "trajectories": names}
+    markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8")
+    assert "| Adam (lr 0.01) #2 | 0.01 |" in markdown
+
+
 def _store_tiny_cifar10(data_dir):
     """A TFDS cifar10 of random images, read back by TFDS's own cifar10 builder."""
     import numpy as np  # pylint: disable=import-outside-toplevel
