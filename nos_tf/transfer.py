@@ -13,7 +13,8 @@ table like the paper's (markdown and CSV) and a PNG of the learning curves to
         --lrs=1e-3,0.05,0.05
 
 The table's `seconds` is the wall time of the final run (training and evaluation), not
-counting a learning-rate sweep.
+counting a learning-rate sweep. Ctrl-C writes the table and figures of the optimizers that
+finished, the title marked "interrupted", and exits with status 130.
 
 Learning rates: `--lrs` gives one per optimizer (or one for all). Without it,
 each optimizer's rate is chosen from `--lr_grid` by a short run of `--sweep_epochs` epochs
@@ -644,6 +645,28 @@ def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) ->
     return max(grid, key=lambda rate: scores[rate])
 
 
+def write_results(task: _Task, rows: list[dict], outcomes: dict[str, Outcome],
+                  title: str) -> list[str]:
+    """Writes the table of `rows` and the task's figures of `outcomes` to --output_dir and
+    prints the table; returns the files' paths. Cells a row lacks (a reference row has no
+    learning rate) are nan, shown as a dash."""
+    columns = ["optimizer", "learning rate", *task.columns, "seconds"]
+    rows = [{**dict.fromkeys(columns, math.nan), **row} for row in rows]
+    formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
+    stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
+    markdown = write_table(rows, columns, formats, stem, title)
+    figures = task.write_figures(outcomes, _OUTPUT_DIR.value)
+    print(f"\n{markdown}")
+    return [f"{stem}.md", f"{stem}.csv", *figures]
+
+
+def _exit_interrupted(what: str):
+    """Ends the run after Ctrl-C with one line, not a traceback, and the shell's status for
+    SIGINT (128 + 2), so scripts still see that it was interrupted."""
+    print(f"interrupted: {what}", file=sys.stderr)
+    sys.exit(130)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -664,6 +687,8 @@ def main(argv):
 
     try:
         task = _TASKS[_MODEL.value]()
+    except KeyboardInterrupt:  # While loading data, or learning gnmt's tokenizers.
+        _exit_interrupted("no results were written")
     except data.DataUnavailableError as error:  # Also translation_data's: the same class.
         sys.exit(f"error: {_with_own_flag_names(str(error))}")
     except ValueError as error:  # Bad flag values.
@@ -671,30 +696,36 @@ def main(argv):
 
     labels = [spec.label for spec in specs]
     outcomes, rows = {}, []
-    for spec, rate in zip(specs, rates):
-        try:
-            if rate is None:
-                rate = choose_learning_rate(task, spec, grid)
-            logging.info("%s: training at learning rate %g", spec.label, rate)
-            started = time.perf_counter()
-            outcome = task.run(spec, rate, sweep=False)
-        except ValueError as error:  # A rule that cannot build (e.g. a bad operand).
-            sys.exit(f"error: optimizer {spec.label!r}: {error}")
-        seconds = time.perf_counter() - started
-        label = run_label(spec.label, rate, labels.count(spec.label) > 1, outcomes)
-        outcomes[label] = outcome
-        rows.append({"optimizer": label, "learning rate": rate, **outcome.cells,
-                     "seconds": round(seconds, 1)})
-        logging.info("%s done in %.0f s: %s", label, seconds, outcome.cells)
-
-    columns = ["optimizer", "learning rate", *task.columns, "seconds"]
-    rows += [{**dict.fromkeys(columns, math.nan), **row} for row in task.reference_rows()]
-    formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
-    stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
-    markdown = write_table(rows, columns, formats, stem, task.title)
-    figures = task.write_figures(outcomes, _OUTPUT_DIR.value)
-    print(f"\n{markdown}")
-    print("Wrote", ", ".join([f"{stem}.md", f"{stem}.csv", *figures]))
+    try:
+        for spec, rate in zip(specs, rates):
+            try:
+                if rate is None:
+                    rate = choose_learning_rate(task, spec, grid)
+                logging.info("%s: training at learning rate %g", spec.label, rate)
+                started = time.perf_counter()
+                outcome = task.run(spec, rate, sweep=False)
+            except ValueError as error:  # A rule that cannot build (e.g. a bad operand).
+                sys.exit(f"error: optimizer {spec.label!r}: {error}")
+            seconds = time.perf_counter() - started
+            label = run_label(spec.label, rate, labels.count(spec.label) > 1, outcomes)
+            outcomes[label] = outcome
+            rows.append({"optimizer": label, "learning rate": rate, **outcome.cells,
+                         "seconds": round(seconds, 1)})
+            logging.info("%s done in %.0f s: %s", label, seconds, outcome.cells)
+        rows += task.reference_rows()
+    except KeyboardInterrupt:
+        # Each run takes minutes to hours: those that finished are kept, under a title that
+        # says the table is partial, and without the reference rows (gnmt's lookup takes
+        # minutes, and Ctrl-C asked to stop).
+        if not rows:
+            _exit_interrupted("no results were written")
+        paths = write_results(
+            task, rows, outcomes,
+            f"{task.title} (interrupted: {len(rows)} of {len(specs)} optimizers)")
+        _exit_interrupted(f"wrote the {len(rows)} of {len(specs)} optimizers that finished: "
+                          f"{', '.join(paths)}")
+    paths = write_results(task, rows, outcomes, task.title)
+    print("Wrote", ", ".join(paths))
 
 
 if __name__ == "__main__":

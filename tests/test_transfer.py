@@ -181,6 +181,50 @@ def test_runs_of_one_optimizer_are_each_drawn_and_told_apart(tmp_path, monkeypat
     assert "| Adam (lr 0.01) #2 | 0.01 |" in markdown
 
 
+def _interrupt(monkeypatch, when):
+    """Ctrl-C in the Rosenbrock task: while it is built, or in the run of optimizer `when`."""
+    if when == "building the task":
+        def build(self):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(transfer._RosenbrockTask, "__init__", build)
+        return
+    run = transfer._RosenbrockTask.run
+
+    def run_until(self, spec, learning_rate, sweep):
+        if spec.label == when:
+            raise KeyboardInterrupt
+        return run(self, spec, learning_rate, sweep)
+    monkeypatch.setattr(transfer._RosenbrockTask, "run", run_until)
+
+
+def test_ctrl_c_keeps_the_optimizers_that_finished(tmp_path, monkeypatch, capsys):
+    _interrupt(monkeypatch, when="Adam")
+    with pytest.raises(SystemExit) as info:
+        _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,rmsprop", lrs="1e-3",
+             rosenbrock_steps="20")
+    assert info.value.code == 130  # The shell's status for SIGINT: scripts see the Ctrl-C.
+    assert [row["optimizer"] for row in _read_csv(tmp_path / "rosenbrock_results.csv")] == [
+        "SGD"]
+    markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8")
+    assert markdown.startswith("## Rosenbrock from (-1.2, 1.0) (interrupted: 1 of 3 optimizers)")
+    assert (tmp_path / "rosenbrock_curves.png").read_bytes()[:8] == PNG_MAGIC
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line.startswith("interrupted: wrote the 1 of 3 optimizers that finished: ")
+    assert str(tmp_path / "rosenbrock_results.md") in last_line
+
+
+@pytest.mark.parametrize("when", ["building the task", "SGD"])
+def test_ctrl_c_before_any_optimizer_finished_says_so(tmp_path, monkeypatch, capsys, when):
+    _interrupt(monkeypatch, when)
+    with pytest.raises(SystemExit) as info:
+        _run(tmp_path, model="rosenbrock", optimizers="sgd,adam", lrs="1e-3",
+             rosenbrock_steps="20")
+    assert info.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "interrupted: no results were written")
+    assert not os.listdir(tmp_path)
+
+
 def _store_tiny_cifar10(data_dir):
     """A TFDS cifar10 of random images, read back by TFDS's own cifar10 builder."""
     import numpy as np  # pylint: disable=import-outside-toplevel
