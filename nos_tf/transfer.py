@@ -13,7 +13,8 @@ table like the paper's (markdown and CSV) and a PNG of the learning curves to
         --lrs=1e-3,0.05,0.05
 
 The table's `seconds` is the wall time of the final run (training and evaluation), not
-counting a learning-rate sweep.
+counting a learning-rate sweep. Ctrl-C writes the table and figures of the optimizers that
+finished, the title marked "interrupted", and exits with status 130.
 
 Learning rates: `--lrs` gives one per optimizer (or one for all). Without it,
 each optimizer's rate is chosen from `--lr_grid` by a short run of `--sweep_epochs` epochs
@@ -40,6 +41,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -56,6 +58,8 @@ _NAMED_LABELS = {
     "powersign": "PowerSign", "addsign": "AddSign",
 }
 _NAMED_PATTERN = re.compile(r"^(powersign|addsign)(?:-(ld|cd|rd))?$|^(sgd|momentum|adam|rmsprop)$")
+# An identifier, maybe with a suffix: what a user means as an optimizer's name.
+_NAME_LIKE = re.compile(r"^[A-Za-z_]\w*(?:-\w+)?$")
 _MOMENTUM = 0.9
 _LOOKUP_TRAIN_PAIRS = 100_000  # The lookup's n-gram vectors of wmt14's 4.5M pairs: many GB.
 
@@ -76,13 +80,25 @@ class OptimizerSpec:
 
     @classmethod
     def parse(cls, text: str) -> "OptimizerSpec":
-        """Raises nos_tf.RuleSyntaxError (a ValueError) for text that is neither."""
+        """Raises ValueError for text that is neither: nos_tf.RuleSyntaxError for a rule,
+        or, for a lone name such as `adagrad` or `powersign-xd` (a misspelt or unsupported
+        optimizer more likely than an attempt at a rule), one that lists the names."""
         import nos_tf  # pylint: disable=import-outside-toplevel
 
         text = text.strip()
         match = _NAMED_PATTERN.match(text.lower())
         if not match:
-            return cls(text, str(nos_tf.parse(text)))
+            try:
+                return cls(text, str(nos_tf.parse(text)))
+            except nos_tf.RuleSyntaxError as error:
+                if not _NAME_LIKE.match(text):
+                    raise
+                raise ValueError(
+                    f"unknown optimizer {text!r}: the names are {', '.join(_NAMED_LABELS)} "
+                    f"(powersign and addsign also with a sign decay: "
+                    f"{', '.join(f'-{suffix}' for suffix in _SIGN_DECAY_SUFFIXES)}), and any "
+                    f"other text is read as a rule, which {text!r} is not: {error.reason}"
+                ) from None
         sign_name, decay, keras_name = match.groups()
         name = sign_name or keras_name
         label = _NAMED_LABELS[name] + (f"-{decay}" if decay else "")
@@ -142,6 +158,30 @@ class _OptimizerListParser(flags.ArgumentParser):
 
     def flag_type(self):
         return "optimizer list"
+
+
+def _start_point(values: list[str]) -> tuple[float, float] | None:
+    """--rosenbrock_start as (x, y), or None if it is not two finite numbers."""
+    try:
+        point = tuple(float(value) for value in values)
+    except ValueError:
+        return None
+    return point if len(point) == 2 and all(map(math.isfinite, point)) else None
+
+
+class _PointParser(flags.ListParser):
+    """--rosenbrock_start: checked when the flags are parsed, where absl's error names the
+    flag, not when the Rosenbrock task starts, where float()'s error named none."""
+
+    def __init__(self):
+        super().__init__()
+        self.syntactic_help = "two numbers x,y"  # ListParser's own is set per instance.
+
+    def parse(self, argument):
+        values = super().parse(argument)
+        if _start_point(values) is None:
+            raise ValueError("must be two numbers x,y")
+        return values
 
 
 # ----------------------------------------------------------------------------- flags ---
@@ -241,7 +281,8 @@ _LENGTH_PENALTY = flags.DEFINE_float(
     "length_penalty", 0.6, "gnmt: GNMT's length penalty alpha for beam search.")
 
 # Rosenbrock.
-_START = flags.DEFINE_list("rosenbrock_start", ["-1.2", "1.0"], "rosenbrock: start (x, y).")
+_START = flags.DEFINE(_PointParser(), "rosenbrock_start", ["-1.2", "1.0"],
+                      "rosenbrock: start (x, y).", serializer=flags.CsvListSerializer(","))
 _STEPS = flags.DEFINE_integer("rosenbrock_steps", 5000, "rosenbrock: updates per run.",
                               lower_bound=1)
 _TOLERANCE = flags.DEFINE_float(
@@ -273,6 +314,7 @@ class _Task:
         raise NotImplementedError
 
     def write_figures(self, outcomes: dict[str, Outcome], output_dir: str) -> list[str]:
+        """`outcomes`: each run's, by its row's name in the table (see `run_label`)."""
         return [plot_curves({label: outcome.curves for label, outcome in outcomes.items()},
                             os.path.join(output_dir, f"{self.name}_curves.png"),
                             title=self.title)]
@@ -303,7 +345,8 @@ class _WideResNetTask(_Task):
             try:
                 self.images = load("cifar10")
             except data.DataUnavailableError as error:
-                logging.warning("cifar10 is not available (%s); using fashion_mnist", error)
+                logging.warning("cifar10 is not available (%s); using fashion_mnist",
+                                _with_own_flag_names(str(error)))
                 self.images = load("fashion_mnist")
         else:
             self.images = load(_IMAGE_DATASET.value)
@@ -427,9 +470,10 @@ class _RosenbrockTask(_Task):
     formats = {"final distance": "{:.2e}", "final value": "{:.2e}"}
 
     def __init__(self):
-        if len(_START.value) != 2:
-            raise ValueError(f"--rosenbrock_start needs x and y, got {_START.value}")
-        self.start = tuple(float(value) for value in _START.value)
+        self.start = _start_point(_START.value)
+        if self.start is None:  # Set in code, where the flag's parser does not check.
+            raise ValueError(f"--rosenbrock_start must be two numbers x,y, got "
+                             f"{','.join(map(str, _START.value))!r}")
         self.columns = (f"steps to {_TOLERANCE.value:g}", "final distance", "final value")
         self.formats = {**self.formats, self.columns[0]: "{:.0f}"}
 
@@ -480,6 +524,17 @@ def _builder(spec: OptimizerSpec):
 # ------------------------------------------------------------------------ the report ---
 
 
+def _with_own_flag_names(message: str) -> str:
+    """A loader's DataUnavailableError message with transfer's flag for the data folder.
+
+    nos_tf.data and nos_tf.translation_data say "pass --data_dir=DIR", the flag of the
+    binaries that share nos_tf.proxy_flags; transfer cannot define --data_dir too (absl
+    flags are process-wide, and that module is imported in the same process), so its flag
+    is --datasets_dir. TFDS's own `tfds build ... --data_dir=DIR` in the message stays.
+    """
+    return message.replace("pass --data_dir=", f"pass --{_DATA_DIR.name}=")
+
+
 def learning_rates_for(specs: list[OptimizerSpec], rates: list[str]) -> list[float | None]:
     """--lrs as one float (or None: sweep) per optimizer."""
     if not rates:
@@ -501,6 +556,22 @@ def _positive_float(flag, text):
     if not value > 0:
         raise ValueError(f"{flag}: learning rates must be positive, got {text}")
     return value
+
+
+def run_label(label: str, learning_rate: float, repeated: bool, taken) -> str:
+    """A run's name in the table and in the figures' legends, unlike those `taken`.
+
+    The optimizer's label, with the learning rate where the label is `repeated` in
+    --optimizers (`adam,adam --lrs=1e-2,1e-3`: "Adam (lr 0.01)", "Adam (lr 0.001)"), and
+    a count where that repeats too (the same optimizer twice at a swept rate). The figures
+    key their lines by it, so two runs of one name would otherwise be drawn as one.
+    """
+    name = f"{label} (lr {learning_rate:g})" if repeated else label
+    unique, count = name, 1
+    while unique in taken:
+        count += 1
+        unique = f"{name} #{count}"
+    return unique
 
 
 def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
@@ -554,6 +625,15 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
     return path
 
 
+def prepare_output_dir(path: str) -> None:
+    """Creates `path` and writes a file there, raising OSError if it cannot: the table is
+    written once every optimizer has trained (hours for wrn and gnmt), so a directory that
+    cannot hold it is to be found out before the first run, not after the last."""
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+        pass
+
+
 def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) -> float:
     """The grid rate whose short run scores best (nan and inf count as worst)."""
     scores = {}
@@ -565,43 +645,87 @@ def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) ->
     return max(grid, key=lambda rate: scores[rate])
 
 
+def write_results(task: _Task, rows: list[dict], outcomes: dict[str, Outcome],
+                  title: str) -> list[str]:
+    """Writes the table of `rows` and the task's figures of `outcomes` to --output_dir and
+    prints the table; returns the files' paths. Cells a row lacks (a reference row has no
+    learning rate) are nan, shown as a dash."""
+    columns = ["optimizer", "learning rate", *task.columns, "seconds"]
+    rows = [{**dict.fromkeys(columns, math.nan), **row} for row in rows]
+    formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
+    stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
+    markdown = write_table(rows, columns, formats, stem, title)
+    figures = task.write_figures(outcomes, _OUTPUT_DIR.value)
+    print(f"\n{markdown}")
+    return [f"{stem}.md", f"{stem}.csv", *figures]
+
+
+def _exit_interrupted(what: str):
+    """Ends the run after Ctrl-C with one line, not a traceback, and the shell's status for
+    SIGINT (128 + 2), so scripts still see that it was interrupted."""
+    print(f"interrupted: {what}", file=sys.stderr)
+    sys.exit(130)
+
+
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     specs = [OptimizerSpec.parse(text) for text in _OPTIMIZERS.value]
     try:
         rates = learning_rates_for(specs, _LEARNING_RATES.value)
         grid = [_positive_float("--lr_grid", rate) for rate in _LR_GRID.value]
         if None in rates and not grid:
             raise ValueError("--lr_grid is empty and --lrs does not give every rate")
-        task = _TASKS[_MODEL.value]()
-    except ValueError as error:  # Bad flag values and missing data (DataUnavailableError).
+    except ValueError as error:
         sys.exit(f"error: {error}")
-    os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+    try:  # Before the task loads its data (for gnmt, learns its tokenizers too).
+        prepare_output_dir(_OUTPUT_DIR.value)
+    except OSError as error:
+        sys.exit(f"error: cannot write to --output_dir={_OUTPUT_DIR.value}: "
+                 f"{error.strerror or error}")
+    from nos_tf import data  # pylint: disable=import-outside-toplevel
 
+    try:
+        task = _TASKS[_MODEL.value]()
+    except KeyboardInterrupt:  # While loading data, or learning gnmt's tokenizers.
+        _exit_interrupted("no results were written")
+    except data.DataUnavailableError as error:  # Also translation_data's: the same class.
+        sys.exit(f"error: {_with_own_flag_names(str(error))}")
+    except ValueError as error:  # Bad flag values.
+        sys.exit(f"error: {error}")
+
+    labels = [spec.label for spec in specs]
     outcomes, rows = {}, []
-    for spec, rate in zip(specs, rates):
-        try:
-            if rate is None:
-                rate = choose_learning_rate(task, spec, grid)
-            logging.info("%s: training at learning rate %g", spec.label, rate)
-            started = time.perf_counter()
-            outcome = task.run(spec, rate, sweep=False)
-        except ValueError as error:  # A rule that cannot build (e.g. a bad operand).
-            sys.exit(f"error: optimizer {spec.label!r}: {error}")
-        seconds = time.perf_counter() - started
-        outcomes[spec.label] = outcome
-        rows.append({"optimizer": spec.label, "learning rate": rate, **outcome.cells,
-                     "seconds": round(seconds, 1)})
-        logging.info("%s done in %.0f s: %s", spec.label, seconds, outcome.cells)
-
-    columns = ["optimizer", "learning rate", *task.columns, "seconds"]
-    rows += [{**dict.fromkeys(columns, math.nan), **row} for row in task.reference_rows()]
-    formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
-    stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
-    markdown = write_table(rows, columns, formats, stem, task.title)
-    figures = task.write_figures(outcomes, _OUTPUT_DIR.value)
-    print(f"\n{markdown}")
-    print("Wrote", ", ".join([f"{stem}.md", f"{stem}.csv", *figures]))
+    try:
+        for spec, rate in zip(specs, rates):
+            try:
+                if rate is None:
+                    rate = choose_learning_rate(task, spec, grid)
+                logging.info("%s: training at learning rate %g", spec.label, rate)
+                started = time.perf_counter()
+                outcome = task.run(spec, rate, sweep=False)
+            except ValueError as error:  # A rule that cannot build (e.g. a bad operand).
+                sys.exit(f"error: optimizer {spec.label!r}: {error}")
+            seconds = time.perf_counter() - started
+            label = run_label(spec.label, rate, labels.count(spec.label) > 1, outcomes)
+            outcomes[label] = outcome
+            rows.append({"optimizer": label, "learning rate": rate, **outcome.cells,
+                         "seconds": round(seconds, 1)})
+            logging.info("%s done in %.0f s: %s", label, seconds, outcome.cells)
+        rows += task.reference_rows()
+    except KeyboardInterrupt:
+        # Each run takes minutes to hours: those that finished are kept, under a title that
+        # says the table is partial, and without the reference rows (gnmt's lookup takes
+        # minutes, and Ctrl-C asked to stop).
+        if not rows:
+            _exit_interrupted("no results were written")
+        paths = write_results(
+            task, rows, outcomes,
+            f"{task.title} (interrupted: {len(rows)} of {len(specs)} optimizers)")
+        _exit_interrupted(f"wrote the {len(rows)} of {len(specs)} optimizers that finished: "
+                          f"{', '.join(paths)}")
+    paths = write_results(task, rows, outcomes, task.title)
+    print("Wrote", ", ".join(paths))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import os
 import binaries
 import keras
 import pytest
-from absl import flags
+from absl import app, flags
 from absl.testing import flagsaver
 
 import nos_tf
@@ -86,6 +86,17 @@ def test_bad_rule_text_is_a_rule_syntax_error():
         transfer.OptimizerSpec.parse("g * frobnicate(m)")
 
 
+@pytest.mark.parametrize("text", ["adagrad", "powersign-xd"])
+def test_unknown_optimizer_name_lists_the_names(text):
+    with pytest.raises(ValueError) as info:
+        transfer.OptimizerSpec.parse(text)
+    message = str(info.value)
+    assert message.startswith(f"unknown optimizer {text!r}: the names are sgd, momentum, adam, "
+                              "rmsprop, powersign, addsign")
+    assert "-ld, -cd, -rd" in message
+    assert "operands are g, g2" in message  # What a rule may use, for a rule that was meant.
+
+
 def test_bad_rule_on_the_command_line_is_a_clear_error_not_a_traceback():
     process = binaries.run("nos_tf.transfer", "--model=rosenbrock",
                            "--optimizers=adam,g * exp(sign(g) * sign(q))", timeout=300)
@@ -105,6 +116,20 @@ def test_learning_rates_one_each_or_one_for_all():
         transfer.learning_rates_for(specs, ["fast"])
     with pytest.raises(ValueError, match="must be positive"):
         transfer.learning_rates_for(specs, ["0"])
+
+
+@pytest.mark.parametrize("value", ["a,b", "1", "1,2,3", "nan,1", ""])
+def test_bad_rosenbrock_start_names_the_flag_when_parsed(value):
+    with pytest.raises(flags.IllegalFlagValueError,
+                       match=f"^flag --rosenbrock_start={value}: must be two numbers x,y$"):
+        FLAGS["rosenbrock_start"].parse(value)
+
+
+def test_rosenbrock_start_set_in_code_is_checked_too(tmp_path):
+    FLAGS.rosenbrock_start = ["a", "b"]  # Assignment does not go through the flag's parser.
+    with pytest.raises(SystemExit, match="^error: --rosenbrock_start must be two numbers x,y, "
+                                         "got 'a,b'$"):
+        _run(tmp_path, model="rosenbrock", optimizers="adam", lrs="0.1")
 
 
 # ------------------------------------------------------------------- end to end runs ---
@@ -133,6 +158,71 @@ def test_rosenbrock_sweeps_rates_and_writes_table_and_plots(tmp_path):
     assert len(markdown) == 4 + 3
     for png in ("rosenbrock_trajectories.png", "rosenbrock_curves.png"):
         assert (tmp_path / png).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_runs_of_one_optimizer_are_each_drawn_and_told_apart(tmp_path, monkeypatch):
+    drawn = {}
+
+    def spy(name, function):
+        def record(runs, *args, **kwargs):
+            drawn[name] = list(runs)
+            return function(runs, *args, **kwargs)
+        return record
+
+    monkeypatch.setattr(transfer, "plot_curves", spy("curves", transfer.plot_curves))
+    monkeypatch.setattr(rosenbrock, "plot_trajectories",
+                        spy("trajectories", rosenbrock.plot_trajectories))
+    _run(tmp_path, model="rosenbrock", optimizers="adam,sgd,adam,Adam",
+         lrs="1e-2,1e-3,1e-3,1e-2", rosenbrock_steps="20")
+    names = ["Adam (lr 0.01)", "SGD", "Adam (lr 0.001)", "Adam (lr 0.01) #2"]
+    assert [row["optimizer"] for row in _read_csv(tmp_path / "rosenbrock_results.csv")] == names
+    assert drawn == {"curves": names, "trajectories": names}
+    markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8")
+    assert "| Adam (lr 0.01) #2 | 0.01 |" in markdown
+
+
+def _interrupt(monkeypatch, when):
+    """Ctrl-C in the Rosenbrock task: while it is built, or in the run of optimizer `when`."""
+    if when == "building the task":
+        def build(self):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(transfer._RosenbrockTask, "__init__", build)
+        return
+    run = transfer._RosenbrockTask.run
+
+    def run_until(self, spec, learning_rate, sweep):
+        if spec.label == when:
+            raise KeyboardInterrupt
+        return run(self, spec, learning_rate, sweep)
+    monkeypatch.setattr(transfer._RosenbrockTask, "run", run_until)
+
+
+def test_ctrl_c_keeps_the_optimizers_that_finished(tmp_path, monkeypatch, capsys):
+    _interrupt(monkeypatch, when="Adam")
+    with pytest.raises(SystemExit) as info:
+        _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,rmsprop", lrs="1e-3",
+             rosenbrock_steps="20")
+    assert info.value.code == 130  # The shell's status for SIGINT: scripts see the Ctrl-C.
+    assert [row["optimizer"] for row in _read_csv(tmp_path / "rosenbrock_results.csv")] == [
+        "SGD"]
+    markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8")
+    assert markdown.startswith("## Rosenbrock from (-1.2, 1.0) (interrupted: 1 of 3 optimizers)")
+    assert (tmp_path / "rosenbrock_curves.png").read_bytes()[:8] == PNG_MAGIC
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line.startswith("interrupted: wrote the 1 of 3 optimizers that finished: ")
+    assert str(tmp_path / "rosenbrock_results.md") in last_line
+
+
+@pytest.mark.parametrize("when", ["building the task", "SGD"])
+def test_ctrl_c_before_any_optimizer_finished_says_so(tmp_path, monkeypatch, capsys, when):
+    _interrupt(monkeypatch, when)
+    with pytest.raises(SystemExit) as info:
+        _run(tmp_path, model="rosenbrock", optimizers="sgd,adam", lrs="1e-3",
+             rosenbrock_steps="20")
+    assert info.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "interrupted: no results were written")
+    assert not os.listdir(tmp_path)
 
 
 def _store_tiny_cifar10(data_dir):
@@ -211,6 +301,43 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
              datasets_dir=str(tmp_path / "empty"))
 
 
+def test_missing_dataset_error_names_transfers_own_flag(tmp_path):
+    # wmt14 is looked for in --datasets_dir only: no download is tried, whatever the network.
+    with pytest.raises(SystemExit) as info:
+        _run(tmp_path, model="gnmt", optimizers="adam", lrs="1e-3", translation_data="wmt14",
+             datasets_dir=str(tmp_path / "empty"))
+    message = str(info.value)
+    assert message.startswith("error: wmt14_translate/de-en is not prepared")
+    assert "pass --datasets_dir=DIR" in message and "pass --data_dir" not in message
+    assert "`tfds build wmt14_translate/de-en --data_dir=DIR`" in message  # TFDS's own flag.
+
+
 def test_mismatched_learning_rates_are_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="error: --lrs has 2 values for 3 optimizers"):
         _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,powersign", lrs="0.1,0.2")
+
+
+def test_stray_arguments_are_a_usage_error(tmp_path):
+    # A quoting slip (`--optimizers=adam, rmsprop`) leaves "rmsprop" as an argument:
+    # running without it would quietly drop an optimizer from the comparison.
+    with pytest.raises(app.UsageError, match="Unexpected arguments: rmsprop"):
+        FLAGS.output_dir = str(tmp_path)
+        transfer.main(["transfer", "rmsprop"])
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+def test_unwritable_output_dir_is_a_clear_error_before_the_task_is_built(
+        tmp_path, monkeypatch, where):
+    if where == "under a file":
+        (tmp_path / "file").write_text("", encoding="utf-8")
+        output_dir = tmp_path / "file" / "transfer"
+    else:  # Exists, so only writing a file into it finds it unusable.
+        if not os.path.isdir("/proc/self"):
+            pytest.skip("no procfs here")
+        output_dir = "/proc"
+    # Data loading (and for gnmt, learning tokenizers) comes after the check.
+    monkeypatch.setitem(transfer._TASKS, "rosenbrock",
+                        lambda: pytest.fail("the task was built before --output_dir"))
+    with pytest.raises(SystemExit, match=r"^error: cannot write to --output_dir=\S+: \w"):
+        _run(output_dir, model="rosenbrock", optimizers="adam", lrs="0.1")
