@@ -122,7 +122,9 @@ def check_data_dir(data_dir: str | None) -> None:
     paths (gs://...) are left to TFDS.
     """
     if data_dir and "://" not in data_dir and not os.path.isdir(data_dir):
-        raise DataUnavailableError(f"--data_dir={data_dir}: no such directory")
+        raise DataUnavailableError(
+            f"{data_dir} is not a directory: pass --data_dir=DIR where the data is, or "
+            "leave it out")
 
 
 def make_pipeline(

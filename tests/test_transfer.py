@@ -296,13 +296,18 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="error: .*cifar10"):
         _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3", image_dataset="cifar10",
              datasets_dir=str(tmp_path / "empty"))
+    with pytest.raises(SystemExit, match="typo is not a directory: pass --datasets_dir=DIR"):
+        _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3",
+             image_dataset="fashion_mnist", datasets_dir=str(tmp_path / "typo"))
 
 
 def test_missing_dataset_error_names_transfers_own_flag(tmp_path):
     # wmt14 is looked for in --datasets_dir only: no download is tried, whatever the network.
+    (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as info:
         _run(tmp_path, model="gnmt", optimizers="adam", lrs="1e-3", translation_data="wmt14",
              datasets_dir=str(tmp_path / "empty"))

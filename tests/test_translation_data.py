@@ -185,7 +185,7 @@ def _store_tiny_wmt14(data_dir):
 
 def test_wmt14_through_tfds(tmp_path, ding_file, caplog):
     data_dir = str(tmp_path / "tfds")
-    with pytest.raises(DataUnavailableError, match="tfds: no such directory"):
+    with pytest.raises(DataUnavailableError, match="tfds is not a directory"):
         translation_data.load_parallel_corpus("auto", data_dir=data_dir, trans_path=ding_file)
     os.mkdir(data_dir)
     assert not translation_data.wmt14_prepared(data_dir)
