@@ -58,6 +58,7 @@ _NAMED_LABELS = {
     "powersign": "PowerSign", "addsign": "AddSign",
 }
 _NAMED_PATTERN = re.compile(r"^(powersign|addsign)(?:-(ld|cd|rd))?$|^(sgd|momentum|adam|rmsprop)$")
+_DECAYED_KERAS_PATTERN = re.compile(r"^(sgd|momentum|adam|rmsprop)-(ld|cd|rd)$")
 # An identifier, maybe with a suffix: what a user means as an optimizer's name.
 _NAME_LIKE = re.compile(r"^[A-Za-z_]\w*(?:-\w+)?$")
 _MOMENTUM = 0.9
@@ -87,6 +88,12 @@ class OptimizerSpec:
 
         text = text.strip()
         match = _NAMED_PATTERN.match(text.lower())
+        decayed_keras = _DECAYED_KERAS_PATTERN.match(text.lower())
+        if decayed_keras:  # Read as a rule, "adam-ld" would quietly be adam minus ld.
+            raise ValueError(
+                f"{text!r}: only powersign and addsign take a sign decay; for the rule "
+                f"{decayed_keras[1]} minus {decayed_keras[2]}, write "
+                f"'{decayed_keras[1]} - {decayed_keras[2]}'")
         if not match:
             try:
                 return cls(text, str(nos_tf.parse(text)))

@@ -86,6 +86,12 @@ def test_bad_rule_text_is_a_rule_syntax_error():
         transfer.OptimizerSpec.parse("g * frobnicate(m)")
 
 
+def test_a_sign_decay_on_a_keras_optimizer_is_refused_not_read_as_a_rule():
+    with pytest.raises(ValueError, match="only powersign and addsign take a sign decay"):
+        transfer.OptimizerSpec.parse("adam-ld")
+    assert transfer.OptimizerSpec.parse("adam - ld").name is None  # the rule, spelt out
+
+
 @pytest.mark.parametrize("text", ["adagrad", "powersign-xd"])
 def test_unknown_optimizer_name_lists_the_names(text):
     with pytest.raises(ValueError) as info:
