@@ -14,8 +14,10 @@ One row of ``trials`` is one rule the searcher proposed, in one of three states:
     copies that evaluation's result and names it in ``cached_from``. Cache hits are thus
     counted, one row each.
 
-Every status is cached, failures included: a rule that hung (``timeout``) or kept killing its
-worker (``failed``) would do so again, and the search should not pay for it twice.
+Every status is cached within a run, failures included: a rule that hung (``timeout``) or
+kept killing its worker (``failed``) would do so again, and the search should not pay for it
+twice. Other runs do not take those two from the cache: they depend on the executor's
+``--eval_timeout`` and the machine's state, not on the rule alone.
 
 A store holds several runs (``runs``: searcher name, flags as JSON, start time, and the
 protocol: what a reward means — the proxy task's data and training — as JSON), which lets
@@ -482,13 +484,18 @@ class TrialStore:
                 totals[f"status:{status}"] = count
         return totals
 
+_RUN_LOCAL_STATUSES = ("timeout", "failed")  # Of the executor, not of the rule alone.
+
+
 def _first_evaluation(db: sqlite3.Connection, fingerprint: str, run_id: int):
     """The first evaluated trial of `fingerprint` in a run whose protocol is run
-    `run_id`'s (NULL matches NULL: version-1 runs share among themselves), or None."""
+    `run_id`'s (NULL matches NULL: version-1 runs share among themselves), or None.
+    A timeout or a failure counts only in its own run."""
     return db.execute(
         "SELECT trials.* FROM trials JOIN runs USING (run_id) "
-        "WHERE fingerprint = ? AND state = ? "
-        "AND runs.protocol IS (SELECT protocol FROM runs WHERE run_id = ?) "
+        "WHERE fingerprint = ?1 AND state = ?2 "
+        "AND runs.protocol IS (SELECT protocol FROM runs WHERE run_id = ?3) "
+        f"AND (status NOT IN {_RUN_LOCAL_STATUSES} OR trials.run_id = ?3) "
         "ORDER BY trial_id LIMIT 1", (fingerprint, EVALUATED, run_id)).fetchone()
 
 

@@ -77,6 +77,20 @@ def test_results_are_shared_only_between_runs_of_the_same_protocol(store):
     assert [e.count for e in store.leaderboard()] == [2]
 
 
+@pytest.mark.parametrize("status", ["timeout", "failed"])
+def test_a_timeout_or_failure_is_cached_only_in_its_own_run(store, status):
+    """They depend on --eval_timeout and the machine, not on the rule alone."""
+    first = store.start_run("a", "ppo", {}).run_id
+    store.finish(store.propose(first, "g", "fp-g").trial_id, result("g", 0.0, status))
+    assert store.propose(first, "1 * g", "fp-g").state == "cached"
+    second = store.start_run("b", "ppo", {}).run_id
+    retry = store.propose(second, "g", "fp-g")
+    assert retry.state == "pending"
+    store.finish(retry.trial_id, result("g", 0.7))
+    assert store.propose(first, "g", "fp-g").result.status == status  # its own, first
+    assert store.propose(store.start_run("c", "ppo", {}).run_id, "g", "fp-g").result.reward == 0.7
+
+
 def test_a_version_1_store_is_upgraded_and_its_runs_keep_sharing(tmp_path):
     path = str(tmp_path / "v1.db")
     with TrialStore(path) as store:
