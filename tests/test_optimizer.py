@@ -109,6 +109,23 @@ def test_seeded_randomness_is_reproducible():
     assert not np.allclose(same[0], other)
 
 
+def test_seeds_and_variables_draw_independent_numbers():
+    """Neighbouring seeds, and a seed against another variable's stream, share no draws."""
+    def updates(rule, seed, index=0):
+        variables = [keras.Variable(np.zeros(256, "float32")) for _ in range(2)]
+        optimizer = nos_tf.RuleOptimizer(rule, learning_rate=1.0, seed=seed)
+        steps = []
+        for _ in range(10):
+            before = variables[index].numpy()
+            optimizer.apply_gradients([(tf.ones(256), v) for v in variables])
+            steps.append(before - variables[index].numpy())
+        return np.concatenate(steps)
+
+    two_drops = "drop(g, 0.5) + drop(g, 0.5)"
+    assert abs(np.corrcoef(updates(two_drops, 0), updates(two_drops, 1))[0, 1]) < 0.1
+    assert abs(np.corrcoef(updates("noise", 7919), updates("noise", 0, index=1))[0, 1]) < 0.1
+
+
 @pytest.mark.parametrize("seed", [1.5, "1", True, 2**32, -(2**31) - 1])
 def test_seed_must_be_an_int32(seed):
     with pytest.raises(ValueError, match="`seed` must"):

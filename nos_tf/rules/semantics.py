@@ -58,9 +58,16 @@ class Inputs:
         return self.moments["y"]
 
     def _next_seed(self):
+        """A stateless seed of its own for each (seed, variable, random node, step).
+
+        The seed and the stream are the two halves of the key, so no other seed or stream
+        shares it (a sum of the two made seed 1's first draw seed 0's second); the step
+        is folded in.
+        """
         self._draws += 1
         stream = self.stream * _STREAM_STRIDE + self._draws
-        return tf.stack([tf.cast(self.seed, tf.int32) + stream, tf.cast(self.t, tf.int32)])
+        key = tf.stack([tf.cast(self.seed, tf.int32), tf.constant(stream, tf.int32)])
+        return tf.random.experimental.stateless_fold_in(key, tf.cast(self.t, tf.int32))
 
     def normal(self, stddev):
         """N(0, stddev²) shaped like the gradient (Keras's stateless TF random op)."""
