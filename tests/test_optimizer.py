@@ -109,6 +109,20 @@ def test_seeded_randomness_is_reproducible():
     assert not np.allclose(same[0], other)
 
 
+def test_float64_variables_get_float64_constants():
+    """0.1 and β rounded to float32 would be off by 1.5e-9: a float32 update in float64."""
+    variable = keras.Variable(np.zeros(3), dtype="float64")
+    optimizer = nos_tf.RuleOptimizer("0.1 * g + adam", learning_rate=1.0)
+    for _ in range(3):
+        optimizer.apply_gradients([(tf.ones(3, "float64"), variable)])
+    m = v = 0.0
+    expected = 0.0
+    for t in range(1, 4):
+        m, v = 0.9 * m + 0.1, 0.999 * v + 0.001
+        expected -= 0.1 + (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-14)
+
+
 def test_seeds_and_variables_draw_independent_numbers():
     """Neighbouring seeds, and a seed against another variable's stream, share no draws."""
     def updates(rule, seed, index=0):

@@ -81,14 +81,15 @@ class Inputs:
 def direction(expr: Expr, inputs: Inputs):
     """Evaluates the rule: the update is `w ← w − lr · direction`."""
     if isinstance(expr, Const):
-        return ops.cast(expr.value, inputs.g.dtype)
+        # Not ops.cast: it would round a Python float to float32 before a float64 rule.
+        return ops.convert_to_tensor(expr.value, inputs.g.dtype)
     if isinstance(expr, Operand):
         return ops.cast(vocab.OPERANDS[expr.name].compute(inputs), inputs.g.dtype)
     if isinstance(expr, Call):
         spec = vocab.UNARIES[expr.name]
         x = direction(expr.arg, inputs)
         if spec.param:
-            return spec.apply(inputs, x, ops.cast(expr.param, inputs.g.dtype))
+            return spec.apply(inputs, x, ops.convert_to_tensor(expr.param, inputs.g.dtype))
         return spec.apply(inputs, x)
     assert isinstance(expr, BinOp)
     left = direction(expr.left, inputs)
@@ -115,7 +116,7 @@ def update_moments(g, moments, decays: MomentDecays):
     """New raw averages: x ← β·x + (1 − β)·g^k. Returns {name: new value}."""
     updated = {}
     for name, value in moments.items():
-        beta = ops.cast(decays.of(name), g.dtype)
+        beta = ops.convert_to_tensor(decays.of(name), g.dtype)
         updated[name] = beta * value + (1.0 - beta) * g ** _MOMENT_POWERS[name]
     return updated
 
@@ -123,7 +124,7 @@ def update_moments(g, moments, decays: MomentDecays):
 def bias_corrected(moments, step, decays: MomentDecays):
     """x̂ = x / (1 − β^step), with `step` counting this update (1 at the first)."""
     return {
-        name: value / (1.0 - ops.power(ops.cast(decays.of(name), value.dtype), step))
+        name: value / (1.0 - ops.power(ops.convert_to_tensor(decays.of(name), value.dtype), step))
         for name, value in moments.items()
     }
 
