@@ -29,8 +29,9 @@ def _is_constant(expr: Expr) -> bool:
 
 
 def _fold(expr: Expr) -> Expr:
-    """A constant sub-tree evaluated to a number, if finite."""
-    inputs = semantics.Inputs(g=np.zeros((), np.float32), w=None, moments={}, t=0.0)
+    """A constant sub-tree evaluated to a number, if finite (in float64, so exp(1) shows
+    as 2.718281828459045, not float32's 2.7182817459106445)."""
+    inputs = semantics.Inputs(g=np.zeros((), np.float64), w=None, moments={}, t=0.0)
     value = float(np.asarray(semantics.direction(expr, inputs)))
     return Const(value) if math.isfinite(value) else expr
 
