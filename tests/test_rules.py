@@ -208,6 +208,21 @@ def test_fingerprint_tells_apart_rules_that_differ_only_for_small_gradients():
     assert fp("clip(m, 1e-4) + g") == fp("g + clip(m, 1e-4)")
 
 
+@pytest.mark.parametrize("one, other", [
+    ("g", "g * sign(2 - log(g2))"),  # -g wherever |g| > e
+    ("m", "m * sign(2 - log(v))"),
+    ("g", "g * sign(ld)"),  # 0 from step T on
+    ("g * cd", "g * rd"),  # cd is 0 past T, rd 1
+    ("drop(noise_t, 0.1)", "drop(noise_t, 0.1) / drop(1, 0.1)"),  # 1e8 when the 1 drops
+    ("1", "drop(1, 0.1) ** drop(ld, 0.3)"),
+])
+def test_fingerprint_tells_apart_rules_that_differ_at_large_gradients_late_or_by_chance(
+        one, other):
+    """Pairs that shared a fingerprint while the probes stopped at |g| = 1, before T, and
+    drew 6 numbers for a scalar's drop (found by sampling 3-unit rules)."""
+    assert nos_tf.parse(one).fingerprint() != nos_tf.parse(other).fingerprint()
+
+
 @pytest.mark.parametrize(
     "text, reason",
     [
