@@ -41,7 +41,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
       beta_2: decay of `v`, the running average of g². Defaults to `0.999`.
       beta_3: decay of `y`, the running average of g³. Defaults to `0.999`.
       decay_steps: T, the number of updates over which the decay operands `ld`, `cd`
-        and `rd` go from 1 to 0 (or restart). Required when the rule uses them.
+        and `rd` go from 1 to 0 (`rd`, TF1's with one period, is 1 again from T on).
+        Required when the rule uses them.
       seed: int seed of the stochastic operands (`noise`, `noise_t`) and of `drop`:
         the same seed gives the same run. Defaults to 0. An int32: the random ops' seeds
         are pairs of int32.

@@ -31,7 +31,10 @@ ADAPTIVE_EPSILON = 1e-8
 # noise ~ N(0, NOISE_VARIANCE); noise_t ~ N(0, 1 / (1 + t)^NOISE_DECAY) (Neelakantan et al.).
 NOISE_VARIANCE = 0.01
 NOISE_DECAY = 0.55
-# Periods of the cyclical and restart decays: TF1 `sign_decay.py` defaults.
+# Periods of the cyclical and restart decays: TF1 `sign_decay.py` defaults. With one period
+# the restart decay equals the cosine decay before T (and is 1 from T on): in the search
+# space they are the same operand when T is the run's length, as the proxy's and transfer's
+# are. Kept for fidelity to TF1 (the paper's PowerSign-rd); more periods would restart.
 COSINE_DECAY_PERIODS = 0.5
 RESTART_DECAY_PERIODS = 1.0
 
@@ -164,7 +167,7 @@ OPERANDS: dict[str, OperandSpec] = {
             lambda i: cosine_decay(i.t, i.T), needs_decay_steps=True,
         ),
         OperandSpec(
-            "rd", "restart decay 0.5 (1 + cos(π (t mod T)/T))",
+            "rd", "restart decay 0.5 (1 + cos(π (min(t, T) mod T)/T)): cd until T, then 1",
             lambda i: restart_decay(i.t, i.T), needs_decay_steps=True,
         ),
     )
