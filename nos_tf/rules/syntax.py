@@ -4,7 +4,8 @@ Rules are written as Python expressions (DESIGN.md), so Python's own parser (`as
 them: precedence, associativity and number syntax are exactly Python's, and its error
 positions are reused. This module then checks the tree against the vocabulary tables and
 turns it into `expr` nodes. The printer writes the fewest parentheses that parse back to
-the same tree, so `parse(format_expr(e)) == e` for every tree.
+the same tree, so `parse(format_expr(e)) == e` for every tree the parser, the controller or
+`simplify` makes (a hand-built `neg` of a number reads back as the negative number).
 """
 
 from __future__ import annotations
