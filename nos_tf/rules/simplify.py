@@ -70,13 +70,36 @@ def _rewrite(expr: Expr) -> Expr:
     return expr
 
 
+_DECAYS = ("ld", "cd", "rd")  # in [0, 1]
+
+
+def _bounded(expr: Expr) -> bool:
+    """Whether the value stays within a fixed bound whatever the (finite) inputs."""
+    if isinstance(expr, Const):
+        return True
+    if isinstance(expr, Operand):
+        return expr.name in _DECAYS
+    if isinstance(expr, Call):
+        return expr.name in ("sign", "clip") or (
+            expr.name in ("neg", "drop") and _bounded(expr.arg))
+    return expr.op in ("+", "-", "*") and _bounded(expr.left) and _bounded(expr.right)
+
+
 def _always_finite(expr: Expr) -> bool:
-    """Whether no node can turn finite inputs into Inf/NaN (then 0 · expr is 0)."""
-    return not any(
-        (isinstance(node, Call) and node.name in ("exp", "log"))
-        or (isinstance(node, BinOp) and node.op in ("/", "**"))
-        for node in walk(expr)
-    )
+    """Whether finite inputs always give a finite value (then 0 · expr is 0).
+
+    Operands count as finite; exp, log, division and powers do not, nor a product of two
+    unbounded factors, which overflows (`g3 * g3` at |g| = 1e7 in float32).
+    """
+    if isinstance(expr, (Const, Operand)):
+        return True
+    if isinstance(expr, Call):
+        return expr.name not in ("exp", "log") and _always_finite(expr.arg)
+    if expr.op in ("/", "**"):
+        return False
+    if not (_always_finite(expr.left) and _always_finite(expr.right)):
+        return False
+    return expr.op != "*" or _bounded(expr.left) or _bounded(expr.right)
 
 
 def simplify(rule: Rule) -> Rule:
