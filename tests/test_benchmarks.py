@@ -1,5 +1,7 @@
 """The benchmarks run end to end at toy sizes (their figures come from full runs, not here)."""
 
+import warnings
+
 import binaries
 import numpy as np
 
@@ -62,6 +64,19 @@ def test_ratio_with_interval_brackets_the_ratio_and_narrows_with_agreement():
     assert ratio == 0.5 and low <= 0.5 <= high and low < high
     # Every search alike: no other draw of seeds could change the ratio.
     assert search_efficiency.ratio_with_interval([7] * 5, [14] * 5, median) == (0.5, 0.5, 0.5)
+
+
+def test_undefined_statistics_are_nan_without_warnings():
+    """Short runs: random search never reaching the target, every reward at chance."""
+    from nos_tf.benchmarks import search_efficiency, throughput
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, low, high = search_efficiency.ratio_with_interval(
+            [10, 20], [None, None], search_efficiency._median_to_target)
+        assert np.isnan(low) and np.isnan(high)
+        assert np.isnan(throughput._spearman([0.1, 0.1, 0.1], [0.0, 0.2, 0.5]))
+    assert throughput._spearman([1, 2, 3], [2, 4, 9]) == 1.0
 
 
 def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(tmp_path):

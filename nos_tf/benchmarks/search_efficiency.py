@@ -303,6 +303,8 @@ def ratio_with_interval(ppo: list[int | None], random: list[int | None],
     draws = [ratio([ppo[i] for i in rng.integers(len(ppo), size=len(ppo))],
                    [random[i] for i in rng.integers(len(random), size=len(random))])
              for _ in range(resamples)]
+    if np.all(np.isnan(draws)):  # random never (or rarely) reached the target
+        return ratio(ppo, random), math.nan, math.nan
     low, high = np.nanpercentile(draws, [2.5, 97.5])
     return ratio(ppo, random), float(low), float(high)
 

@@ -221,6 +221,14 @@ def _timed(function, *args):
     return value, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rho, NaN without scipy's warning where a list is constant (a short run
+    whose rules all stay at chance): no ranking to compare."""
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return math.nan
+    return float(stats.spearmanr(a, b).statistic)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -272,7 +280,7 @@ def main(argv):
     trained = [result.status != proxy.REJECTED for result in results]
 
     count = len(rule_list)
-    rho = stats.spearmanr(naive_rewards, fast_rewards).statistic
+    rho = _spearman(naive_rewards, fast_rewards)
     print(f"\nper rule, wall clock: naive {naive_wall / count:.2f} s, evaluator "
           f"{fast_wall / count:.2f} s -> speed-up {naive_wall / fast_wall:.1f}x")
     print(f"per rule, process CPU: naive {naive_cpu / count:.2f} s, evaluator "
@@ -282,9 +290,7 @@ def main(argv):
     # the rules both trained, the correlation shows what the training levers change.
     both = [i for i, was_trained in enumerate(trained) if was_trained]
     if len(both) >= 3:
-        rho_trained = stats.spearmanr(
-            [naive_rewards[i] for i in both], [fast_rewards[i] for i in both]
-        ).statistic
+        rho_trained = _spearman([naive_rewards[i] for i in both], [fast_rewards[i] for i in both])
         print(f"Spearman over the {len(both)} rules the evaluator trained: {rho_trained:.3f}")
     # What the correlation loses, rule by rule: with most sampled rules at chance both
     # ways, a few rules scored far apart (a screened-out rule that trains, a chaotic one)
