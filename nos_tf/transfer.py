@@ -57,8 +57,10 @@ _NAMED_LABELS = {
     "sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "rmsprop": "RMSProp",
     "powersign": "PowerSign", "addsign": "AddSign",
 }
-_NAMED_PATTERN = re.compile(r"^(powersign|addsign)(?:-(ld|cd|rd))?$|^(sgd|momentum|adam|rmsprop)$")
-_DECAYED_KERAS_PATTERN = re.compile(r"^(sgd|momentum|adam|rmsprop)-(ld|cd|rd)$")
+_SIGN_OPTIMIZERS = ("powersign", "addsign")  # the named optimizers that take a sign decay
+# A name with an optional decay suffix; a suffix on another name is refused in `parse`.
+_NAMED_PATTERN = re.compile(
+    rf"^({'|'.join(_NAMED_LABELS)})(?:-({'|'.join(_SIGN_DECAY_SUFFIXES)}))?$")
 # An identifier, maybe with a suffix: what a user means as an optimizer's name.
 _NAME_LIKE = re.compile(r"^[A-Za-z_]\w*(?:-\w+)?$")
 _MOMENTUM = 0.9
@@ -88,12 +90,11 @@ class OptimizerSpec:
 
         text = text.strip()
         match = _NAMED_PATTERN.match(text.lower())
-        decayed_keras = _DECAYED_KERAS_PATTERN.match(text.lower())
-        if decayed_keras:  # Read as a rule, "adam-ld" would quietly be adam minus ld.
+        if match and match[2] and match[1] not in _SIGN_OPTIMIZERS:
+            # Read as a rule, "adam-ld" would quietly be adam minus ld.
             raise ValueError(
                 f"{text!r}: only powersign and addsign take a sign decay; for the rule "
-                f"{decayed_keras[1]} minus {decayed_keras[2]}, write "
-                f"'{decayed_keras[1]} - {decayed_keras[2]}'")
+                f"{match[1]} minus {match[2]}, write '{match[1]} - {match[2]}'")
         if not match:
             try:
                 return cls(text, str(nos_tf.parse(text)))
@@ -106,8 +107,7 @@ class OptimizerSpec:
                     f"{', '.join(f'-{suffix}' for suffix in _SIGN_DECAY_SUFFIXES)}), and any "
                     f"other text is read as a rule, which {text!r} is not: {error.reason}"
                 ) from None
-        sign_name, decay, keras_name = match.groups()
-        name = sign_name or keras_name
+        name, decay = match.groups()
         label = _NAMED_LABELS[name] + (f"-{decay}" if decay else "")
         return cls(text.lower(), label, name, _SIGN_DECAY_SUFFIXES.get(decay))
 
@@ -119,7 +119,7 @@ class OptimizerSpec:
         if self.name is None:
             return nos_tf.RuleOptimizer(self.text, learning_rate, decay_steps=total_steps,
                                         seed=seed, **kwargs)
-        if self.name in ("powersign", "addsign"):
+        if self.name in _SIGN_OPTIMIZERS:
             optimizer = nos_tf.PowerSign if self.name == "powersign" else nos_tf.AddSign
             return optimizer(learning_rate, sign_decay=self.sign_decay,
                              decay_steps=total_steps if self.sign_decay else None, **kwargs)
