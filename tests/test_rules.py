@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import nos_tf
 from nos_tf.rules import TokenSpace, vocab
-from nos_tf.rules.expr import BinOp, Call, Const, Operand
+from nos_tf.rules.expr import BinOp, Call, Const, Operand, in_canonical_order
 
 # --- Text form -------------------------------------------------------------------------------
 
@@ -206,6 +206,31 @@ def test_fingerprint_tells_apart_rules_that_differ_only_for_small_gradients():
     assert fp("clip(rmsprop, 1e-4)") != fp("clip(sign(g), 1e-4)")
     assert fp("clip(g, 1e-4)") != fp("clip(g, 1e-5)") != fp("1e-5 * sign(g)")
     assert fp("clip(m, 1e-4) + g") == fp("g + clip(m, 1e-4)")
+
+
+def test_canonical_order_is_one_for_reassociated_chains():
+    canonical = lambda text: in_canonical_order(nos_tf.parse(text).expr)
+    assert canonical("(g + m) - v") == canonical("g - (v - m)") == canonical("-v + (m + g)")
+    assert canonical("(g * m) * exp(v + g)") == canonical("exp(g + v) * (m * g)")
+    assert canonical("(g / m) / v") != canonical("g / (m / v)")  # `/` adds 1e-8: no product
+    assert canonical("g - m") != canonical("m - g")
+
+
+@pytest.mark.parametrize("variants", [
+    ("(g + m) + g3", "g + (m + g3)", "(g3 + g) + m", "g3 - (-g - m)"),
+    ("(g + m) + 0.5", "g + (m + 0.5)", "(0.5 + g) + m"),
+    ("(g * m) * adam", "g * (m * adam)", "(adam * g) * m"),
+    ("(g * m) * exp(v)", "g * (m * exp(v))"),
+])
+def test_fingerprint_shares_reassociated_sums_and_products(variants):
+    """They differ in the last bits only, but one of 768 outputs on a rounding boundary
+    split about half of such triples, and the search trained each again."""
+    assert len({nos_tf.parse(text).fingerprint() for text in variants}) == 1
+
+
+def test_fingerprint_keeps_its_own_order_where_reordering_changes_the_numbers():
+    # In float32 1e8 absorbs g: the rule is 0 (or a rounding step), not g as 1e8 - 1e8 + g.
+    assert nos_tf.parse("(g + 1e8) - 1e8").fingerprint() != nos_tf.parse("g").fingerprint()
 
 
 @pytest.mark.parametrize("one, other", [

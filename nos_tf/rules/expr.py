@@ -64,3 +64,58 @@ def walk(expr: Expr) -> Iterator[Expr]:
 
 def size(expr: Expr) -> int:
     return sum(1 for _ in walk(expr))
+
+
+def in_canonical_order(expr: Expr) -> Expr:
+    """The same arithmetic with every chain of sums and of products in one fixed order.
+
+    `(a + b) + c`, `a + (b + c)` and `(c - (-a)) + b` differ only in the order in which
+    floating-point rounding happens, so their numbers differ in the last bits; the
+    fingerprint hashes rounded numbers, and a last bit on a rounding boundary split about
+    half of such triples. Evaluated in this order they compute bit for bit the same.
+    Chains of `+` and `-` become one sum of signed terms (x − t is exactly x + (−t) in
+    floating point), chains of `*` one product; terms are sorted by their own canonical
+    form and summed or multiplied left to right. `/` is not a product in the language
+    (its denominator has 1e-8 added) and `**` is not associative: they stay as they are.
+    """
+    if isinstance(expr, Call):
+        return Call(expr.name, in_canonical_order(expr.arg), expr.param)
+    if not isinstance(expr, BinOp):
+        return expr
+    if expr.op == "*":
+        factors = sorted((in_canonical_order(f) for f in _chain(expr, "*")), key=repr)
+        product = factors[0]
+        for factor in factors[1:]:
+            product = BinOp("*", product, factor)
+        return product
+    if expr.op in ("+", "-"):
+        terms = sorted(((in_canonical_order(t), negated) for t, negated in _signed_terms(expr)),
+                       key=lambda term: (repr(term[0]), term[1]))
+        # Start from the first added term, so that no negation is needed in front.
+        first = next((i for i, (_, negated) in enumerate(terms) if not negated), 0)
+        head, negated = terms.pop(first)
+        total = Call("neg", head) if negated else head
+        for term, negated in terms:
+            total = BinOp("-" if negated else "+", total, term)
+        return total
+    return BinOp(expr.op, in_canonical_order(expr.left), in_canonical_order(expr.right))
+
+
+def _chain(expr: Expr, op: str) -> Iterator[Expr]:
+    """The operands of a chain of one associative operator, `a op (b op c)` → a, b, c."""
+    if isinstance(expr, BinOp) and expr.op == op:
+        yield from _chain(expr.left, op)
+        yield from _chain(expr.right, op)
+    else:
+        yield expr
+
+
+def _signed_terms(expr: Expr, negated: bool = False) -> Iterator[tuple[Expr, bool]]:
+    """The terms of a chain of `+`, `-` and negations with whether each is subtracted."""
+    if isinstance(expr, BinOp) and expr.op in ("+", "-"):
+        yield from _signed_terms(expr.left, negated)
+        yield from _signed_terms(expr.right, negated != (expr.op == "-"))
+    elif isinstance(expr, Call) and expr.name == "neg":
+        yield from _signed_terms(expr.arg, not negated)
+    else:
+        yield expr, negated

@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras import ops
 
 from nos_tf.rules import vocab
-from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand
+from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand, in_canonical_order
 
 # Random streams: one per (variable, random node) pair and update step.
 _STREAM_STRIDE = 7919
@@ -233,21 +233,34 @@ def fingerprint_of(expr: Expr) -> str:
     draws one number a step: 6 draws alone often kept every one).
 
     Outputs are rounded to 5 significant digits before hashing, so rules that differ only
-    by the order of floating-point operations (g·e^x vs e^x·g) mostly share a fingerprint;
-    not always: one output of the 768 that lands on a rounding boundary splits them
-    (re-associated sums and products, `(a + b) + c` and `a + (b + c)`, split in about
-    45% of 2,640 pairs tried), and the rule is then trained once more.
+    by the order of floating-point operations (g·e^x vs e^x·g) share a fingerprint. For
+    re-associated sums and products (`(a + b) + c`, `a + (b + c)`, `(c + a) + b`), where
+    one output of the 768 on a rounding boundary split about half of such triples, the
+    numbers hashed are those of the rule's sums and products taken in one canonical order
+    (`expr.in_canonical_order`), which all of them share bit for bit. That order is used
+    only where it agrees with the rule's own to 1e-4 everywhere: where it does not (a sum
+    that cancels, a product that overflows in one order only, random operands drawn in
+    another order), the rule trains differently too, and its own numbers are hashed.
     """
     try:
-        directions = np.concatenate([
-            run_on_probes(expr).directions,
-            run_on_probes(expr, scale_decades=FINGERPRINT_SCALE_DECADES,
-                          decay_steps=FINGERPRINT_DECAY_STEPS, seed=_PROBE_SEED + 1
-                          ).directions])
+        directions = _fingerprint_directions(expr)
+        canonical = in_canonical_order(expr)
+        if canonical != expr:
+            reordered = _fingerprint_directions(canonical)
+            if np.allclose(reordered, directions, rtol=1e-4, atol=0.0, equal_nan=True):
+                directions = reordered
     except (tf.errors.OpError, ValueError, TypeError) as error:
         return "invalid:" + hashlib.sha256(str(error).encode()).hexdigest()[:16]
     rounded = np.char.mod("%.5g", directions.ravel().astype(np.float64))
     return hashlib.sha256(" ".join(rounded.tolist()).encode()).hexdigest()[:16]
+
+
+def _fingerprint_directions(expr: Expr) -> np.ndarray:
+    """The directions the fingerprint hashes: the screen's probes, then the second probe."""
+    return np.concatenate([
+        run_on_probes(expr).directions,
+        run_on_probes(expr, scale_decades=FINGERPRINT_SCALE_DECADES,
+                      decay_steps=FINGERPRINT_DECAY_STEPS, seed=_PROBE_SEED + 1).directions])
 
 
 # --- Screens: reasons to skip training a rule (ENOS, Lion) ------------------------------------
