@@ -239,7 +239,9 @@ _TEST_EXAMPLES = flags.DEFINE_integer(
 _WRN_DEPTH = flags.DEFINE_integer("wrn_depth", 16, "WRN depth d = 6n + 4 (paper: 28).")
 _WRN_WIDTH = flags.DEFINE_integer("wrn_width", 2, "WRN widening factor k (paper: 10).")
 _WEIGHT_DECAY = flags.DEFINE_float(
-    "weight_decay", 5e-4, "wrn: L2 penalty on conv and classifier weights.", lower_bound=0)
+    "weight_decay", 5e-4, "wrn: weight decay of conv and classifier kernels: each gradient "
+    "gains weight_decay * w (paper: 5e-4), an L2 loss of weight_decay / 2 * sum(w ** 2).",
+    lower_bound=0)
 _WRN_DROPOUT = flags.DEFINE_float("wrn_dropout", 0.0, "wrn: dropout inside each block.")
 _LR_SCHEDULE = flags.DEFINE_enum(
     "lr_schedule", "cosine", ["cosine", "step", "constant"],

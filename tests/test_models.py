@@ -23,6 +23,21 @@ def test_wrn_28_10_has_the_papers_36_5m_parameters():
     assert model.output_shape == (None, 10)
 
 
+def test_weight_decay_adds_the_papers_decay_times_w_to_each_kernels_gradient():
+    # The authors' Torch SGD (weightDecay = 5e-4) adds 5e-4 * w to the gradient; batch
+    # norm's scales and offsets and the classifier's bias are not decayed.
+    model = wrn.wide_resnet(10, 1, num_classes=10, input_shape=(8, 8, 1), weight_decay=5e-4)
+    with tf.GradientTape() as tape:
+        penalty = tf.add_n(model.losses)
+    variables = model.trainable_variables
+    gradients = dict(zip((v.path for v in variables), tape.gradient(penalty, variables)))
+    kernels = [v for v in variables if v.name == "kernel"]
+    assert len(kernels) == 10  # Nine convolutions and the classifier.
+    for kernel in kernels:
+        np.testing.assert_allclose(gradients[kernel.path], 5e-4 * kernel.numpy(), rtol=1e-5)
+    assert all(gradients[v.path] is None for v in variables if v.name != "kernel")
+
+
 @pytest.mark.parametrize("depth", [8, 15, 4])
 def test_wrn_rejects_depths_that_are_not_6n_plus_4(depth):
     with pytest.raises(ValueError, match="6n \\+ 4"):

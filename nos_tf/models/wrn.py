@@ -7,8 +7,8 @@ layer. A 1×1 convolution projects the shortcut where the shape changes. The pap
 transfer table uses WRN-28-10 (36.5M parameters); WRN-16-2 is a CPU-sized relative.
 
 `train_wide_resnet` is the protocol of the paper's table: standard CIFAR augmentation
-(4-pixel zero padding, random 32×32 crop, horizontal flip), L2 weight decay on the
-weights of convolutions and the classifier, a cosine or step learning-rate schedule, and
+(4-pixel zero padding, random 32×32 crop, horizontal flip), weight decay on the
+weights of convolutions and the classifier (not on batch norm or biases), a cosine or step learning-rate schedule, and
 validation and test accuracy after every epoch, from which final and best values are read.
 """
 
@@ -39,13 +39,20 @@ def wide_resnet(
     weight_decay: float = 5e-4,
     dropout: float = 0.0,
 ) -> keras.Model:
-    """WRN-`depth`-`width` as a functional Keras model returning class logits."""
+    """WRN-`depth`-`width` as a functional Keras model returning class logits.
+
+    `weight_decay` is the paper's: each kernel's gradient gains `weight_decay * w`, as
+    SGD's weightDecay of the authors' Torch code (and PyTorch's) adds it. Keras's
+    `L2(l2)` adds `l2 * sum(w**2)` to the loss, whose gradient is `2 * l2 * w`, so the
+    penalty is `L2(weight_decay / 2)`; `L2(5e-4)` would decay twice as fast. Being part
+    of the loss, it reaches every optimizer alike, rule optimizers included.
+    """
     if depth < 10 or (depth - 4) % 6:
         raise ValueError(f"WRN depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
     if width < 1:
         raise ValueError(f"WRN width must be at least 1, got {width}")
     blocks_per_group = (depth - 4) // 6
-    regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
 
     def conv(filters, kernel_size, strides=1):
         return keras.layers.Conv2D(
