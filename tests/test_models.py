@@ -69,6 +69,28 @@ def test_augment_is_a_seeded_shifted_crop_or_its_mirror():
     np.testing.assert_array_equal(again.numpy(), crops[3].numpy())
 
 
+def test_wrn_standardises_inputs_with_the_training_splits_channel_statistics(monkeypatch):
+    rng = np.random.default_rng(0)
+
+    def split(count, brightness):  # Three channels of different means and spreads.
+        x = rng.uniform(0, 1, (count, 8, 8, 3)) * [1.0, 0.5, 0.1] + brightness
+        return x.astype(np.float32), rng.integers(0, 10, count).astype(np.int32)
+
+    images = data.ImageData("fake", split(40, 0.0), split(20, 0.3), split(20, 0.6), 10,
+                            (8, 8, 3))
+    built, original = [], wrn.wide_resnet
+    monkeypatch.setattr(wrn, "wide_resnet",
+                        lambda *args, **kwargs: built.append(original(*args, **kwargs))
+                        or built[-1])
+    wrn.train_wide_resnet(images, lambda rate, steps: keras.optimizers.SGD(rate), 0.01,
+                          depth=10, width=1, epochs=1, batch_size=20, verbose=0)
+    inputs = built[0].layers[0].output
+    standardise = keras.Model(inputs, built[0].layers[1](inputs))
+    standardised = standardise.predict(images.train[0], verbose=0)
+    np.testing.assert_allclose(standardised.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(standardised.std(axis=(0, 1, 2)), 1.0, atol=1e-3)
+
+
 def test_tiny_wrn_learns_digits():
     images = data.load_images("digits", validation_examples=200, train_examples=600)
 
