@@ -46,8 +46,13 @@ def test_wrn_rejects_depths_that_are_not_6n_plus_4(depth):
 
 def test_step_schedule_divides_by_five_at_30_60_80_percent():
     schedule = wrn.learning_rate_schedule("step", 0.1, total_steps=100)
-    rates = [float(schedule(step)) for step in (0, 30, 31, 61, 81)]
-    assert rates == pytest.approx([0.1, 0.1, 0.02, 0.004, 0.0008])
+    # The schedule's step is the number of updates made: update 31 (step 30) is the
+    # first after 30% of training, as epoch 61 is the first at 0.2x in WRN's 200.
+    rates = [float(schedule(step)) for step in (0, 29, 30, 59, 60, 79, 80, 99)]
+    assert rates == pytest.approx([0.1, 0.1, 0.02, 0.02, 0.004, 0.004, 0.0008, 0.0008])
+    optimizer = keras.optimizers.SGD(schedule)
+    optimizer.iterations.assign(30)  # What Keras's optimizers evaluate it at.
+    assert float(optimizer.learning_rate) == pytest.approx(0.02)
     cosine = wrn.learning_rate_schedule("cosine", 0.1, total_steps=100)
     assert float(cosine(0)) == pytest.approx(0.1)
     assert float(cosine(100)) == pytest.approx(0.0, abs=1e-7)

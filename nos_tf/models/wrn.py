@@ -109,7 +109,12 @@ def learning_rate_schedule(
     if kind == "cosine":
         return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
     if kind == "step":
-        boundaries = [max(1, int(total_steps * fraction)) for fraction in _STEP_DECAY_FRACTIONS]
+        # Keras evaluates the schedule at the number of updates already made, and
+        # PiecewiseConstantDecay keeps a value up to and including its boundary: the
+        # update after `decay_at` updates (epoch 61's first of 200) takes the new rate
+        # when the boundary is `decay_at - 1`.
+        boundaries = [max(1, int(total_steps * fraction)) - 1
+                      for fraction in _STEP_DECAY_FRACTIONS]
         values = [learning_rate * _STEP_DECAY_FACTOR**i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     if kind == "constant":
