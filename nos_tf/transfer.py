@@ -30,7 +30,8 @@ Models (each in nos_tf/models/):
   row gives the BLEU of translation by lookup (the training translation of the most
   similar training sentence), what a small corpus gives without learning to translate.
 - rosenbrock: the 2-D Rosenbrock function from a fixed start. Columns: steps to come
-  within --rosenbrock_tolerance of the minimum, final distance and value.
+  within --rosenbrock_tolerance of the minimum (1, 1) (the Euclidean distance of the point
+  (x, y)) and stay there to the end of the run, final distance and value.
 """
 
 from __future__ import annotations
@@ -296,7 +297,8 @@ _STEPS = flags.DEFINE_integer("rosenbrock_steps", 5000, "rosenbrock: updates per
                               lower_bound=1)
 _TOLERANCE = flags.DEFINE_float(
     "rosenbrock_tolerance", 1e-3,
-    "rosenbrock: distance to the minimum (1, 1) that counts as reached.")
+    "rosenbrock: Euclidean distance of (x, y) to the minimum (1, 1) that counts as "
+    "reached, once a run stays within it to the end.")
 
 
 # ------------------------------------------------------------------------- the tasks ---
