@@ -300,3 +300,24 @@ def test_steps_to_tolerance_counts_until_it_stays():
     assert descent.distances[reached - 1] > 1e-2
     stuck = rosenbrock.descend(keras.optimizers.SGD(1e-5), steps=10)
     assert stuck.steps_to_tolerance is None
+
+
+def test_trajectory_plot_rings_where_each_run_ended_even_under_another(tmp_path, monkeypatch):
+    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+
+    closed = []
+    monkeypatch.setattr(pyplot, "close", closed.append)
+    along = np.linspace(rosenbrock.START, rosenbrock.MINIMUM, 11)
+    short = rosenbrock.Descent(along[:6], None, 1e-3)  # Hidden under `full`'s path...
+    full = rosenbrock.Descent(along, 10, 1e-3)
+    diverged = rosenbrock.Descent(np.concatenate([along[:3], [[np.inf, np.nan]]]), None, 1e-3)
+    rosenbrock.plot_trajectories({"short": short, "full": full, "diverged": diverged},
+                                 str(tmp_path / "paths.png"))
+    lines = closed[0].axes[0].lines
+    for label, end in (("short", along[5]), ("full", along[10]), ("diverged", along[2])):
+        path = next(line for line in lines if line.get_label() == label)
+        rings = [line for line in lines if line.get_marker() == "o"
+                 and line.get_color() == path.get_color()]
+        assert len(rings) == 1  # ... but its end is still marked.
+        np.testing.assert_allclose(np.ravel(rings[0].get_xydata()), end)
+    assert (tmp_path / "paths.png").stat().st_size > 0
