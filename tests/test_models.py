@@ -96,6 +96,23 @@ def test_wrn_standardises_inputs_with_the_training_splits_channel_statistics(mon
     np.testing.assert_allclose(standardised.std(axis=(0, 1, 2)), 1.0, atol=1e-3)
 
 
+@pytest.mark.parametrize("augmentation", [False, True])
+def test_wrn_optimizer_counts_exactly_the_steps_its_schedule_spans(augmentation):
+    # 230 images in batches of 50: 5 steps an epoch, the last of 30 images.
+    images = data.load_images("digits", validation_examples=50, train_examples=230)
+    built = []
+
+    def build(learning_rate, total_steps):
+        built.append((keras.optimizers.SGD(learning_rate), total_steps))
+        return built[-1][0]
+
+    wrn.train_wide_resnet(images, build, 0.01, depth=10, width=1, epochs=3, batch_size=50,
+                          augmentation=augmentation, verbose=0, evaluate_test=False)
+    optimizer, total_steps = built[0]
+    assert total_steps == 15
+    assert int(optimizer.iterations) == 15  # Not a step more per epoch.
+
+
 def test_tiny_wrn_learns_digits():
     images = data.load_images("digits", validation_examples=200, train_examples=600)
 
