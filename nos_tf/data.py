@@ -21,6 +21,7 @@ how to provide it; nothing here waits on a network that is not there.
 
 import dataclasses
 import gzip
+import math
 import os
 import socket
 
@@ -148,6 +149,12 @@ def make_pipeline(
     seed — the proxy gives every learning rate of a rule the same batches this way and
     resumes a paused run with `skip_batches`. `shuffle_seed=None` keeps the given order;
     `epochs=None` repeats forever. The last batch of an epoch may be smaller.
+
+    A finite pipeline declares how many batches it holds: `model.fit` then stops each
+    epoch at the last one. Without that (the index shuffle makes the count unknown to
+    tf.data) fit runs the iterator dry, and that failed step still advances
+    `optimizer.iterations` (Keras 3.15): one step per epoch more than were taken, so
+    learning-rate schedules and the rules' decays ran ahead of training.
     """
     images = tf.convert_to_tensor(images)
     labels = tf.convert_to_tensor(labels)
@@ -176,6 +183,9 @@ def make_pipeline(
     indices = iteration_keys.flat_map(
         lambda key: epoch_numbers.flat_map(lambda epoch: batches_of_epoch(key, epoch))
     ).skip(skip_batches)
+    if epochs is not None:
+        batches = max(0, epochs * math.ceil(count / batch_size) - skip_batches)
+        indices = indices.apply(tf.data.experimental.assert_cardinality(batches))
     dataset = indices.map(lambda batch: (tf.gather(images, batch), tf.gather(labels, batch)))
     return dataset.prefetch(1).with_options(_ONE_THREAD)
 

@@ -30,7 +30,8 @@ Models (each in nos_tf/models/):
   row gives the BLEU of translation by lookup (the training translation of the most
   similar training sentence), what a small corpus gives without learning to translate.
 - rosenbrock: the 2-D Rosenbrock function from a fixed start. Columns: steps to come
-  within --rosenbrock_tolerance of the minimum, final distance and value.
+  within --rosenbrock_tolerance of the minimum (1, 1) (the Euclidean distance of the point
+  (x, y)) and stay there to the end of the run, final distance and value.
 """
 
 from __future__ import annotations
@@ -239,7 +240,9 @@ _TEST_EXAMPLES = flags.DEFINE_integer(
 _WRN_DEPTH = flags.DEFINE_integer("wrn_depth", 16, "WRN depth d = 6n + 4 (paper: 28).")
 _WRN_WIDTH = flags.DEFINE_integer("wrn_width", 2, "WRN widening factor k (paper: 10).")
 _WEIGHT_DECAY = flags.DEFINE_float(
-    "weight_decay", 5e-4, "wrn: L2 penalty on conv and classifier weights.", lower_bound=0)
+    "weight_decay", 5e-4, "wrn: weight decay of conv and classifier kernels: each gradient "
+    "gains weight_decay * w (paper: 5e-4), an L2 loss of weight_decay / 2 * sum(w ** 2).",
+    lower_bound=0)
 _WRN_DROPOUT = flags.DEFINE_float("wrn_dropout", 0.0, "wrn: dropout inside each block.")
 _LR_SCHEDULE = flags.DEFINE_enum(
     "lr_schedule", "cosine", ["cosine", "step", "constant"],
@@ -294,7 +297,8 @@ _STEPS = flags.DEFINE_integer("rosenbrock_steps", 5000, "rosenbrock: updates per
                               lower_bound=1)
 _TOLERANCE = flags.DEFINE_float(
     "rosenbrock_tolerance", 1e-3,
-    "rosenbrock: distance to the minimum (1, 1) that counts as reached.")
+    "rosenbrock: Euclidean distance of (x, y) to the minimum (1, 1) that counts as "
+    "reached, once a run stays within it to the end.")
 
 
 # ------------------------------------------------------------------------- the tasks ---

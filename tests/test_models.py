@@ -23,6 +23,21 @@ def test_wrn_28_10_has_the_papers_36_5m_parameters():
     assert model.output_shape == (None, 10)
 
 
+def test_weight_decay_adds_the_papers_decay_times_w_to_each_kernels_gradient():
+    # The authors' Torch SGD (weightDecay = 5e-4) adds 5e-4 * w to the gradient; batch
+    # norm's scales and offsets and the classifier's bias are not decayed.
+    model = wrn.wide_resnet(10, 1, num_classes=10, input_shape=(8, 8, 1), weight_decay=5e-4)
+    with tf.GradientTape() as tape:
+        penalty = tf.add_n(model.losses)
+    variables = model.trainable_variables
+    gradients = dict(zip((v.path for v in variables), tape.gradient(penalty, variables)))
+    kernels = [v for v in variables if v.name == "kernel"]
+    assert len(kernels) == 10  # Nine convolutions and the classifier.
+    for kernel in kernels:
+        np.testing.assert_allclose(gradients[kernel.path], 5e-4 * kernel.numpy(), rtol=1e-5)
+    assert all(gradients[v.path] is None for v in variables if v.name != "kernel")
+
+
 @pytest.mark.parametrize("depth", [8, 15, 4])
 def test_wrn_rejects_depths_that_are_not_6n_plus_4(depth):
     with pytest.raises(ValueError, match="6n \\+ 4"):
@@ -31,8 +46,13 @@ def test_wrn_rejects_depths_that_are_not_6n_plus_4(depth):
 
 def test_step_schedule_divides_by_five_at_30_60_80_percent():
     schedule = wrn.learning_rate_schedule("step", 0.1, total_steps=100)
-    rates = [float(schedule(step)) for step in (0, 30, 31, 61, 81)]
-    assert rates == pytest.approx([0.1, 0.1, 0.02, 0.004, 0.0008])
+    # The schedule's step is the number of updates made: update 31 (step 30) is the
+    # first after 30% of training, as epoch 61 is the first at 0.2x in WRN's 200.
+    rates = [float(schedule(step)) for step in (0, 29, 30, 59, 60, 79, 80, 99)]
+    assert rates == pytest.approx([0.1, 0.1, 0.02, 0.02, 0.004, 0.004, 0.0008, 0.0008])
+    optimizer = keras.optimizers.SGD(schedule)
+    optimizer.iterations.assign(30)  # What Keras's optimizers evaluate it at.
+    assert float(optimizer.learning_rate) == pytest.approx(0.02)
     cosine = wrn.learning_rate_schedule("cosine", 0.1, total_steps=100)
     assert float(cosine(0)) == pytest.approx(0.1)
     assert float(cosine(100)) == pytest.approx(0.0, abs=1e-7)
@@ -52,6 +72,45 @@ def test_augment_is_a_seeded_shifted_crop_or_its_mirror():
     assert len({crop.numpy().tobytes() for crop in crops}) > 5
     again = wrn.augment(image, tf.constant([0, 3], tf.int64))
     np.testing.assert_array_equal(again.numpy(), crops[3].numpy())
+
+
+def test_wrn_standardises_inputs_with_the_training_splits_channel_statistics(monkeypatch):
+    rng = np.random.default_rng(0)
+
+    def split(count, brightness):  # Three channels of different means and spreads.
+        x = rng.uniform(0, 1, (count, 8, 8, 3)) * [1.0, 0.5, 0.1] + brightness
+        return x.astype(np.float32), rng.integers(0, 10, count).astype(np.int32)
+
+    images = data.ImageData("fake", split(40, 0.0), split(20, 0.3), split(20, 0.6), 10,
+                            (8, 8, 3))
+    built, original = [], wrn.wide_resnet
+    monkeypatch.setattr(wrn, "wide_resnet",
+                        lambda *args, **kwargs: built.append(original(*args, **kwargs))
+                        or built[-1])
+    wrn.train_wide_resnet(images, lambda rate, steps: keras.optimizers.SGD(rate), 0.01,
+                          depth=10, width=1, epochs=1, batch_size=20, verbose=0)
+    inputs = built[0].layers[0].output
+    standardise = keras.Model(inputs, built[0].layers[1](inputs))
+    standardised = standardise.predict(images.train[0], verbose=0)
+    np.testing.assert_allclose(standardised.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(standardised.std(axis=(0, 1, 2)), 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("augmentation", [False, True])
+def test_wrn_optimizer_counts_exactly_the_steps_its_schedule_spans(augmentation):
+    # 230 images in batches of 50: 5 steps an epoch, the last of 30 images.
+    images = data.load_images("digits", validation_examples=50, train_examples=230)
+    built = []
+
+    def build(learning_rate, total_steps):
+        built.append((keras.optimizers.SGD(learning_rate), total_steps))
+        return built[-1][0]
+
+    wrn.train_wide_resnet(images, build, 0.01, depth=10, width=1, epochs=3, batch_size=50,
+                          augmentation=augmentation, verbose=0, evaluate_test=False)
+    optimizer, total_steps = built[0]
+    assert total_steps == 15
+    assert int(optimizer.iterations) == 15  # Not a step more per epoch.
 
 
 def test_tiny_wrn_learns_digits():
@@ -258,3 +317,24 @@ def test_steps_to_tolerance_counts_until_it_stays():
     assert descent.distances[reached - 1] > 1e-2
     stuck = rosenbrock.descend(keras.optimizers.SGD(1e-5), steps=10)
     assert stuck.steps_to_tolerance is None
+
+
+def test_trajectory_plot_rings_where_each_run_ended_even_under_another(tmp_path, monkeypatch):
+    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+
+    closed = []
+    monkeypatch.setattr(pyplot, "close", closed.append)
+    along = np.linspace(rosenbrock.START, rosenbrock.MINIMUM, 11)
+    short = rosenbrock.Descent(along[:6], None, 1e-3)  # Hidden under `full`'s path...
+    full = rosenbrock.Descent(along, 10, 1e-3)
+    diverged = rosenbrock.Descent(np.concatenate([along[:3], [[np.inf, np.nan]]]), None, 1e-3)
+    rosenbrock.plot_trajectories({"short": short, "full": full, "diverged": diverged},
+                                 str(tmp_path / "paths.png"))
+    lines = closed[0].axes[0].lines
+    for label, end in (("short", along[5]), ("full", along[10]), ("diverged", along[2])):
+        path = next(line for line in lines if line.get_label() == label)
+        rings = [line for line in lines if line.get_marker() == "o"
+                 and line.get_color() == path.get_color()]
+        assert len(rings) == 1  # ... but its end is still marked.
+        np.testing.assert_allclose(np.ravel(rings[0].get_xydata()), end)
+    assert (tmp_path / "paths.png").stat().st_size > 0

@@ -86,7 +86,12 @@ def descend(
 def plot_trajectories(
     descents: dict[str, Descent], path: str, start: tuple[float, float] = START
 ) -> None:
-    """Each descent's path over contours of log f, with the start and the minimum marked."""
+    """Each descent's path over contours of log f, with the start and the minimum marked.
+
+    Each path's last finite point is ringed in its colour: runs from one start mostly
+    follow the same valley, so a later path can hide an earlier one entirely (Adam's hid
+    SGD's), and the ring still shows where each run ended.
+    """
     import matplotlib  # pylint: disable=import-outside-toplevel
 
     matplotlib.use("Agg")
@@ -101,8 +106,11 @@ def plot_trajectories(
     figure, axes = pyplot.subplots(figsize=(8, 6))
     axes.contour(xs, ys, np.log10(rosenbrock(np.stack([xs, ys])) + 1e-3), levels=30,
                  cmap="Greys", linewidths=0.6)
-    for label, descent in descents.items():
-        axes.plot(*descent.trajectory.T, linewidth=1.2, label=label)
+    for (label, descent), points in zip(descents.items(), finite):
+        (line,) = axes.plot(*descent.trajectory.T, linewidth=1.2, label=label)
+        if len(points):
+            axes.plot(*points[-1], "o", color=line.get_color(), markerfacecolor="none",
+                      markersize=8)
     axes.plot(*start, "ko", label="start")
     axes.plot(*MINIMUM, "r*", markersize=12, label="minimum")
     axes.set_xlim(low[0], high[0])

@@ -6,10 +6,12 @@ third groups starting with stride 2, then BN-ReLU, global average pooling and a 
 layer. A 1×1 convolution projects the shortcut where the shape changes. The paper's
 transfer table uses WRN-28-10 (36.5M parameters); WRN-16-2 is a CPU-sized relative.
 
-`train_wide_resnet` is the protocol of the paper's table: standard CIFAR augmentation
-(4-pixel zero padding, random 32×32 crop, horizontal flip), L2 weight decay on the
-weights of convolutions and the classifier, a cosine or step learning-rate schedule, and
-validation and test accuracy after every epoch, from which final and best values are read.
+`train_wide_resnet` is the protocol of the paper's table: inputs standardised per channel
+with the training split's mean and standard deviation, standard CIFAR augmentation
+(4-pixel zero padding, random 32×32 crop, horizontal flip) of training images only, weight
+decay on the weights of convolutions and the classifier (not on batch norm or biases), a
+cosine or step learning-rate schedule, and validation and test accuracy after every
+epoch, from which final and best values are read.
 """
 
 import dataclasses
@@ -38,14 +40,27 @@ def wide_resnet(
     input_shape: tuple[int, int, int],
     weight_decay: float = 5e-4,
     dropout: float = 0.0,
+    input_statistics: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> keras.Model:
-    """WRN-`depth`-`width` as a functional Keras model returning class logits."""
+    """WRN-`depth`-`width` as a functional Keras model returning class logits.
+
+    `weight_decay` is the paper's: each kernel's gradient gains `weight_decay * w`, as
+    SGD's weightDecay of the authors' Torch code (and PyTorch's) adds it. Keras's
+    `L2(l2)` adds `l2 * sum(w**2)` to the loss, whose gradient is `2 * l2 * w`, so the
+    penalty is `L2(weight_decay / 2)`; `L2(5e-4)` would decay twice as fast. Being part
+    of the loss, it reaches every optimizer alike, rule optimizers included.
+
+    `input_statistics`, the training images' per-channel (mean, variance), standardises
+    the inputs inside the model, as the authors' code does (torchvision's Normalize), so that the
+    model takes images as the data holds them ([0, 1]) and the validation and test images
+    are standardised with the training statistics.
+    """
     if depth < 10 or (depth - 4) % 6:
         raise ValueError(f"WRN depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
     if width < 1:
         raise ValueError(f"WRN width must be at least 1, got {width}")
     blocks_per_group = (depth - 4) // 6
-    regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
 
     def conv(filters, kernel_size, strides=1):
         return keras.layers.Conv2D(
@@ -74,7 +89,11 @@ def wide_resnet(
         return keras.layers.Add()([shortcut, y])
 
     inputs = keras.Input(input_shape)
-    x = conv(16, 3)(inputs)
+    x = inputs
+    if input_statistics is not None:
+        mean, variance = input_statistics
+        x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance)(x)
+    x = conv(16, 3)(x)
     for group, filters in enumerate((16 * width, 32 * width, 64 * width)):
         for index in range(blocks_per_group):
             x = block(x, filters, strides=2 if group and not index else 1)
@@ -90,7 +109,12 @@ def learning_rate_schedule(
     if kind == "cosine":
         return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
     if kind == "step":
-        boundaries = [max(1, int(total_steps * fraction)) for fraction in _STEP_DECAY_FRACTIONS]
+        # Keras evaluates the schedule at the number of updates already made, and
+        # PiecewiseConstantDecay keeps a value up to and including its boundary: the
+        # update after `decay_at` updates (epoch 61's first of 200) takes the new rate
+        # when the boundary is `decay_at - 1`.
+        boundaries = [max(1, int(total_steps * fraction)) - 1
+                      for fraction in _STEP_DECAY_FRACTIONS]
         values = [learning_rate * _STEP_DECAY_FACTOR**i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     if kind == "constant":
@@ -179,7 +203,10 @@ def train_wide_resnet(
     validation = data.make_pipeline(*images.validation, batch_size * 2)
     test = data.make_pipeline(*images.test, batch_size * 2)
     total_steps = epochs * -(-len(train_x) // batch_size)
-    model = wide_resnet(depth, width, images.num_classes, images.image_shape, weight_decay, dropout)
+    model = wide_resnet(
+        depth, width, images.num_classes, images.image_shape, weight_decay, dropout,
+        input_statistics=(train_x.mean(axis=(0, 1, 2)), train_x.var(axis=(0, 1, 2))),
+    )
     model.compile(
         optimizer=build_optimizer(
             learning_rate_schedule(schedule, learning_rate, total_steps), total_steps
