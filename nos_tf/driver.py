@@ -119,10 +119,17 @@ class Search:
 
     def _workers_would_idle(self) -> bool:
         """Sample another batch when there is none, or when the current one no longer keeps
-        every worker busy (at most one batch ahead of the policy)."""
+        every worker busy (at most one batch ahead of the policy).
+
+        Never past a complete batch: it is told before anything else is sampled, so the
+        next batch comes from the updated policy. A batch completes at once when the store
+        answers all of it: cache hits, or, after a kill between a batch's last result and
+        its update, the trials a resumed search takes back. Sampling ahead of it then would
+        use the policy before the update, which the uninterrupted run did not.
+        """
         if not self._batches:
             return True
-        return (len(self._batches) < 2
+        return (len(self._batches) < 2 and not self._batches[-1].complete
                 and self.executor.num_in_flight < self.executor.capacity)
 
     def _proposal(self, tokens, log_prob):

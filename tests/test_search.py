@@ -15,7 +15,7 @@ import nos_tf
 
 from nos_tf import controller, proxy, rules
 from nos_tf import store as store_lib
-from nos_tf.driver import Search
+from nos_tf.driver import Search, SearchCheckpoint
 
 
 def search_args(store, *extra):
@@ -269,3 +269,36 @@ def test_batches_ahead_keep_workers_busy_and_resume_exactly(tmp_path):
         assert search.progress.trained_here == resumed.submitted > 0
         with store_lib.TrialStore(path) as store:
             assert not store.pending(store.run("r").run_id)
+
+
+class OneWorkerExecutor(TwoWorkerExecutor):
+    """As the local executor: one evaluation at a time, so nothing is sampled ahead."""
+
+    capacity = 1
+
+
+def searcher_state(path):
+    with store_lib.TrialStore(path) as store:
+        checkpoint = store.load_checkpoint(store.run("r").run_id)
+    return checkpoint.step, SearchCheckpoint.from_bytes(checkpoint.blob).searcher_state
+
+
+def killed_during_the_update(search, batch):
+    raise KeyboardInterrupt("killed during the update")
+
+
+def test_a_search_killed_during_an_update_resumes_exactly(tmp_path, monkeypatch):
+    """Killed after the first batch's last result, before the searcher learned from it (no
+    checkpoint yet): the resumed search takes the batch back from the store, complete at
+    once, and must update before it samples the next batch, as the uninterrupted run did."""
+    reference = tmp_path / "reference.sqlite"
+    drive(reference, OneWorkerExecutor(), total=12)
+
+    killed = tmp_path / "killed.sqlite"
+    with monkeypatch.context() as patch:
+        patch.setattr(Search, "_tell", killed_during_the_update)
+        with pytest.raises(KeyboardInterrupt):
+            drive(killed, OneWorkerExecutor(), total=12)
+    drive(killed, OneWorkerExecutor(), resume=True, total=12)
+    assert outcome(killed) == outcome(reference)
+    assert searcher_state(killed) == searcher_state(reference)
