@@ -283,22 +283,31 @@ def searcher_state(path):
     return checkpoint.step, SearchCheckpoint.from_bytes(checkpoint.blob).searcher_state
 
 
-def killed_during_the_update(search, batch):
-    raise KeyboardInterrupt("killed during the update")
-
-
 def test_a_search_killed_during_an_update_resumes_exactly(tmp_path, monkeypatch):
-    """Killed after the first batch's last result, before the searcher learned from it (no
-    checkpoint yet): the resumed search takes the batch back from the store, complete at
-    once, and must update before it samples the next batch, as the uninterrupted run did."""
-    reference = tmp_path / "reference.sqlite"
-    drive(reference, OneWorkerExecutor(), total=12)
+    """Killed after a batch's last result, before the searcher learned from it (its
+    checkpoint not saved): the resumed search takes the batch back from the store, complete
+    at once, and must sample the next batch before or after the update as the killed run
+    did: after it with one worker, before it with two (that batch was keeping a worker
+    busy), and the first batch's update has no checkpoint before it at all."""
+    original_tell = Search._tell
+    for executor in (OneWorkerExecutor, TwoWorkerExecutor):
+        reference = tmp_path / f"{executor.__name__}.sqlite"
+        drive(reference, executor(), total=16)
+        for killed_update in (1, 3):
+            updates = []
 
-    killed = tmp_path / "killed.sqlite"
-    with monkeypatch.context() as patch:
-        patch.setattr(Search, "_tell", killed_during_the_update)
-        with pytest.raises(KeyboardInterrupt):
-            drive(killed, OneWorkerExecutor(), total=12)
-    drive(killed, OneWorkerExecutor(), resume=True, total=12)
-    assert outcome(killed) == outcome(reference)
-    assert searcher_state(killed) == searcher_state(reference)
+            def tell(search, batch):
+                updates.append(batch)
+                if len(updates) == killed_update:
+                    raise KeyboardInterrupt("killed during the update")
+                original_tell(search, batch)
+
+            killed = tmp_path / f"{executor.__name__}{killed_update}.sqlite"
+            with monkeypatch.context() as patch:
+                patch.setattr(Search, "_tell", tell)
+                with pytest.raises(KeyboardInterrupt):
+                    drive(killed, executor(), total=16)
+            drive(killed, executor(), resume=True, total=16)
+            case = (executor.__name__, killed_update)
+            assert outcome(killed) == outcome(reference), case
+            assert searcher_state(killed) == searcher_state(reference), case
