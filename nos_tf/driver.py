@@ -119,11 +119,22 @@ class Search:
 
     def _workers_would_idle(self) -> bool:
         """Sample another batch when there is none, or when the current one no longer keeps
-        every worker busy (at most one batch ahead of the policy)."""
+        every worker busy (at most one batch ahead of the policy).
+
+        Not past a complete batch: it is told first, so the next batch comes from the
+        updated policy. A batch completes at once when the store answers all of it: cache
+        hits, or the trials a resumed search takes back from a run killed during that
+        batch's update. Then the killed run's own choice is repeated: it had sampled the
+        next batch before the update exactly when trials it proposed are still to be
+        taken back (every batch after a checkpoint was sampled before the next update).
+        """
         if not self._batches:
             return True
-        return (len(self._batches) < 2
-                and self.executor.num_in_flight < self.executor.capacity)
+        if len(self._batches) >= 2:
+            return False
+        if self._batches[-1].complete:
+            return bool(self._replay)
+        return self.executor.num_in_flight < self.executor.capacity
 
     def _proposal(self, tokens, log_prob):
         tokens = tuple(int(t) for t in tokens)

@@ -1,5 +1,6 @@
 """The benchmarks run end to end at toy sizes (their figures come from full runs, not here)."""
 
+import math
 import warnings
 
 import binaries
@@ -77,6 +78,19 @@ def test_undefined_statistics_are_nan_without_warnings():
         assert np.isnan(low) and np.isnan(high)
         assert np.isnan(throughput._spearman([0.1, 0.1, 0.1], [0.0, 0.2, 0.5]))
     assert throughput._spearman([1, 2, 3], [2, 4, 9]) == 1.0
+
+
+def test_an_unbounded_upper_bound_is_inf_without_warnings():
+    """Half of PPO's searches never reached the target: in many draws of seeds its median
+    is infinite, and so is the ratio's upper bound (numpy's interpolation made it NaN)."""
+    from nos_tf.benchmarks import search_efficiency
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ratio, low, high = search_efficiency.ratio_with_interval(
+            [None, None, 36, 40], [90, 29, 19, 30], search_efficiency._median_to_target)
+    assert ratio == math.inf and high == math.inf
+    assert 0 < low < math.inf
 
 
 def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(tmp_path):

@@ -15,7 +15,7 @@ import nos_tf
 
 from nos_tf import controller, proxy, rules
 from nos_tf import store as store_lib
-from nos_tf.driver import Search
+from nos_tf.driver import Search, SearchCheckpoint
 
 
 def search_args(store, *extra):
@@ -269,3 +269,45 @@ def test_batches_ahead_keep_workers_busy_and_resume_exactly(tmp_path):
         assert search.progress.trained_here == resumed.submitted > 0
         with store_lib.TrialStore(path) as store:
             assert not store.pending(store.run("r").run_id)
+
+
+class OneWorkerExecutor(TwoWorkerExecutor):
+    """As the local executor: one evaluation at a time, so nothing is sampled ahead."""
+
+    capacity = 1
+
+
+def searcher_state(path):
+    with store_lib.TrialStore(path) as store:
+        checkpoint = store.load_checkpoint(store.run("r").run_id)
+    return checkpoint.step, SearchCheckpoint.from_bytes(checkpoint.blob).searcher_state
+
+
+def test_a_search_killed_during_an_update_resumes_exactly(tmp_path, monkeypatch):
+    """Killed after a batch's last result, before the searcher learned from it (its
+    checkpoint not saved): the resumed search takes the batch back from the store, complete
+    at once, and must sample the next batch before or after the update as the killed run
+    did: after it with one worker, before it with two (that batch was keeping a worker
+    busy), and the first batch's update has no checkpoint before it at all."""
+    original_tell = Search._tell
+    for executor in (OneWorkerExecutor, TwoWorkerExecutor):
+        reference = tmp_path / f"{executor.__name__}.sqlite"
+        drive(reference, executor(), total=16)
+        for killed_update in (1, 3):
+            updates = []
+
+            def tell(search, batch):
+                updates.append(batch)
+                if len(updates) == killed_update:
+                    raise KeyboardInterrupt("killed during the update")
+                original_tell(search, batch)
+
+            killed = tmp_path / f"{executor.__name__}{killed_update}.sqlite"
+            with monkeypatch.context() as patch:
+                patch.setattr(Search, "_tell", tell)
+                with pytest.raises(KeyboardInterrupt):
+                    drive(killed, executor(), total=16)
+            drive(killed, executor(), resume=True, total=16)
+            case = (executor.__name__, killed_update)
+            assert outcome(killed) == outcome(reference), case
+            assert searcher_state(killed) == searcher_state(reference), case

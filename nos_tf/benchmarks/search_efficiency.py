@@ -294,7 +294,9 @@ def ratio_with_interval(ppo: list[int | None], random: list[int | None],
                         resamples: int = 10_000) -> tuple[float, float, float]:
     """`statistic(ppo) / statistic(random)` and its 95% bootstrap interval over seeds (each
     searcher's searches resampled with replacement): how far another draw of as many
-    seeds could move the ratio. NaN where random's statistic is not finite."""
+    seeds could move the ratio. NaN where random's statistic is not finite; an upper bound
+    of inf where more than 2.5% of the draws have PPO's statistic infinite (the median of a
+    draw in which most PPO searches never reached the target)."""
     def ratio(a, b):
         denominator = statistic(b)
         return statistic(a) / denominator if math.isfinite(denominator) else math.nan
@@ -305,7 +307,10 @@ def ratio_with_interval(ppo: list[int | None], random: list[int | None],
              for _ in range(resamples)]
     if np.all(np.isnan(draws)):  # random never (or rarely) reached the target
         return ratio(ppo, random), math.nan, math.nan
-    low, high = np.nanpercentile(draws, [2.5, 97.5])
+    # The draws' own quantiles, not interpolated between neighbours: interpolation
+    # computes inf - inf where the bound falls among infinite draws and returns NaN, as if
+    # the bound were undefined, when it is unbounded.
+    low, high = np.nanpercentile(draws, [2.5, 97.5], method="inverted_cdf")
     return ratio(ppo, random), float(low), float(high)
 
 
