@@ -140,3 +140,24 @@ def test_throughput_results_file_keeps_only_rows_of_the_same_protocol(tmp_path):
     assert throughput.ResultsFile(path, "protocol A").earlier == {"g": row}
     throughput.ResultsFile(path, "protocol A").append(row)
     assert len(open(path).read().splitlines()) == 2
+
+
+def test_searcher_hyperparameters_are_read_as_their_defaults_types():
+    from absl import app, flags
+    from absl.testing import flagsaver
+    import pytest
+
+    from nos_tf.benchmarks import search_efficiency
+
+    def read(*items):
+        with flagsaver.flagsaver():
+            flags.FLAGS(["search_efficiency", *(f"--searcher_hyperparameter={i}" for i in items)])
+            return search_efficiency._searcher_hyperparameters()
+
+    assert read("normalize_advantages=false", "epochs=8", "entropy_floor=0") == {
+        "normalize_advantages": False, "epochs": 8, "entropy_floor": 0.0}
+    assert read("avoid_repeats=1")["avoid_repeats"] is True
+    with pytest.raises(app.UsageError, match="none of the searchers .* takes 'entropy_flor'"):
+        read("entropy_flor=0")  # was ignored: the run went on with the default
+    with pytest.raises(app.UsageError, match="epochs takes an integer, not 'many'"):
+        read("epochs=many")

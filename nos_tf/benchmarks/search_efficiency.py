@@ -262,15 +262,38 @@ def rules_trained_to_reach(run: SearchRun, target: float) -> int | None:
     return int(run.rules_trained[reached - 1]) if reached else None
 
 
+_VALUE_KINDS = {bool: "true or false", int: "an integer", float: "a number"}
+
+
 def _searcher_hyperparameters() -> dict:
+    """--controller_learning_rate and each --searcher_hyperparameter name=value, the value
+    read as the type of the name's default (`normalize_advantages=false` is a bool).
+
+    Raises:
+      app.UsageError: not name=value, a name none of --searchers takes (it would be
+        ignored silently), or a value not of its type.
+    """
     hyperparameters = {}
     if _LEARNING_RATE.value is not None:
         hyperparameters["learning_rate"] = _LEARNING_RATE.value
+    defaults = {}
+    for name in _SEARCHERS.value:
+        defaults.update(controller.searcher_hyperparameters(name))
     for item in _HYPERPARAMETERS.value:
         key, separator, value = item.partition("=")
         if not separator:
             raise app.UsageError(f"--searcher_hyperparameter={item!r} is not name=value.")
-        hyperparameters[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        if key not in defaults:
+            raise app.UsageError(
+                f"--searcher_hyperparameter={item!r}: none of the searchers "
+                f"{_SEARCHERS.value} takes {key!r}; they take {sorted(defaults)}.")
+        kind = type(defaults[key])
+        try:
+            hyperparameters[key] = (flags.BooleanParser().parse(value) if kind is bool
+                                    else kind(value))
+        except ValueError:
+            raise app.UsageError(f"--searcher_hyperparameter={item!r}: {key} takes "
+                                 f"{_VALUE_KINDS[kind]}, not {value!r}.") from None
     return hyperparameters
 
 
