@@ -172,11 +172,14 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    try:  # Before the store records a run: a bad flag leaves nothing behind.
+    # Before the store records a run: a bad flag leaves nothing behind. Its message, like
+    # every error of this binary's, is one line: app.UsageError would print this module's
+    # docstring and all of its 60 flags above it.
+    try:
         config = proxy_flags.config_from_flags()
         searcher = make_searcher()
     except ValueError as error:
-        raise app.UsageError(str(error)) from None
+        sys.exit(f"error: {error}")
     if _RESUME.value and not os.path.isfile(_STORE.value):
         sys.exit(f"error: nothing to resume: no trial store at {_STORE.value}")
     try:
@@ -228,8 +231,7 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
                     try:
                         search.resume()
                     except ValueError as error:  # e.g. a searcher configured unlike the run's
-                        raise app.UsageError(
-                            f"cannot resume run {run.name!r}: {error}") from None
+                        sys.exit(f"error: cannot resume run {run.name!r}: {error}")
                 logging.info(
                     "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
                     "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,

@@ -79,6 +79,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--ppo_clip=0", "clip_epsilon > 0"),
     ("--entropy_floor=1.5", "entropy_floor must be in [0, 1), got 1.5"),
     ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
+    ("--lr_search_epochs=9", "need 1 <= lr_search_epochs <= epochs, got 9 and 3"),
     ("--batch_size=0", "--batch_size=0: 0 is not a positive integer"),
     ("--resume", "nothing to resume: no trial store at"),
 ])
@@ -86,6 +87,7 @@ def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message)
     process = run_search(tmp_path / "s.sqlite", flag)
     assert process.returncode != 0
     assert message in process.stderr and "Traceback" not in process.stderr
+    assert "\nflags:\n" not in process.stderr  # Not absl's usage text of all 60 flags.
     assert not (tmp_path / "s.sqlite").exists()
 
 
