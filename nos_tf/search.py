@@ -16,8 +16,10 @@ already holds is answered from it (a cache hit); the others go to the executor, 
 returns results as they finish; when the batch is complete the searcher learns from its
 rewards and is checkpointed into the store.
 
-Without a flagfile the proxy task is the paper's protocol on all of Fashion-MNIST (54,000
-training images against `flags/cpu.cfg`'s 4,000, and every rule trained to the end).
+Without a flagfile the proxy task is all of Fashion-MNIST (54,000 training images against
+`flags/cpu.cfg`'s 4,000, and every rule trained to the end) with the paper's learning-rate
+grid and epochs, evaluated with successive halving over the grid and the best rate's run
+continued (`--halving_rate=3 --continue_best_run`; `flags/paper.cfg` turns both off).
 Rewards are shared through the store only between runs of the same protocol
 (`nos_tf.proxy.ProxyConfig.protocol`), and a run is resumed only with the protocol it
 started with.
