@@ -22,10 +22,11 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-# Debian's offline data sets: Fashion-MNIST (the search's embedded default) and the
-# German-English sentence pairs of trans-de-en (the offline GNMT data).
+# Debian's offline data sets: Fashion-MNIST (the search's embedded default; a folder of IDX
+# files) and the German-English sentence pairs of trans-de-en (the offline GNMT data; one
+# dictionary file, so tested with -f: with -d every make ran apt-get, and sudo, again).
 data:
-	@if [ ! -d /usr/share/datasets/fashion-mnist ] || [ ! -d /usr/share/trans/de-en ]; then \
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] || [ ! -f /usr/share/trans/de-en ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(DEBIAN_DATA); \
 	fi

@@ -1,12 +1,15 @@
-"""What README.md tells a new user, checked against the code it describes."""
+"""What README.md, BUILD.md and the Makefile promise a new user, checked against the code."""
 
 import dataclasses
+import os
+import subprocess
 
 import binaries
+import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from nos_tf import proxy_flags
+from nos_tf import data, proxy_flags, translation_data
 
 # ProxyConfig fields that say which data the proxy trains on, not how it trains.
 _DATA_FIELDS = {"dataset", "data_dir", "train_examples", "validation_examples"}
@@ -36,3 +39,22 @@ def test_the_readme_names_every_way_a_bare_search_trains_unlike_the_paper():
     paragraph = _readme_paragraph("Without a flagfile")
     for field in unlike_the_paper:
         assert f"--{field}" in paragraph, (field, paragraph)
+
+
+@pytest.mark.skipif(
+    not (os.path.isdir(data.DEBIAN_FASHION_MNIST_DIR)
+         and os.path.isfile(translation_data.TRANS_DE_EN_PATH)),
+    reason="needs Debian's dataset-fashion-mnist and trans-de-en installed")
+def test_make_data_leaves_apt_alone_where_the_debian_data_is(tmp_path):
+    # `make test` and `make search` run `make data` first; it once took trans-de-en's
+    # dictionary file for a missing folder and ran (sudo) apt-get every time.
+    calls = tmp_path / "calls"
+    for tool in ("apt-get", "sudo"):
+        stub = tmp_path / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\n')
+        stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    process = subprocess.run(["make", "-s", "data"], cwd=binaries.REPO, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert process.returncode == 0, process.stderr
+    assert not calls.exists(), calls.read_text()
