@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_DATA := dataset-fashion-mnist trans-de-en
 PYTEST_ARGS ?=
 
-.PHONY: install data test search benchmarks clean
+.PHONY: install data test search clean
 
 # --no-compile: the environment takes ~3 GB and the bytecode of all of it another 0.27 GB
 # (a CI machine has run out of disk in this step). Python writes the bytecode of what it

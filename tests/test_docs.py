@@ -58,3 +58,13 @@ def test_make_data_leaves_apt_alone_where_the_debian_data_is(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert process.returncode == 0, process.stderr
     assert not calls.exists(), calls.read_text()
+
+
+def test_every_phony_make_target_has_a_rule():
+    # `.PHONY` once named a `benchmarks` target that had no rule: `make benchmarks` said
+    # "Nothing to be done" and ran nothing.
+    lines = (binaries.REPO / "Makefile").read_text(encoding="utf-8").splitlines()
+    phony = next(line for line in lines if line.startswith(".PHONY:")).split(":", 1)[1]
+    targets = {line.split(":", 1)[0] for line in lines
+               if line[:1].isalpha() and ":" in line and "=" not in line.split(":", 1)[0]}
+    assert set(phony.split()) <= targets, set(phony.split()) - targets
