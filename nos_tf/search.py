@@ -176,7 +176,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     # Before the store records a run: a bad flag leaves nothing behind. Its message, like
     # every error of this binary's, is one line: app.UsageError would print this module's
-    # docstring and all of its 60 flags above it.
+    # docstring and every one of its flags above it.
     try:
         config = proxy_flags.config_from_flags()
         searcher = make_searcher()
