@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_DATA := dataset-fashion-mnist trans-de-en
 PYTEST_ARGS ?=
 
-.PHONY: install data test search benchmarks clean
+.PHONY: install data test search clean
 
 # --no-compile: the environment takes ~3 GB and the bytecode of all of it another 0.27 GB
 # (a CI machine has run out of disk in this step). Python writes the bytecode of what it
@@ -22,10 +22,11 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-# Debian's offline data sets: Fashion-MNIST (the search's embedded default) and the
-# German-English sentence pairs of trans-de-en (the offline GNMT data).
+# Debian's offline data sets: Fashion-MNIST (the search's embedded default; a folder of IDX
+# files) and the German-English sentence pairs of trans-de-en (the offline GNMT data; one
+# dictionary file, so tested with -f: with -d every make ran apt-get, and sudo, again).
 data:
-	@if [ ! -d /usr/share/datasets/fashion-mnist ] || [ ! -d /usr/share/trans/de-en ]; then \
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] || [ ! -f /usr/share/trans/de-en ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(DEBIAN_DATA); \
 	fi

@@ -424,7 +424,8 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise ImportError("the ray executor needs Ray: pip install -e '.[ray]'") from None
+        raise ImportError("the ray executor needs Ray: pip install 'nos_tf[ray]' (in a "
+                          "checkout: pip install -e '.[ray]')") from None
     return ray
 
 

@@ -2,8 +2,9 @@
 
 Shared by the binaries that score rules (`nos_tf.evaluate`, `nos_tf.search`): import this
 module to define the flags, then `config_from_flags()` after absl parsed them. Each flag
-is one field of `nos_tf.proxy.ProxyConfig`, with the same defaults (the paper's protocol);
-the presets in flags/*.cfg set them for a machine size.
+is one field of `nos_tf.proxy.ProxyConfig`, with the same defaults (the paper's grid,
+epochs and batch size, with successive halving and the best run continued: flags/paper.cfg
+is the paper's protocol); the presets in flags/*.cfg set them for a machine size.
 """
 
 from absl import flags
@@ -66,25 +67,54 @@ ABANDON_BELOW = flags.DEFINE_float(
     "(reward = that accuracy). 0: train every rule to the end, as the paper does.")
 
 
-def config_from_flags() -> proxy.ProxyConfig:
-    """The ProxyConfig the parsed flags describe.
+# The flags whose values ProxyConfig checks against each other or beyond absl's bounds.
+_CHECKED = {
+    "learning_rates": LEARNING_RATES, "lr_search_epochs": LR_SEARCH_EPOCHS,
+    "epochs": EPOCHS, "divergence_factor": DIVERGENCE_FACTOR,
+}
 
-    Raises:
-      ValueError: a learning rate that is not a number, or an inconsistent protocol.
+
+@flags.multi_flags_validator([holder.name for holder in _CHECKED.values()])
+def _protocol_is_valid(values: dict) -> bool:
+    """An impossible protocol is a flag error, found when the flags are parsed.
+
+    absl then says so in two lines naming the flags; found later, in `main`, it was an
+    app.UsageError, which prints the binary's docstring and every flag (150 lines for
+    search) above the message. ProxyConfig's own checks decide, the other fields at their
+    defaults.
     """
     try:
-        learning_rates = tuple(float(lr) for lr in LEARNING_RATES.value)
+        proxy.ProxyConfig(**{
+            field: _learning_rates(values[holder.name]) if holder is LEARNING_RATES
+            else values[holder.name] for field, holder in _CHECKED.items()})
+    except ValueError as error:
+        raise flags.ValidationError(str(error)) from None
+    return True
+
+
+def _learning_rates(texts: list[str]) -> tuple[float, ...]:
+    try:
+        return tuple(float(lr) for lr in texts)
     except ValueError as error:
         raise ValueError(
             f"--learning_rates must be numbers separated by commas: {error}"
         ) from None
+
+
+def config_from_flags() -> proxy.ProxyConfig:
+    """The ProxyConfig the parsed flags describe.
+
+    Raises:
+      ValueError: a learning rate that is not a number, or an inconsistent protocol (the
+        flag validator finds both while parsing; this stays for values set afterwards).
+    """
     return proxy.ProxyConfig(
         dataset=DATASET.value,
         data_dir=DATA_DIR.value,
         train_examples=TRAIN_EXAMPLES.value,
         validation_examples=VALIDATION_EXAMPLES.value,
         batch_size=CHILD_BATCH_SIZE.value,
-        learning_rates=learning_rates,
+        learning_rates=_learning_rates(LEARNING_RATES.value),
         lr_search_epochs=LR_SEARCH_EPOCHS.value,
         epochs=EPOCHS.value,
         seed=PROXY_SEED.value,

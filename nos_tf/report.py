@@ -12,6 +12,7 @@ epochs) get a leaderboard each: their rewards do not compare.
 import itertools
 import json
 import os
+import sys
 
 from absl import app, flags
 from matplotlib.figure import Figure
@@ -129,12 +130,15 @@ def main(argv):
     # also bind any other program that imports this module and parses flags.
     if not _STORE.value:
         raise app.UsageError("--store is required: the trial store to report on")
+    # A store that is not there and a plot that cannot be written are facts about the
+    # file system, not misuse of the flags: one line, as search and transfer say theirs,
+    # without absl's usage text (the whole docstring and every flag) above it.
     try:
         print(write_report(_STORE.value, _TOP.value, _OUTPUT.value))
     except StoreError as error:
-        raise app.UsageError(str(error)) from None
+        sys.exit(f"error: {error}")
     except OSError as error:  # --output in a folder that cannot be made or written
-        raise app.UsageError(f"cannot write the plot: {error}") from None
+        sys.exit(f"error: cannot write the plot: {error}")
 
 
 if __name__ == "__main__":

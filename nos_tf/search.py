@@ -16,8 +16,10 @@ already holds is answered from it (a cache hit); the others go to the executor, 
 returns results as they finish; when the batch is complete the searcher learns from its
 rewards and is checkpointed into the store.
 
-Without a flagfile the proxy task is the paper's protocol on all of Fashion-MNIST (54,000
-training images against `flags/cpu.cfg`'s 4,000, and every rule trained to the end).
+Without a flagfile the proxy task is all of Fashion-MNIST (54,000 training images against
+`flags/cpu.cfg`'s 4,000, and every rule trained to the end) with the paper's learning-rate
+grid and epochs, evaluated with successive halving over the grid and the best rate's run
+continued (`--halving_rate=3 --continue_best_run`; `flags/paper.cfg` turns both off).
 Rewards are shared through the store only between runs of the same protocol
 (`nos_tf.proxy.ProxyConfig.protocol`), and a run is resumed only with the protocol it
 started with.
@@ -172,11 +174,14 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    try:  # Before the store records a run: a bad flag leaves nothing behind.
+    # Before the store records a run: a bad flag leaves nothing behind. Its message, like
+    # every error of this binary's, is one line: app.UsageError would print this module's
+    # docstring and every one of its flags above it.
+    try:
         config = proxy_flags.config_from_flags()
         searcher = make_searcher()
     except ValueError as error:
-        raise app.UsageError(str(error)) from None
+        sys.exit(f"error: {error}")
     if _RESUME.value and not os.path.isfile(_STORE.value):
         sys.exit(f"error: nothing to resume: no trial store at {_STORE.value}")
     try:
@@ -193,8 +198,23 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
     """
     import tensorflow as tf
 
+    # The executor starts first: flags it cannot serve (the local one with several
+    # workers, Ray not installed, a cluster short of the resources asked for) end in one
+    # line, with the store untouched.
+    try:
+        executor = executors.make_executor(
+            _EXECUTOR.value, functools.partial(proxy.Evaluator, config),
+            address=_RAY_ADDRESS.value, num_workers=_NUM_WORKERS.value,
+            cpus_per_worker=_CPUS_PER_WORKER.value, gpus_per_worker=_GPUS_PER_WORKER.value,
+            eval_timeout=_EVAL_TIMEOUT.value, max_retries=_MAX_RETRIES.value)
+    except (ValueError, ImportError) as error:
+        sys.exit(f"error: {error}")
+    except KeyboardInterrupt:
+        print("\nInterrupted while the executor started; nothing was recorded.",
+              file=sys.stderr)
+        sys.exit(130)
     os.makedirs(os.path.dirname(os.path.abspath(_STORE.value)), exist_ok=True)
-    with store_lib.TrialStore(_STORE.value) as store:
+    with executor, store_lib.TrialStore(_STORE.value) as store:
         protocol = config.protocol()
         if _RESUME.value:
             run = resume_run(store, protocol)
@@ -213,28 +233,20 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
             run = start_run(store, name, protocol)
         continue_with = (f"continue it with --resume --run_name={run.name} "
                          f"--store={_STORE.value}")
-        factory = functools.partial(proxy.Evaluator, config)
         try:
-            with executors.make_executor(
-                _EXECUTOR.value, factory, address=_RAY_ADDRESS.value,
-                num_workers=_NUM_WORKERS.value, cpus_per_worker=_CPUS_PER_WORKER.value,
-                gpus_per_worker=_GPUS_PER_WORKER.value, eval_timeout=_EVAL_TIMEOUT.value,
-                max_retries=_MAX_RETRIES.value,
-            ) as executor:
-                search = driver.Search(
-                    store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
-                    _BATCH_SIZE.value)
-                if _RESUME.value:
-                    try:
-                        search.resume()
-                    except ValueError as error:  # e.g. a searcher configured unlike the run's
-                        raise app.UsageError(
-                            f"cannot resume run {run.name!r}: {error}") from None
-                logging.info(
-                    "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
-                    "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,
-                    _BATCH_SIZE.value, _EXECUTOR.value, _STORE.value, logdir)
-                search.run_all()
+            search = driver.Search(
+                store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
+                _BATCH_SIZE.value)
+            if _RESUME.value:
+                try:
+                    search.resume()
+                except ValueError as error:  # e.g. a searcher configured unlike the run's
+                    sys.exit(f"error: cannot resume run {run.name!r}: {error}")
+            logging.info(
+                "Run %r: %s searcher, %d rules in batches of %d, %s executor, store %s, "
+                "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,
+                _BATCH_SIZE.value, _EXECUTOR.value, _STORE.value, logdir)
+            search.run_all()
         except executors.WorkerStartupError as error:
             sys.exit(f"error: {error}\nThe run is in the store; once that is fixed, "
                      f"{continue_with}")

@@ -202,7 +202,10 @@ class TrialStore:
         self.path = str(path)
         # Autocommit mode: transactions are explicit (`_write`), so nothing is left open.
         # `timeout` is the busy timeout: how long to wait for another process's write.
-        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.OperationalError as error:  # A folder, or a file sqlite cannot make.
+            raise StoreError(f"cannot open the trial store {self.path}: {error}") from None
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA journal_mode=WAL")

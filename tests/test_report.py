@@ -94,8 +94,9 @@ def test_the_binary_prints_the_leaderboard_and_writes_the_png(store_path):
 def test_the_binary_names_bad_input(tmp_path):
     process = run_report(f"--store={tmp_path / 'nowhere.db'}")
     assert process.returncode != 0
-    assert "no trial store at" in process.stderr
+    assert process.stderr.splitlines()[-1] == f"error: no trial store at {tmp_path / 'nowhere.db'}"
     assert "Traceback" not in process.stderr
+    assert "--top" not in process.stderr  # One line, not absl's usage text of every flag.
 
 
 def test_runs_of_other_protocols_get_a_leaderboard_each(tmp_path):
@@ -119,4 +120,5 @@ def test_an_unwritable_output_is_named(store_path, tmp_path):
     blocker.write_text("not a folder")
     process = run_report(f"--store={store_path}", f"--output={blocker}/plot.png")
     assert process.returncode != 0
-    assert "cannot write the plot" in process.stderr and "Traceback" not in process.stderr
+    assert process.stderr.splitlines()[-1].startswith("error: cannot write the plot: ")
+    assert "Traceback" not in process.stderr and "--top" not in process.stderr

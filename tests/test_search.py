@@ -5,6 +5,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
 import binaries
@@ -79,13 +80,32 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--ppo_clip=0", "clip_epsilon > 0"),
     ("--entropy_floor=1.5", "entropy_floor must be in [0, 1), got 1.5"),
     ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
+    ("--lr_search_epochs=9", "need 1 <= lr_search_epochs <= epochs, got 9 and 3"),
     ("--batch_size=0", "--batch_size=0: 0 is not a positive integer"),
     ("--resume", "nothing to resume: no trial store at"),
+    ("--num_workers=2", "the local executor evaluates one rule at a time"),
 ])
 def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
     process = run_search(tmp_path / "s.sqlite", flag)
     assert process.returncode != 0
     assert message in process.stderr and "Traceback" not in process.stderr
+    assert "\nflags:\n" not in process.stderr  # Not absl's usage text of every flag.
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_the_ray_executor_without_ray_says_how_to_install_it(tmp_path):
+    # What `pip install nos_tf` without the [ray] extra meets: it was an ImportError's
+    # traceback, raised after the store had recorded an empty run.
+    without_ray = ("import sys; sys.modules['ray'] = None; from absl import app; "
+                   "from nos_tf import search; app.run(search.main)")
+    process = subprocess.run(
+        [sys.executable, "-c", without_ray,
+         *search_args(tmp_path / "s.sqlite", "--executor=ray")],
+        cwd=binaries.REPO, env=binaries.ENV, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 1, process.stderr[-2000:]
+    assert process.stderr.splitlines()[-1].startswith(
+        "error: the ray executor needs Ray: pip install")
+    assert "Traceback" not in process.stderr
     assert not (tmp_path / "s.sqlite").exists()
 
 

@@ -255,3 +255,10 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path):
         db.execute("CREATE TABLE things (x)")
     with pytest.raises(StoreError, match="not a nos_tf trial store"):
         TrialStore(str(other))
+
+
+
+def test_a_folder_is_not_a_store(tmp_path):
+    # `--store=runs/` was sqlite3's OperationalError, a traceback out of the search.
+    with pytest.raises(StoreError, match=f"cannot open the trial store {tmp_path}: unable"):
+        TrialStore(str(tmp_path))
