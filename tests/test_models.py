@@ -308,6 +308,15 @@ def test_descent_drives_keras_and_rule_optimizers():
         assert optimizer.iterations.numpy() == 300
 
 
+def test_descents_of_many_optimizers_log_no_retracing_warning(caplog):
+    """A transfer run compiles one loop per optimizer; from the fifth, TensorFlow logged
+    "triggered tf.function retracing ... define your @tf.function outside of the loop"."""
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for rate in (1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4):
+            rosenbrock.descend(keras.optimizers.SGD(rate), steps=2)
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]
+
+
 def test_steps_to_tolerance_counts_until_it_stays():
     descent = rosenbrock.descend(keras.optimizers.SGD(1e-3, momentum=0.9), steps=3000,
                                  tolerance=1e-2)

@@ -8,6 +8,7 @@ included. The default start is the customary (−1.2, 1) (Rosenbrock, 1960).
 """
 
 import dataclasses
+import functools
 
 import keras
 import numpy as np
@@ -62,18 +63,10 @@ def descend(
         raise ValueError(f"steps must be at least 1, got {steps}")
     point = keras.Variable(np.asarray(start, dtype=np.float32), name="point")
     optimizer.build([point])
-
-    @tf.function(autograph=True)
-    def run():
-        trajectory = tf.TensorArray(tf.float32, size=steps + 1)
-        trajectory = trajectory.write(0, point.value)
-        for step in tf.range(steps):
-            with tf.GradientTape() as tape:
-                value = rosenbrock(point.value)
-            optimizer.apply_gradients([(tape.gradient(value, point.value), point)])
-            trajectory = trajectory.write(step + 1, point.value)
-        return trajectory.stack()
-
+    # One compiled loop per optimizer. As a partial rather than a closure: TensorFlow
+    # counts traces per function *code*, and a closure's fifth trace (the fifth optimizer
+    # of a transfer run) logged a warning to move the tf.function out of the loop.
+    run = tf.function(functools.partial(_updates, optimizer, point, steps))
     trajectory = run().numpy().astype(np.float64)
     distances = np.linalg.norm(trajectory - np.asarray(MINIMUM), axis=1)
     outside = np.flatnonzero(~(distances <= tolerance))  # NaN counts as outside.
@@ -81,6 +74,18 @@ def descend(
         return Descent(trajectory, 0, tolerance)
     reached = int(outside[-1]) + 1
     return Descent(trajectory, reached if reached <= steps else None, tolerance)
+
+
+def _updates(optimizer, point, steps):
+    """`steps` updates of `point` by `optimizer` on f; the points, the start's first."""
+    trajectory = tf.TensorArray(tf.float32, size=steps + 1)
+    trajectory = trajectory.write(0, point.value)
+    for step in tf.range(steps):
+        with tf.GradientTape() as tape:
+            value = rosenbrock(point.value)
+        optimizer.apply_gradients([(tape.gradient(value, point.value), point)])
+        trajectory = trajectory.write(step + 1, point.value)
+    return trajectory.stack()
 
 
 def plot_trajectories(
