@@ -121,22 +121,39 @@ def make_searcher() -> controller.Searcher:
     )
 
 
+# What decides which rules a run proposes, besides the searcher's own hyperparameters
+# (which its checkpoint checks): a run resumed with others would not continue exactly.
+_COURSE_FLAGS = (_SEARCHER, _UNITS, _BATCH_SIZE, _SEED)
+
+
 def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
     """The run --resume continues: --run_name, or the store's latest.
 
     Raises:
-      StoreError: no such run, or a run of another proxy protocol.
+      StoreError: no such run, or a run of another proxy protocol or other
+        `_COURSE_FLAGS` (their values at the start are in the run's recorded flags).
     """
     run = store.resume_run(_RUN_NAME.value)
     if run.protocol is not None and run.protocol != protocol:
-        changes = ", ".join(
-            f"{key} {run.protocol.get(key)!r} -> {protocol.get(key)!r}"
-            for key in sorted(run.protocol.keys() | protocol.keys())
-            if run.protocol.get(key) != protocol.get(key))
         raise store_lib.StoreError(
-            f"cannot resume run {run.name!r} with another proxy protocol ({changes}): its "
-            "rewards would not compare; give the flags it started with")
+            f"cannot resume run {run.name!r} with another proxy protocol "
+            f"({_changes(run.protocol, protocol)}): its rewards would not compare; give the "
+            "flags it started with")
+    course = {flag.name: flag.value for flag in _COURSE_FLAGS}
+    started = {name: run.flags.get(name, value) for name, value in course.items()}
+    if started != course:
+        raise store_lib.StoreError(
+            f"cannot resume run {run.name!r} with other search flags "
+            f"({_changes(started, course)}): it would not continue as it began; give the "
+            "flags it started with")
     return run
+
+
+def _changes(before: dict, after: dict) -> str:
+    """`key old -> new` for each key whose value differs."""
+    return ", ".join(f"{key} {before.get(key)!r} -> {after.get(key)!r}"
+                     for key in sorted(before.keys() | after.keys())
+                     if before.get(key) != after.get(key))
 
 
 def start_run(store: store_lib.TrialStore, name: str, protocol: dict) -> store_lib.Run:

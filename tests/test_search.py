@@ -73,6 +73,12 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     assert process.returncode == 1
     assert "another proxy protocol (epochs" in process.stderr and "-> 7" in process.stderr
     assert "Traceback" not in process.stderr
+    # And with another batch size: each update would learn from other batches.
+    process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=2",
+                         "--seed=9", "--resume")
+    assert process.returncode == 1
+    assert "other search flags (batch_size 3 -> 2)" in process.stderr
+    assert "Traceback" not in process.stderr
 
 
 @pytest.mark.parametrize("flag, message", [
