@@ -15,6 +15,7 @@ setuptools.setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.21",  # ships Keras 3: tf.keras is keras.
+        "keras>=3",  # imported directly everywhere (tensorflow brings it)
         "tensorflow-datasets",
         "importlib_resources",  # TFDS 4.9 imports it but declares it only for Python < 3.9
         "numpy",
@@ -24,6 +25,8 @@ setuptools.setup(
         "sacrebleu",  # GNMT transfer BLEU
         "tensorflow-text",  # GNMT's word pieces
         "scikit-learn",  # the bundled `digits` dataset
+        "scipy",  # the throughput benchmark's Spearman correlation (scikit-learn brings it)
+        "psutil",  # the scaling benchmark's CPU times (tensorflow-datasets brings it)
     ],
     extras_require={
         "ray": ["ray[default]"],
