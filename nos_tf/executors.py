@@ -226,7 +226,7 @@ class RayExecutor(Executor):
         _check(eval_timeout is None or eval_timeout > 0,
                f"eval_timeout must be positive (or None for no limit), got {eval_timeout}")
         _check(max_retries >= 0, f"max_retries must not be negative, got {max_retries}")
-        self._ray = _import_ray()
+        self._ray = import_ray()
         self._owns_ray = not self._ray.is_initialized()
         if self._owns_ray:
             self._ray.init(address=address, include_dashboard=False,
@@ -420,7 +420,8 @@ def make_executor(kind: str, evaluator_factory: Callable[[], Any], *,
     raise ValueError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTORS)}")
 
 
-def _import_ray():
+def import_ray():
+    """The ray module, or an ImportError that says how to install it (an extra)."""
     try:
         import ray
     except ImportError:

@@ -29,3 +29,12 @@ def start(module: str, *args) -> subprocess.Popen:
     """Starts the binary in the background, its output discarded (for tests that kill it)."""
     return subprocess.Popen(command(module, *args), cwd=REPO, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_without_ray(module: str, *args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs the binary as `run` does, in a Python where `import ray` fails: what a user
+    who installed nos_tf without the [ray] extra meets."""
+    main = (f"import sys; sys.modules['ray'] = None; from absl import app; "
+            f"import {module} as binary; app.run(binary.main)")
+    return subprocess.run([sys.executable, "-c", main, *(str(arg) for arg in args)],
+                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout)

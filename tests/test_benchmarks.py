@@ -161,3 +161,11 @@ def test_searcher_hyperparameters_are_read_as_their_defaults_types():
         read("entropy_flor=0")  # was ignored: the run went on with the default
     with pytest.raises(app.UsageError, match="epochs takes an integer, not 'many'"):
         read("epochs=many")
+
+
+def test_scaling_without_ray_says_how_to_install_it():
+    process = binaries.run_without_ray("nos_tf.benchmarks.scaling", "--num_rules=1")
+    assert process.returncode == 1, process.stderr[-2000:]
+    assert process.stderr.splitlines()[-1].startswith(
+        "error: the ray executor needs Ray: pip install")
+    assert "Traceback" not in process.stderr

@@ -31,10 +31,10 @@ import dataclasses
 import functools
 import os
 import socket
+import sys
 import time
 
-import psutil  # Comes with tensorflow-datasets.
-import ray
+import psutil
 from absl import app, flags
 
 import nos_tf
@@ -124,6 +124,10 @@ def _collect(executor: executors.Executor) -> dict:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        ray = executors.import_ray()
+    except ImportError as error:
+        sys.exit(f"error: {error}")
     # Before TensorFlow runs anything here, so the local executor gets one worker's share.
     executors.configure_tensorflow(_CPUS_PER_WORKER.value)
     try:
