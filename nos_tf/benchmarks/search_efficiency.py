@@ -51,7 +51,9 @@ Reward sources (`--reward`):
              streams of noise and drop, which XLA draws differently.
   proxy      the search's own reward: the child network of `nos_tf.proxy.Evaluator`,
              configured by the proxy flags (`--flagfile=flags/smoke.cfg`: digits, seconds
-             per rule). Tuned Adam is the rule `adam` under the same learning-rate search.
+             per rule; the preset's search flags set this benchmark's `--units=2
+             --batch_size=4` too, unless given after it). Tuned Adam is the rule `adam`
+             under the same learning-rate search.
 """
 
 from __future__ import annotations
