@@ -275,6 +275,13 @@ def test_screen_passes_good_rules(text):
     assert nos_tf.screen(text) is None
 
 
+def test_screen_judges_the_direction_of_huge_finite_updates(recwarn):
+    # Their float32 sum of squares overflowed: cosine 0, "not a descent direction".
+    assert nos_tf.screen("g * 1e30") is None
+    assert nos_tf.screen("-g * 1e30") == "not a descent direction: mean cosine(update, g) = -1.000"
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_screen_reports_syntax_errors_instead_of_raising():
     assert nos_tf.screen("g +").startswith("fails to build")
 

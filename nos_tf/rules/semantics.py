@@ -302,8 +302,11 @@ def screen_expr(expr: Expr, min_cosine: float = MIN_DESCENT_COSINE) -> str | Non
         return "produces NaN/Inf on probe inputs"
     if np.allclose(run.directions, other.directions, rtol=1e-5, atol=1e-12):
         return "constant: does not depend on the gradient"
-    norms = np.linalg.norm(run.directions, axis=1) * np.linalg.norm(run.gradients, axis=1)
-    cosines = np.sum(run.directions * run.gradients, axis=1) / np.maximum(norms, 1e-30)
+    # In float64: a finite float32 direction above ~1e19 overflows float32's sum of
+    # squares, and `g * 1e30` had cosine 0 ("not a descent direction") and a numpy warning.
+    directions = run.directions.astype(np.float64)
+    norms = np.linalg.norm(directions, axis=1) * np.linalg.norm(run.gradients, axis=1)
+    cosines = np.sum(directions * run.gradients, axis=1) / np.maximum(norms, 1e-300)
     mean_cosine = float(np.mean(cosines))
     if mean_cosine <= min_cosine:
         return f"not a descent direction: mean cosine(update, g) = {mean_cosine:.3f}"
