@@ -114,9 +114,15 @@ class BinarySpec:
 
 
 def _drop(inputs, x, p):
-    """Zero each element with probability p (no rescaling), seeded and stateless."""
-    keep = ops.cast(inputs.uniform(ops.shape(x)) >= p, x.dtype)
-    return x * keep
+    """Zero each element with probability p (no rescaling), seeded and stateless.
+
+    Selected, not multiplied by a 0/1 mask: a dropped ±inf (log|0|, an overflowed exp)
+    or NaN is 0, where 0 · inf would be NaN and spoil the weight it was dropped from.
+    A dropped finite element is x · 0, signed like x, so that `drop(-x, p)` and
+    `-drop(x, p)` stay the same numbers (fingerprints hash "-0" and "0" apart).
+    """
+    keep = inputs.uniform(ops.shape(x)) >= p
+    return ops.where(keep, x, ops.nan_to_num(x) * 0.0)
 
 
 def _adam(inputs):
