@@ -26,7 +26,9 @@ from keras import ops
 
 # x / (y + DIVISION_DELTA): the paper's division, safe at y = 0.
 DIVISION_DELTA = 1e-8
-# The ε of the `adam` and `rmsprop` operands' denominators, as in TF1's optimizers.
+# The ε of the `adam` and `rmsprop` operands' denominators: TF1 Adam's default, added to
+# the bias-corrected √v̂ as Kingma & Ba write Adam. Not TF1's or Keras's RMSProp, which put
+# their ε (1e-10, 1e-7) under the square root of an uncorrected average with β = 0.9.
 ADAPTIVE_EPSILON = 1e-8
 # noise ~ N(0, NOISE_VARIANCE); noise_t ~ N(0, 1 / (1 + t)^NOISE_DECAY) (Neelakantan et al.).
 NOISE_VARIANCE = 0.01
@@ -170,11 +172,11 @@ OPERANDS: dict[str, OperandSpec] = {
             lambda i: i.normal(ops.power(1.0 + i.t, -0.5 * NOISE_DECAY)),
         ),
         OperandSpec(
-            "ld", "linear decay 1 − t/T", lambda i: linear_decay(i.t, i.T),
+            "ld", "linear decay 1 − t/T, 0 from T on", lambda i: linear_decay(i.t, i.T),
             needs_decay_steps=True,
         ),
         OperandSpec(
-            "cd", "cyclical (cosine) decay 0.5 (1 + cos(π t/T))",
+            "cd", "cyclical (cosine) decay 0.5 (1 + cos(π t/T)), 0 from T on",
             lambda i: cosine_decay(i.t, i.T), needs_decay_steps=True,
         ),
         OperandSpec(
