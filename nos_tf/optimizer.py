@@ -45,7 +45,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         Required when the rule uses them.
       seed: int seed of the stochastic operands (`noise`, `noise_t`) and of `drop`:
         the same seed gives the same run. Defaults to 0. An int32: the random ops' seeds
-        are pairs of int32.
+        are pairs of int32. The numbers drawn also depend on whether XLA compiles the
+        update (`jit_compile` here or the model's): XLA's random number generator is not
+        TensorFlow's, so a seed draws other numbers with and without it.
       jit_compile: whether the update of all variables is one XLA computation, fused and
         compiled once per model. Defaults to `True`. `False` runs it op by op: for a
         process that builds thousands of optimizers on tiny problems (a search's cheap

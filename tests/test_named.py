@@ -87,6 +87,27 @@ def test_addsign_matches_fused_kernel(sign_decay, alpha):
     np.testing.assert_allclose(ours, fused, rtol=1e-6, atol=1e-7)
 
 
+def decay_operand_at(text, t, decay_steps):
+    """The rule's update (lr 1) at step t of a run of `decay_steps` updates."""
+    variable = tf.Variable(np.zeros(1, np.float32))
+    optimizer = nos_tf.RuleOptimizer(text, learning_rate=1.0, decay_steps=decay_steps,
+                                      jit_compile=False)
+    optimizer.build([variable])
+    optimizer.iterations.assign(t)
+    optimizer.apply_gradients([(tf.zeros(1), variable)])
+    return -variable.numpy()[0]
+
+
+@pytest.mark.parametrize("t", [0, 1, 50_000, 99_998, 99_999, 100_000, 100_007])
+def test_linear_decay_is_exact_at_the_end_of_a_long_run(t):
+    """TF1 counts the remaining steps, (T − t) / T: no cancellation near T, where the
+    decayed sign term is all that is left of it."""
+    T = 100_000
+    np.testing.assert_allclose(
+        decay_operand_at("ld", t, T), tf1_sign_decay("linear", t, T), rtol=1e-6, atol=0.0
+    )
+
+
 def test_sign_decay_needs_decay_steps_and_known_name():
     with pytest.raises(ValueError, match="decay_steps"):
         nos_tf.PowerSign(sign_decay="linear")

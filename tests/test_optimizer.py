@@ -109,6 +109,19 @@ def test_seeded_randomness_is_reproducible():
     assert not np.allclose(same[0], other)
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_drop_zeroes_infinite_elements(jit_compile):
+    """drop(x, p) zeroes what it drops, also ±inf (log|0|): 0 · inf would be NaN."""
+    variable = tf.Variable(np.ones(1000, "float32"))
+    optimizer = nos_tf.RuleOptimizer("drop(log(g), 0.5)", learning_rate=0.1,
+                                     jit_compile=jit_compile)
+    optimizer.apply_gradients([(tf.zeros(1000), variable)])
+    weights = variable.numpy()
+    assert not np.isnan(weights).any()
+    assert 400 < np.sum(weights == 1.0) < 600  # dropped: unchanged
+    assert np.all((weights == 1.0) | (weights == np.inf))  # kept: w − 0.1 · log|0|
+
+
 def test_float64_variables_get_float64_constants():
     """0.1 and β rounded to float32 would be off by 1.5e-9: a float32 update in float64."""
     variable = keras.Variable(np.zeros(3), dtype="float64")

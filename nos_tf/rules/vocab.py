@@ -26,7 +26,9 @@ from keras import ops
 
 # x / (y + DIVISION_DELTA): the paper's division, safe at y = 0.
 DIVISION_DELTA = 1e-8
-# The ε of the `adam` and `rmsprop` operands' denominators, as in TF1's optimizers.
+# The ε of the `adam` and `rmsprop` operands' denominators: TF1 Adam's default, added to
+# the bias-corrected √v̂ as Kingma & Ba write Adam. Not TF1's or Keras's RMSProp, which put
+# their ε (1e-10, 1e-7) under the square root of an uncorrected average with β = 0.9.
 ADAPTIVE_EPSILON = 1e-8
 # noise ~ N(0, NOISE_VARIANCE); noise_t ~ N(0, 1 / (1 + t)^NOISE_DECAY) (Neelakantan et al.).
 NOISE_VARIANCE = 0.01
@@ -43,8 +45,13 @@ RESTART_DECAY_PERIODS = 1.0
 
 
 def linear_decay(t, T):
-    """ld = max(0, (T − min(t, T)) / T): 1 at the start, 0 from step T on."""
-    return 1.0 - ops.minimum(t, T) / T
+    """ld = max(0, (T − min(t, T)) / T): 1 at the start, 0 from step T on.
+
+    Computed as TF1 does, remaining steps over T: exact for whole t and T, and so exact
+    to float32 precision near the end; 1 − t/T cancels there (T = 1e5, one step before
+    the end: 1.00136e-5 instead of 1e-5).
+    """
+    return (T - ops.minimum(t, T)) / T
 
 
 def cosine_decay(t, T, periods=COSINE_DECAY_PERIODS):
@@ -109,9 +116,15 @@ class BinarySpec:
 
 
 def _drop(inputs, x, p):
-    """Zero each element with probability p (no rescaling), seeded and stateless."""
-    keep = ops.cast(inputs.uniform(ops.shape(x)) >= p, x.dtype)
-    return x * keep
+    """Zero each element with probability p (no rescaling), seeded and stateless.
+
+    Selected, not multiplied by a 0/1 mask: a dropped ±inf (log|0|, an overflowed exp)
+    or NaN is 0, where 0 · inf would be NaN and spoil the weight it was dropped from.
+    A dropped finite element is x · 0, signed like x, so that `drop(-x, p)` and
+    `-drop(x, p)` stay the same numbers (fingerprints hash "-0" and "0" apart).
+    """
+    keep = inputs.uniform(ops.shape(x)) >= p
+    return ops.where(keep, x, ops.nan_to_num(x) * 0.0)
 
 
 def _adam(inputs):
@@ -159,11 +172,11 @@ OPERANDS: dict[str, OperandSpec] = {
             lambda i: i.normal(ops.power(1.0 + i.t, -0.5 * NOISE_DECAY)),
         ),
         OperandSpec(
-            "ld", "linear decay 1 − t/T", lambda i: linear_decay(i.t, i.T),
+            "ld", "linear decay 1 − t/T, 0 from T on", lambda i: linear_decay(i.t, i.T),
             needs_decay_steps=True,
         ),
         OperandSpec(
-            "cd", "cyclical (cosine) decay 0.5 (1 + cos(π t/T))",
+            "cd", "cyclical (cosine) decay 0.5 (1 + cos(π t/T)), 0 from T on",
             lambda i: cosine_decay(i.t, i.T), needs_decay_steps=True,
         ),
         OperandSpec(
