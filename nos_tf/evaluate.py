@@ -58,7 +58,8 @@ def _baseline_optimizers() -> dict[str, Callable]:
 
 
 def format_result(result: proxy.EvalResult) -> str:
-    """One evaluation: reward, status, chosen lr, then validation accuracy per lr."""
+    """One evaluation: reward, status, chosen lr, then validation accuracy per lr and the
+    training steps it is after (fewer for a rate successive halving pruned)."""
     lr = "-" if result.lr is None else f"{result.lr:g}"
     lines = [
         f"{result.rule}",
@@ -66,10 +67,11 @@ def format_result(result: proxy.EvalResult) -> str:
         f"({result.wall_time:.1f} s)" + (f"  {result.reason}" if result.reason else ""),
     ]
     if result.lr_scores:
-        lines.append(f"  {'lr':>8s}  val_acc")
+        lines.append(f"  {'lr':>8s}  val_acc  {'steps':>5s}")
         for rate, score in sorted(result.lr_scores.items()):
+            steps = result.lr_steps.get(rate, "")  # Unknown for results from the store.
             chosen = "  <- chosen" if rate == result.lr else ""
-            lines.append(f"  {rate:>8g}  {score:.4f}{chosen}")
+            lines.append(f"  {rate:>8g}  {score:7.4f}  {steps:>5}{chosen}")
     return "\n".join(lines)
 
 

@@ -142,6 +142,10 @@ class EvalResult:
       wall_time: seconds.
       reason: why it was rejected, diverged or failed, or notes on a cache hit.
       worker: who evaluated it (filled in by executors).
+      lr_steps: the training steps each of `lr_scores` is after: the lr-search budget,
+        or fewer for a rate halving pruned (or one that diverged). Without it a pruned
+        rate's accuracy, after a fraction of an epoch, reads as a full lr-search score.
+        Not kept by the trial store ({} for results read back from it).
     """
 
     rule: str
@@ -153,17 +157,21 @@ class EvalResult:
     wall_time: float = 0.0
     reason: str = ""
     worker: str = ""
+    lr_steps: dict[float, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """JSON-able: lr_scores becomes a list of [lr, score] pairs (JSON keys are text)."""
+        """JSON-able: lr_scores and lr_steps become lists of [lr, value] pairs (JSON keys
+        are text)."""
         fields = dataclasses.asdict(self)
         fields["lr_scores"] = [[float(lr), float(s)] for lr, s in sorted(self.lr_scores.items())]
+        fields["lr_steps"] = [[float(lr), int(n)] for lr, n in sorted(self.lr_steps.items())]
         return fields
 
     @classmethod
     def from_dict(cls, fields: dict) -> "EvalResult":
         fields = dict(fields)
         fields["lr_scores"] = {float(lr): float(s) for lr, s in fields.get("lr_scores", [])}
+        fields["lr_steps"] = {float(lr): int(n) for lr, n in fields.get("lr_steps", [])}
         return cls(**fields)
 
 
@@ -322,9 +330,11 @@ class Evaluator:
             trainer = _Trainer(self._child, optimizer)
             runs = [trainer.new_run(lr) for lr in config.learning_rates]
             best = self._search(trainer, runs, search_steps)
-            lr_scores = {run.learning_rate: run.score for run in runs}
-            result = EvalResult(text, fingerprint, 0.0, OK, lr=best.learning_rate,
-                                lr_scores=lr_scores)
+            result = EvalResult(
+                text, fingerprint, 0.0, OK, lr=best.learning_rate,
+                lr_scores={run.learning_rate: run.score for run in runs},
+                lr_steps={run.learning_rate: run.steps for run in runs},
+            )
             if best.diverged:
                 result.status, result.lr = DIVERGED, None
                 result.reason = "diverged at every learning rate"

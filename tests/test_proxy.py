@@ -142,10 +142,23 @@ def test_halving_chooses_what_full_training_chooses_here():
     assert halved.lr_scores[halved.lr] == full.lr_scores[full.lr]
 
 
+def test_scores_of_pruned_rates_say_they_had_less_training():
+    """Halving scores a pruned rate after part of the lr-search epoch: `lr_steps` says how
+    much, so its accuracy is not read as a full lr-search score (here 3 rates, η = 2: all
+    three train 2 of the epoch's 4 steps, the best two all 4)."""
+    halved = proxy.Evaluator(dataclasses.replace(SMALL, halving_rate=2)).evaluate(POWERSIGN)
+    assert sorted(halved.lr_steps.values()) == [2, 4, 4]
+    assert set(halved.lr_steps) == set(halved.lr_scores)
+    assert halved.lr_steps[halved.lr] == 4  # Before the final run, like its score.
+    full = proxy.Evaluator(dataclasses.replace(SMALL, halving_rate=1)).evaluate(POWERSIGN)
+    assert full.lr_steps == {lr: 4 for lr in SMALL.learning_rates}
+
+
 def test_result_round_trips_through_json():
     result = proxy.EvalResult(
         rule=POWERSIGN, fingerprint="abc", reward=0.9, status="ok", lr=0.01,
         lr_scores={0.001: 0.5, 0.01: 0.9}, wall_time=1.5, reason="", worker="w",
+        lr_steps={0.001: 2, 0.01: 4},
     )
     assert proxy.EvalResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
