@@ -74,7 +74,8 @@ class ProxyConfig:
       seed: data split, initial weights, batch order and the rule's random operands.
       screen_rules: reject rules by `nos_tf.rules.screen` before training.
       halving_rate: η of successive halving over the grid (keep the best 1/η at each
-        rung); 1 trains every rate for the full lr-search budget.
+        rung, at least 2; see `halving_schedule`); 1 trains every rate for the full
+        lr-search budget.
       continue_best_run: the final run continues the chosen rate's search run instead of
         repeating it from scratch (needs halving to finish the winner's search budget,
         which it does).
@@ -223,13 +224,16 @@ def halving_schedule(
     So the choice is made as the paper makes it, on full lr-search runs, e.g. for 6 rates
     and η = 3: all 6 for a third of the budget, then the best 2 to the end (3.3 of 6 runs'
     worth of training). `halving_rate` 1 trains every rate for the whole budget.
+    A grid of n ≤ η rates (more than 2) is cut once, to its best 2: keeping ⌈n/η⌉ = 1
+    would leave no choice, and skipping the cut would make any η ≥ n train every rate
+    fully, as η = 1 does — a larger η pruning less than a smaller one.
     """
-    rungs = 0
-    while halving_rate > 1 and math.ceil(num_rates / halving_rate ** (rungs + 1)) >= 2:
+    rungs = 1 if halving_rate > 1 and num_rates > 2 else 0
+    while rungs and math.ceil(num_rates / halving_rate ** (rungs + 1)) >= 2:
         rungs += 1
     return [
         (
-            math.ceil(num_rates / halving_rate**rung),
+            num_rates if rung == 0 else max(2, math.ceil(num_rates / halving_rate**rung)),
             max(1, math.ceil(search_steps / halving_rate ** (rungs - rung))),
         )
         for rung in range(rungs + 1)

@@ -104,7 +104,10 @@ def test_rules_that_learn_nothing_can_be_abandoned():
     config = dataclasses.replace(SMALL, screen_rules=False, abandon_below=0.3)
     result = proxy.Evaluator(config).evaluate("exp(g) * 0")
     assert result.status == "ok" and "abandoned" in result.reason
-    assert result.reward == max(result.lr_scores.values()) < 0.3
+    # The best of the runs that had the whole lr-search epoch; halving pruned the others.
+    budget = max(result.lr_steps.values())
+    fully_trained = [s for lr, s in result.lr_scores.items() if result.lr_steps[lr] == budget]
+    assert result.reward == result.lr_scores[result.lr] == max(fully_trained) < 0.3
 
 
 def test_training_failure_becomes_an_error_result(evaluator):
@@ -129,6 +132,11 @@ def test_decay_rules_get_the_run_length(evaluator):
         (6, 1, 90, [(6, 90)]),
         (2, 3, 90, [(2, 90)]),
         (6, 3, 2, [(6, 1), (2, 2)]),
+        (9, 3, 90, [(9, 30), (3, 90)]),
+        # η ≥ n still halves: one cut, to the best 2 (it trained every rate fully).
+        (3, 3, 90, [(3, 30), (2, 90)]),
+        (4, 4, 8, [(4, 2), (2, 8)]),
+        (6, 10, 100, [(6, 10), (2, 100)]),
     ],
 )
 def test_halving_schedule_ends_with_a_choice_at_the_full_budget(rates, eta, steps, expected):
