@@ -47,6 +47,16 @@ def test_the_table_shows_how_much_training_each_score_is_after():
     assert rows["0.01"] == ["0.01", "0.7000", "5", "<-", "chosen"]
 
 
+def test_a_rule_named_twice_is_scored_once(capsys):
+    """The summary gathers results by rule text: a repeated --rule read as a second seed's
+    score, with a spread of ± 0 and the cache hit's ~0 s halving the wall time."""
+    _main_with("--rule=g", "--rule=g ", "--learning_rates=0.1", "--epochs=1")
+    out = capsys.readouterr().out
+    assert out.count("\ng\n  reward") == 1
+    summary = out.rsplit("reward    ± std", 1)[1].splitlines()[1:]
+    assert len(summary) == 1 and summary[0].split()[1] == "-"
+
+
 def test_usage_errors_are_messages_not_tracebacks():
     done = _run()
     assert done.returncode != 0
