@@ -364,7 +364,14 @@ class Evaluator:
                               reason=f"{type(error).__name__}: {error}")
 
     def _search(self, trainer: "_Trainer", runs: list[_Run], search_steps: int) -> _Run:
-        """Successive halving over `runs` (see `halving_schedule`); returns the best run."""
+        """Successive halving over `runs` (see `halving_schedule`); returns the best run.
+
+        If every survivor of the last cut diverges later in the epoch, the runs the cuts set
+        aside are finished the same way: the rule is diverged only if every rate diverges,
+        as in the paper's protocol, where each trains the whole epoch. (A rate that leads
+        early and then explodes is the typical unstable rule; without this it outranked a
+        slower rate that would have been chosen, and the rule scored 0.)
+        """
         alive = list(runs)
         schedule = halving_schedule(len(runs), self.config.halving_rate, search_steps)
         for survivors, budget in schedule:
@@ -372,6 +379,9 @@ class Evaluator:
             for run in alive:
                 trainer.train(run, budget)
             alive.sort(key=lambda run: run.score, reverse=True)  # Stable: ties keep grid order.
+        set_aside = [run for run in runs if not run.diverged and run.steps < search_steps]
+        if alive[0].diverged and set_aside:
+            return self._search(trainer, set_aside, search_steps)
         return alive[0]
 
 

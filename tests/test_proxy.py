@@ -100,6 +100,23 @@ def test_diverged_rates_score_zero_and_lose():
     assert result.lr_scores[1e6] == 0.0 < result.lr_scores[1e-2]
 
 
+def test_a_rule_is_diverged_only_if_every_rate_diverges_however_halving_cut():
+    """`g − 8w` blows its weights up at a rate that grows with the learning rate: 0.05 and
+    0.1 lead after a third of the epoch, halving keeps them, and both explode before its
+    end. 1e-3, which halving had set aside, never diverges; the paper's protocol (η = 1)
+    chooses it, and so must halving, rather than calling the rule diverged."""
+    config = proxy.ProxyConfig(
+        dataset="digits", validation_examples=300, learning_rates=(1e-3, 0.05, 0.1),
+        epochs=2, screen_rules=False)
+    rule = "g - 2 * 2 * 2 * w"
+    full = proxy.Evaluator(dataclasses.replace(config, halving_rate=1)).evaluate(rule)
+    halved = proxy.Evaluator(dataclasses.replace(config, halving_rate=3)).evaluate(rule)
+    assert full.status == "ok" and full.lr == 1e-3 and full.reward > 0.15
+    assert full.lr_scores[0.05] == full.lr_scores[0.1] == 0.0  # Diverged.
+    assert (halved.status, halved.lr, halved.reward) == (full.status, full.lr, full.reward)
+    assert halved.lr_steps[1e-3] == full.lr_steps[1e-3]
+
+
 def test_rules_that_learn_nothing_can_be_abandoned():
     config = dataclasses.replace(SMALL, screen_rules=False, abandon_below=0.3)
     result = proxy.Evaluator(config).evaluate("exp(g) * 0")
