@@ -74,7 +74,8 @@ class ProxyConfig:
       seed: data split, initial weights, batch order and the rule's random operands.
       screen_rules: reject rules by `nos_tf.rules.screen` before training.
       halving_rate: η of successive halving over the grid (keep the best 1/η at each
-        rung); 1 trains every rate for the full lr-search budget.
+        rung, at least 2; see `halving_schedule`); 1 trains every rate for the full
+        lr-search budget.
       continue_best_run: the final run continues the chosen rate's search run instead of
         repeating it from scratch (needs halving to finish the winner's search budget,
         which it does).
@@ -142,6 +143,10 @@ class EvalResult:
       wall_time: seconds.
       reason: why it was rejected, diverged or failed, or notes on a cache hit.
       worker: who evaluated it (filled in by executors).
+      lr_steps: the training steps each of `lr_scores` is after: the lr-search budget,
+        or fewer for a rate halving pruned (or one that diverged). Without it a pruned
+        rate's accuracy, after a fraction of an epoch, reads as a full lr-search score.
+        Not kept by the trial store ({} for results read back from it).
     """
 
     rule: str
@@ -153,17 +158,21 @@ class EvalResult:
     wall_time: float = 0.0
     reason: str = ""
     worker: str = ""
+    lr_steps: dict[float, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """JSON-able: lr_scores becomes a list of [lr, score] pairs (JSON keys are text)."""
+        """JSON-able: lr_scores and lr_steps become lists of [lr, value] pairs (JSON keys
+        are text)."""
         fields = dataclasses.asdict(self)
         fields["lr_scores"] = [[float(lr), float(s)] for lr, s in sorted(self.lr_scores.items())]
+        fields["lr_steps"] = [[float(lr), int(n)] for lr, n in sorted(self.lr_steps.items())]
         return fields
 
     @classmethod
     def from_dict(cls, fields: dict) -> "EvalResult":
         fields = dict(fields)
         fields["lr_scores"] = {float(lr): float(s) for lr, s in fields.get("lr_scores", [])}
+        fields["lr_steps"] = {float(lr): int(n) for lr, n in fields.get("lr_steps", [])}
         return cls(**fields)
 
 
@@ -215,13 +224,16 @@ def halving_schedule(
     So the choice is made as the paper makes it, on full lr-search runs, e.g. for 6 rates
     and η = 3: all 6 for a third of the budget, then the best 2 to the end (3.3 of 6 runs'
     worth of training). `halving_rate` 1 trains every rate for the whole budget.
+    A grid of n ≤ η rates (more than 2) is cut once, to its best 2: keeping ⌈n/η⌉ = 1
+    would leave no choice, and skipping the cut would make any η ≥ n train every rate
+    fully, as η = 1 does — a larger η pruning less than a smaller one.
     """
-    rungs = 0
-    while halving_rate > 1 and math.ceil(num_rates / halving_rate ** (rungs + 1)) >= 2:
+    rungs = 1 if halving_rate > 1 and num_rates > 2 else 0
+    while rungs and math.ceil(num_rates / halving_rate ** (rungs + 1)) >= 2:
         rungs += 1
     return [
         (
-            math.ceil(num_rates / halving_rate**rung),
+            num_rates if rung == 0 else max(2, math.ceil(num_rates / halving_rate**rung)),
             max(1, math.ceil(search_steps / halving_rate ** (rungs - rung))),
         )
         for rung in range(rungs + 1)
@@ -322,9 +334,11 @@ class Evaluator:
             trainer = _Trainer(self._child, optimizer)
             runs = [trainer.new_run(lr) for lr in config.learning_rates]
             best = self._search(trainer, runs, search_steps)
-            lr_scores = {run.learning_rate: run.score for run in runs}
-            result = EvalResult(text, fingerprint, 0.0, OK, lr=best.learning_rate,
-                                lr_scores=lr_scores)
+            result = EvalResult(
+                text, fingerprint, 0.0, OK, lr=best.learning_rate,
+                lr_scores={run.learning_rate: run.score for run in runs},
+                lr_steps={run.learning_rate: run.steps for run in runs},
+            )
             if best.diverged:
                 result.status, result.lr = DIVERGED, None
                 result.reason = "diverged at every learning rate"
@@ -350,7 +364,14 @@ class Evaluator:
                               reason=f"{type(error).__name__}: {error}")
 
     def _search(self, trainer: "_Trainer", runs: list[_Run], search_steps: int) -> _Run:
-        """Successive halving over `runs` (see `halving_schedule`); returns the best run."""
+        """Successive halving over `runs` (see `halving_schedule`); returns the best run.
+
+        If every survivor of the last cut diverges later in the epoch, the runs the cuts set
+        aside are finished the same way: the rule is diverged only if every rate diverges,
+        as in the paper's protocol, where each trains the whole epoch. (A rate that leads
+        early and then explodes is the typical unstable rule; without this it outranked a
+        slower rate that would have been chosen, and the rule scored 0.)
+        """
         alive = list(runs)
         schedule = halving_schedule(len(runs), self.config.halving_rate, search_steps)
         for survivors, budget in schedule:
@@ -358,6 +379,9 @@ class Evaluator:
             for run in alive:
                 trainer.train(run, budget)
             alive.sort(key=lambda run: run.score, reverse=True)  # Stable: ties keep grid order.
+        set_aside = [run for run in runs if not run.diverged and run.steps < search_steps]
+        if alive[0].diverged and set_aside:
+            return self._search(trainer, set_aside, search_steps)
         return alive[0]
 
 

@@ -9,7 +9,7 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from nos_tf import data, evaluate
+from nos_tf import data, evaluate, proxy
 
 SMOKE = binaries.FLAGS_DIR / "smoke.cfg"
 
@@ -32,6 +32,29 @@ def test_prints_reward_lr_table_and_baselines():
         assert any(line.endswith(f"  {name}") for line in summary.splitlines()), name
     best = float(summary.splitlines()[1].split()[0])
     assert best > 0.5
+
+
+def test_the_table_shows_how_much_training_each_score_is_after():
+    """A rate halving pruned is scored after fewer steps; the table must not pass its
+    accuracy off as a full lr-search score."""
+    result = proxy.EvalResult(
+        rule="g", fingerprint="", reward=0.9, status="ok", lr=0.01,
+        lr_scores={0.001: 0.2, 0.01: 0.7, 0.1: 0.6}, lr_steps={0.001: 3, 0.01: 5, 0.1: 5})
+    rows = {line.split()[0]: line.split() for line in evaluate.format_result(result).splitlines()
+            if line.split()[0] in ("0.001", "0.01", "0.1", "lr")}
+    assert rows["lr"] == ["lr", "val_acc", "steps"]
+    assert rows["0.001"] == ["0.001", "0.2000", "3"]
+    assert rows["0.01"] == ["0.01", "0.7000", "5", "<-", "chosen"]
+
+
+def test_a_rule_named_twice_is_scored_once(capsys):
+    """The summary gathers results by rule text: a repeated --rule read as a second seed's
+    score, with a spread of ± 0 and the cache hit's ~0 s halving the wall time."""
+    _main_with("--rule=g", "--rule=g ", "--learning_rates=0.1", "--epochs=1")
+    out = capsys.readouterr().out
+    assert out.count("\ng\n  reward") == 1
+    summary = out.rsplit("reward    ± std", 1)[1].splitlines()[1:]
+    assert len(summary) == 1 and summary[0].split()[1] == "-"
 
 
 def test_usage_errors_are_messages_not_tracebacks():

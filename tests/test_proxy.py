@@ -100,11 +100,31 @@ def test_diverged_rates_score_zero_and_lose():
     assert result.lr_scores[1e6] == 0.0 < result.lr_scores[1e-2]
 
 
+def test_a_rule_is_diverged_only_if_every_rate_diverges_however_halving_cut():
+    """`g − 8w` blows its weights up at a rate that grows with the learning rate: 0.05 and
+    0.1 lead after a third of the epoch, halving keeps them, and both explode before its
+    end. 1e-3, which halving had set aside, never diverges; the paper's protocol (η = 1)
+    chooses it, and so must halving, rather than calling the rule diverged."""
+    config = proxy.ProxyConfig(
+        dataset="digits", validation_examples=300, learning_rates=(1e-3, 0.05, 0.1),
+        epochs=2, screen_rules=False)
+    rule = "g - 2 * 2 * 2 * w"
+    full = proxy.Evaluator(dataclasses.replace(config, halving_rate=1)).evaluate(rule)
+    halved = proxy.Evaluator(dataclasses.replace(config, halving_rate=3)).evaluate(rule)
+    assert full.status == "ok" and full.lr == 1e-3 and full.reward > 0.15
+    assert full.lr_scores[0.05] == full.lr_scores[0.1] == 0.0  # Diverged.
+    assert (halved.status, halved.lr, halved.reward) == (full.status, full.lr, full.reward)
+    assert halved.lr_steps[1e-3] == full.lr_steps[1e-3]
+
+
 def test_rules_that_learn_nothing_can_be_abandoned():
     config = dataclasses.replace(SMALL, screen_rules=False, abandon_below=0.3)
     result = proxy.Evaluator(config).evaluate("exp(g) * 0")
     assert result.status == "ok" and "abandoned" in result.reason
-    assert result.reward == max(result.lr_scores.values()) < 0.3
+    # The best of the runs that had the whole lr-search epoch; halving pruned the others.
+    budget = max(result.lr_steps.values())
+    fully_trained = [s for lr, s in result.lr_scores.items() if result.lr_steps[lr] == budget]
+    assert result.reward == result.lr_scores[result.lr] == max(fully_trained) < 0.3
 
 
 def test_training_failure_becomes_an_error_result(evaluator):
@@ -129,6 +149,11 @@ def test_decay_rules_get_the_run_length(evaluator):
         (6, 1, 90, [(6, 90)]),
         (2, 3, 90, [(2, 90)]),
         (6, 3, 2, [(6, 1), (2, 2)]),
+        (9, 3, 90, [(9, 30), (3, 90)]),
+        # η ≥ n still halves: one cut, to the best 2 (it trained every rate fully).
+        (3, 3, 90, [(3, 30), (2, 90)]),
+        (4, 4, 8, [(4, 2), (2, 8)]),
+        (6, 10, 100, [(6, 10), (2, 100)]),
     ],
 )
 def test_halving_schedule_ends_with_a_choice_at_the_full_budget(rates, eta, steps, expected):
@@ -142,10 +167,23 @@ def test_halving_chooses_what_full_training_chooses_here():
     assert halved.lr_scores[halved.lr] == full.lr_scores[full.lr]
 
 
+def test_scores_of_pruned_rates_say_they_had_less_training():
+    """Halving scores a pruned rate after part of the lr-search epoch: `lr_steps` says how
+    much, so its accuracy is not read as a full lr-search score (here 3 rates, η = 2: all
+    three train 2 of the epoch's 4 steps, the best two all 4)."""
+    halved = proxy.Evaluator(dataclasses.replace(SMALL, halving_rate=2)).evaluate(POWERSIGN)
+    assert sorted(halved.lr_steps.values()) == [2, 4, 4]
+    assert set(halved.lr_steps) == set(halved.lr_scores)
+    assert halved.lr_steps[halved.lr] == 4  # Before the final run, like its score.
+    full = proxy.Evaluator(dataclasses.replace(SMALL, halving_rate=1)).evaluate(POWERSIGN)
+    assert full.lr_steps == {lr: 4 for lr in SMALL.learning_rates}
+
+
 def test_result_round_trips_through_json():
     result = proxy.EvalResult(
         rule=POWERSIGN, fingerprint="abc", reward=0.9, status="ok", lr=0.01,
         lr_scores={0.001: 0.5, 0.01: 0.9}, wall_time=1.5, reason="", worker="w",
+        lr_steps={0.001: 2, 0.01: 4},
     )
     assert proxy.EvalResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
