@@ -60,7 +60,7 @@ CONTINUE_BEST_RUN = flags.DEFINE_bool(
 DIVERGENCE_FACTOR = flags.DEFINE_float(
     "divergence_factor", _DEFAULTS.divergence_factor,
     "A run whose loss exceeds this times log(num_classes) has exploded and stops "
-    "(early spikes of 20-30x at high rates are normal and recover).")
+    "(early spikes of 20-30x at high rates are normal and recover, some beyond 100x).")
 ABANDON_BELOW = flags.DEFINE_float(
     "abandon_below", _DEFAULTS.abandon_below,
     "Rules whose best lr-search validation accuracy is below this skip the final run "
@@ -70,7 +70,7 @@ ABANDON_BELOW = flags.DEFINE_float(
 # The flags whose values ProxyConfig checks against each other or beyond absl's bounds.
 _CHECKED = {
     "learning_rates": LEARNING_RATES, "lr_search_epochs": LR_SEARCH_EPOCHS,
-    "epochs": EPOCHS, "divergence_factor": DIVERGENCE_FACTOR,
+    "epochs": EPOCHS, "divergence_factor": DIVERGENCE_FACTOR, "abandon_below": ABANDON_BELOW,
 }
 
 

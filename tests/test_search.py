@@ -87,6 +87,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
     ("--lr_search_epochs=9", "need 1 <= lr_search_epochs <= epochs, got 9 and 3"),
     ("--batch_size=0", "--batch_size=0: 0 is not a positive integer"),
+    ("--abandon_below=1.5", "abandon_below must be in [0, 1], got 1.5"),
     ("--resume", "nothing to resume: no trial store at"),
     ("--num_workers=2", "the local executor evaluates one rule at a time"),
 ])
