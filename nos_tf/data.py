@@ -24,6 +24,7 @@ import gzip
 import math
 import os
 import socket
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -321,14 +322,26 @@ def read_idx(path: str) -> np.ndarray:
     The header is two zero bytes, a type code (0x08 = unsigned byte, the only type the
     MNIST family uses), the number of dimensions, then each dimension as a big-endian
     uint32; the data follows in C order.
+
+    A file that cannot be read as one (not gzip, cut short in the gzip stream, the header
+    or the data) raises ValueError naming `path`: the error is about that file, not about
+    a buffer size or a reshape deep inside numpy or gzip.
     """
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as file:
-        raw = file.read()
+    try:
+        with opener(path, "rb") as file:
+            raw = file.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path} is truncated or corrupt ({error})") from error
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
     ndim = raw[3]
     header_bytes = 4 + 4 * ndim
+    if len(raw) < header_bytes:
+        raise ValueError(
+            f"{path} is truncated or corrupt: its header names {ndim} dimensions but "
+            f"ends after {len(raw)} bytes"
+        )
     shape = tuple(int(d) for d in np.frombuffer(raw[4:header_bytes], dtype=">u4"))
     data = np.frombuffer(raw[header_bytes:], dtype=np.uint8)
     if data.size != np.prod(shape):

@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import re
 
 import numpy as np
 import pytest
@@ -200,6 +201,28 @@ def test_read_idx_rejects_bad_files(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:-2])
     with pytest.raises(ValueError, match="truncated"):
         data.read_idx(str(truncated))
+
+
+def _cut_gzip(path):
+    _write_idx(path, np.zeros((50, 28, 28), np.uint8))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+
+
+@pytest.mark.parametrize(
+    "name, write",
+    [
+        ("header", lambda path: path.write_bytes(bytes([0, 0, 0x08, 3, 0, 0, 0]))),
+        ("not-gzip.gz", lambda path: path.write_bytes(b"plain bytes, not gzip")),
+        ("cut-gzip.gz", _cut_gzip),
+    ],
+)
+def test_read_idx_names_the_file_it_cannot_read(tmp_path, name, write):
+    """Not numpy's buffer-size error nor gzip's EOFError, which do not say which file."""
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(ValueError, match=re.escape(f"{path} is truncated or corrupt")):
+        data.read_idx(str(path))
 
 
 # ------------------------------------------------------------------------- pipelines ---
