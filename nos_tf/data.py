@@ -37,6 +37,8 @@ _FASHION_MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
+_FASHION_MNIST_CLASSES = 10
+
 _DIGITS_TEST_FRACTION = 0.2  # digits ships as one set; a fixed fifth is its test split.
 
 _NETWORK_PROBE = ("storage.googleapis.com", 443)  # Where TFDS keeps its metadata.
@@ -234,10 +236,10 @@ def _load_fashion_mnist(data_dir):
         paths = _find_idx_files(directory, _FASHION_MNIST_FILES)
         if paths:
             splits = {
-                split: (_to_unit_float(read_idx(images)), read_idx(labels).astype(np.int32))
+                split: _read_idx_split(images, labels, _FASHION_MNIST_CLASSES)
                 for split, (images, labels) in paths.items()
             }
-            return splits["train"], splits["test"], 10
+            return splits["train"], splits["test"], _FASHION_MNIST_CLASSES
     return _load_tfds(
         "fashion_mnist",
         data_dir,
@@ -350,6 +352,26 @@ def read_idx(path: str) -> np.ndarray:
             f"({np.prod(shape)} values) but holds {data.size}"
         )
     return data.reshape(shape)
+
+
+def _read_idx_split(images_path, labels_path, num_classes):
+    """One split's (images, labels) from its IDX files, checked to belong together.
+
+    Each file is valid on its own when the two are swapped, from different splits or
+    from another dataset: unchecked, those gave 1-D "images", an IndexError while
+    splitting, or labels no classifier head can have.
+    """
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"{images_path} and {labels_path} are not one split's images and labels: "
+            f"shapes {images.shape} and {labels.shape}, where N x height x width and N "
+            "are needed"
+        )
+    if labels.size and labels.max() >= num_classes:
+        raise ValueError(f"{labels_path} holds label {labels.max()}; the classes are "
+                         f"0 to {num_classes - 1}")
+    return _to_unit_float(images), labels.astype(np.int32)
 
 
 def _find_idx_files(directory, names_by_split):

@@ -203,6 +203,33 @@ def test_read_idx_rejects_bad_files(tmp_path):
         data.read_idx(str(truncated))
 
 
+def _swap(directory, first, second):
+    os.rename(directory / first, directory / "swapping")
+    os.rename(directory / second, directory / first)
+    os.rename(directory / "swapping", directory / second)
+
+
+@pytest.mark.parametrize(
+    "spoil, problem",
+    [
+        (lambda directory: _swap(directory, "t10k-images-idx3-ubyte.gz",
+                                 "t10k-labels-idx1-ubyte.gz"), "are not one split's"),
+        (lambda directory: _write_idx(directory / "train-labels-idx1-ubyte.gz",
+                                      np.zeros(_NUM_TRAIN - 1, np.uint8)), "are not one split's"),
+        (lambda directory: _write_idx(directory / "train-labels-idx1-ubyte.gz",
+                                      np.full(_NUM_TRAIN, 10, np.uint8)), "holds label 10"),
+    ],
+    ids=["swapped", "fewer labels", "label 10"],
+)
+def test_idx_images_and_labels_must_make_one_split(tmp_path, no_system_fashion_mnist, spoil,
+                                                   problem):
+    """Each file valid alone, the pair not: swapped, of other sizes, labels past 9."""
+    _write_fashion_mnist_idx(tmp_path)
+    spoil(tmp_path)
+    with pytest.raises(ValueError, match=problem):
+        data.load_images("fashion_mnist", data_dir=str(tmp_path), validation_examples=10)
+
+
 def _cut_gzip(path):
     _write_idx(path, np.zeros((50, 28, 28), np.uint8))
     raw = path.read_bytes()
