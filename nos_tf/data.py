@@ -10,9 +10,10 @@ Datasets:
 
 - ``cifar10`` — the paper's, through TensorFlow Datasets (``--data_dir`` is TFDS's).
 - ``fashion_mnist`` — the default that works offline: the IDX files of Debian's
-  ``dataset-fashion-mnist`` package, else ``data_dir``, else the Keras download cache,
-  else TFDS (which downloads where there is internet). ``data_dir``, when given, is
-  searched first: what a user names explicitly wins over what the system has.
+  ``dataset-fashion-mnist`` package, else the Keras download cache, else TFDS (which
+  downloads where there is internet). ``data_dir``, when given, is the only place looked
+  in (its IDX files, else a TFDS dataset there): what a user names explicitly is never
+  passed over for what the system has.
 - ``digits`` — scikit-learn's bundled 8×8 digits: tiny, for fast tests.
 
 A dataset that cannot be found offline raises `DataUnavailableError`, whose message says
@@ -75,7 +76,8 @@ def load_images(
 
     Args:
       name: "cifar10", "fashion_mnist" or "digits".
-      data_dir: where to look first (IDX files for fashion_mnist, a TFDS data dir for both).
+      data_dir: where the data is (IDX files for fashion_mnist, a TFDS data dir for both);
+        given, nothing else is looked in.
       validation_examples: size of the validation set carved from the training split;
         None holds out a tenth of it (5,000 of CIFAR-10's 50,000, as is customary).
       train_examples: keep only this many of the remaining training examples (None: all).
@@ -230,22 +232,38 @@ def _load_digits(data_dir):
 
 
 def _load_fashion_mnist(data_dir):
-    idx_dirs = [data_dir] if data_dir else []
-    idx_dirs += [DEBIAN_FASHION_MNIST_DIR, _keras_cache_dir("fashion-mnist")]
+    """Reads the IDX files in `data_dir`, else a TFDS dataset there; without a `data_dir`,
+    Debian's IDX files, else the Keras cache's, else TFDS's default data dir.
+
+    Once `data_dir` is given nothing else is looked in: Debian's copy would replace, unsaid,
+    the data the user named (even a TFDS Fashion-MNIST there, which Debian's IDX files
+    would come before). A `data_dir` with only some of the IDX files is an error naming
+    those missing, not a directory without them.
+    """
+    if data_dir:
+        idx_dirs = [data_dir]
+    else:
+        idx_dirs = [DEBIAN_FASHION_MNIST_DIR, _keras_cache_dir("fashion-mnist")]
     for directory in idx_dirs:
-        paths = _find_idx_files(directory, _FASHION_MNIST_FILES)
+        paths, missing = _find_idx_files(directory, _FASHION_MNIST_FILES)
         if paths:
             splits = {
                 split: _read_idx_split(images, labels, _FASHION_MNIST_CLASSES)
                 for split, (images, labels) in paths.items()
             }
             return splits["train"], splits["test"], _FASHION_MNIST_CLASSES
+        if data_dir and len(missing) < sum(map(len, _FASHION_MNIST_FILES.values())):
+            raise DataUnavailableError(
+                f"{data_dir} holds some of Fashion-MNIST's IDX files but not "
+                f"{', '.join(missing)}: add them, or pass a --data_dir=DIR that holds all four"
+            )
     return _load_tfds(
         "fashion_mnist",
         data_dir,
         offline_hint=(
-            "or install Debian's IDX files with `apt-get install dataset-fashion-mnist`, "
-            "or pass --data_dir=DIR with train-images-idx3-ubyte.gz, "
+            "or install Debian's IDX files with `apt-get install dataset-fashion-mnist`"
+            + (" and leave --data_dir out" if data_dir else "")
+            + ", or pass --data_dir=DIR with train-images-idx3-ubyte.gz, "
             "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
             "t10k-labels-idx1-ubyte.gz in DIR"
         ),
@@ -375,18 +393,23 @@ def _read_idx_split(images_path, labels_path, num_classes):
 
 
 def _find_idx_files(directory, names_by_split):
-    """{split: (images path, labels path)} if `directory` holds every file, else None."""
-    found = {}
+    """The IDX files of `names_by_split` in `directory`, gzipped or not.
+
+    Returns ({split: (images path, labels path)} if every file is there, else None;
+    the base names of those that are not).
+    """
+    found, missing = {}, []
     for split, names in names_by_split.items():
         paths = []
         for base in names:
             candidates = [os.path.join(directory, base + suffix) for suffix in (".gz", "")]
             existing = [path for path in candidates if os.path.isfile(path)]
-            if not existing:
-                return None
-            paths.append(existing[0])
+            if existing:
+                paths.append(existing[0])
+            else:
+                missing.append(base)
         found[split] = tuple(paths)
-    return found
+    return (None if missing else found), missing
 
 
 def _keras_cache_dir(subdir):

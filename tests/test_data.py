@@ -35,9 +35,9 @@ def _write_idx(path, array, compress=True):
         file.write(header + array.tobytes())
 
 
-def _write_fashion_mnist_idx(directory, compress=True):
+def _write_fashion_mnist_idx(directory, compress=True, num_train=_NUM_TRAIN):
     suffix = ".gz" if compress else ""
-    train = _coded_images(_NUM_TRAIN, (28, 28))
+    train = _coded_images(num_train, (28, 28))
     test = _coded_images(_NUM_TEST, (28, 28), offset=100)
     for prefix, (images, labels) in (("train", train), ("t10k", test)):
         _write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte{suffix}"), images, compress)
@@ -136,6 +136,39 @@ def test_a_data_dir_that_does_not_exist_is_named_not_passed_over(tmp_path, name)
     """The loaders fall back to Debian's files: a mistyped directory would go unnoticed."""
     with pytest.raises(data.DataUnavailableError, match="typo is not a directory: pass --data_dir=DIR"):
         data.load_images(name, data_dir=str(tmp_path / "typo"))
+
+
+@pytest.fixture
+def other_debian_fashion_mnist(monkeypatch, no_system_fashion_mnist, tmp_path):
+    """Debian's IDX files, faked: 40 training examples, where a test's own data has 60."""
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    _write_fashion_mnist_idx(debian, num_train=40)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(debian))
+    assert len(data.load_images("fashion_mnist", validation_examples=10).train[0]) == 30
+
+
+def test_a_data_dir_holding_tfds_fashion_mnist_wins_over_debians_files(
+        tmp_path, other_debian_fashion_mnist):
+    _write_tfds(tmp_path / "tfds", "fashion_mnist", (28, 28, 1))
+    images = data.load_images("fashion_mnist", data_dir=str(tmp_path / "tfds"),
+                              validation_examples=10)
+    _check_splits(images, 10, (28, 28, 1))
+
+
+def test_a_data_dir_without_fashion_mnist_is_not_replaced_by_debians_files(
+        tmp_path, other_debian_fashion_mnist):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DataUnavailableError, match="leave --data_dir out"):
+        data.load_images("fashion_mnist", data_dir=str(tmp_path / "empty"))
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    _write_fashion_mnist_idx(partial)
+    os.remove(partial / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(data.DataUnavailableError,
+                       match="holds some of Fashion-MNIST's IDX files but not "
+                             "t10k-labels-idx1-ubyte"):
+        data.load_images("fashion_mnist", data_dir=str(partial))
 
 
 def test_split_depends_on_seed_only(tmp_path, no_system_fashion_mnist):
