@@ -29,6 +29,7 @@ import zlib
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 """Where Debian's ``dataset-fashion-mnist`` package installs the IDX files."""
@@ -55,7 +56,11 @@ Split = tuple[np.ndarray, np.ndarray]
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ImageData:
-    """Train / validation / test splits; x float32 in [0, 1] NHWC, y int32 class ids."""
+    """Train / validation / test splits; x float32 in [0, 1] NHWC, y int32 class ids.
+
+    `origin` says where the examples were read from: fashion_mnist has several sources,
+    and a result is only understood knowing which one it came from.
+    """
 
     name: str
     train: Split
@@ -63,6 +68,7 @@ class ImageData:
     test: Split
     num_classes: int
     image_shape: tuple[int, int, int]
+    origin: str = ""
 
 
 def load_images(
@@ -90,7 +96,8 @@ def load_images(
     if name not in _LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_LOADERS)}")
     check_data_dir(data_dir)
-    (train_x, train_y), test, num_classes = _LOADERS[name](data_dir)
+    (train_x, train_y), test, num_classes, origin = _LOADERS[name](data_dir)
+    logging.info("%s: %s", name, origin)
     available = len(train_x)
     if validation_examples is None:
         validation_examples = available // 10
@@ -117,6 +124,7 @@ def load_images(
         test=test,
         num_classes=num_classes,
         image_shape=tuple(train_x.shape[1:]),
+        origin=origin,
     )
 
 
@@ -215,7 +223,8 @@ _ONE_THREAD = _one_thread_options()
 
 
 # --------------------------------------------------------------------------- loaders ---
-# Each returns (train, test, num_classes) with x float32 in [0, 1], NHWC, and y int32.
+# Each returns (train, test, num_classes, origin) with x float32 in [0, 1], NHWC, y int32,
+# and origin saying where they were read from.
 
 
 def _load_digits(data_dir):
@@ -228,7 +237,7 @@ def _load_digits(data_dir):
     train_x, test_x, train_y, test_y = model_selection.train_test_split(
         images, labels, test_size=_DIGITS_TEST_FRACTION, random_state=0, stratify=labels
     )
-    return (train_x, train_y), (test_x, test_y), 10
+    return (train_x, train_y), (test_x, test_y), 10, "scikit-learn's bundled digits"
 
 
 def _load_fashion_mnist(data_dir):
@@ -251,7 +260,8 @@ def _load_fashion_mnist(data_dir):
                 split: _read_idx_split(images, labels, _FASHION_MNIST_CLASSES)
                 for split, (images, labels) in paths.items()
             }
-            return splits["train"], splits["test"], _FASHION_MNIST_CLASSES
+            origin = f"IDX files in {directory}"
+            return splits["train"], splits["test"], _FASHION_MNIST_CLASSES, origin
         if data_dir and len(missing) < sum(map(len, _FASHION_MNIST_FILES.values())):
             raise DataUnavailableError(
                 f"{data_dir} holds some of Fashion-MNIST's IDX files but not "
@@ -321,7 +331,7 @@ def _load_tfds(name, data_dir, offline_hint=""):
         )
         splits[split] = (_to_unit_float(images), labels.astype(np.int32))
     num_classes = builder.info.features["label"].num_classes
-    return splits["train"], splits["test"], num_classes
+    return splits["train"], splits["test"], num_classes, f"TFDS {name} in {builder.data_dir}"
 
 
 def _internet_reachable():

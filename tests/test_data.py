@@ -1,6 +1,7 @@
 """nos_tf.data: the real loaders on small files written here in the real formats."""
 
 import gzip
+import logging
 import os
 import re
 
@@ -169,6 +170,30 @@ def test_a_data_dir_without_fashion_mnist_is_not_replaced_by_debians_files(
                        match="holds some of Fashion-MNIST's IDX files but not "
                              "t10k-labels-idx1-ubyte"):
         data.load_images("fashion_mnist", data_dir=str(partial))
+
+
+def test_the_source_used_is_said_and_tried_in_the_documented_order(
+        tmp_path, no_system_fashion_mnist, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    debian, keras_home = tmp_path / "debian", tmp_path / "keras-home"
+    cache = keras_home / "datasets" / "fashion-mnist"
+    for directory in (debian, cache):
+        directory.mkdir(parents=True)
+        _write_fashion_mnist_idx(directory)
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+
+    def origin(**kwargs):
+        return data.load_images("fashion_mnist", validation_examples=10, **kwargs).origin
+
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(debian))
+    assert origin() == f"IDX files in {debian}"
+    assert f"fashion_mnist: IDX files in {debian}" in caplog.text
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
+    assert origin() == f"IDX files in {cache}"
+    _write_tfds(tmp_path / "tfds", "fashion_mnist", (28, 28, 1))
+    assert origin(data_dir=str(tmp_path / "tfds")).startswith(
+        f"TFDS fashion_mnist in {tmp_path / 'tfds'}")
+    assert data.load_images("digits").origin == "scikit-learn's bundled digits"
 
 
 def test_split_depends_on_seed_only(tmp_path, no_system_fashion_mnist):
