@@ -103,8 +103,9 @@ def load_parallel_corpus(
       trans_path: the trans-de-en dictionary file.
       min_words, max_words: keep pairs whose both sides have this many words.
       train_pairs: cap on training pairs (None: all; wmt14 has 4.5M).
-      validation_pairs, test_pairs: sizes of the held-out splits. wmt14 takes them from
-        its own newstest splits; trans_de_en holds them out of its shuffled pairs.
+      validation_pairs, test_pairs: sizes of the held-out splits, at least 1 each.
+        trans_de_en holds them out of its shuffled pairs; wmt14 takes the first that many
+        of its own newstest splits that fit the word limits, fewer where a split has fewer.
       seed: the shuffle that splits trans_de_en.
       dictionary_phrases: also train on the trans-de-en dictionary's multi-word entries
         (`read_trans_de_en_phrases`, read from `trans_path`), after the training pairs.
@@ -118,6 +119,13 @@ def load_parallel_corpus(
         raise ValueError(f"unknown translation source {source!r}; choose one of {SOURCES}")
     if not 1 <= min_words <= max_words:
         raise ValueError(f"need 1 <= min_words <= max_words, got {min_words}, {max_words}")
+    # Checked for both sources: trans_de_en slices its shuffled pairs by these sizes, and
+    # a negative one made a slice from the end, a test split overlapping the training one.
+    sizes = {"validation_pairs": validation_pairs, "test_pairs": test_pairs}
+    if train_pairs is not None:
+        sizes["train_pairs"] = train_pairs
+    for name, value in sizes.items():
+        _check_positive(name, value)
     check_data_dir(data_dir)
     if source == "auto":
         source = "wmt14" if wmt14_prepared(data_dir) else "trans_de_en"
@@ -261,7 +269,6 @@ def _split_trans_de_en(pairs, train_pairs, validation_pairs, test_pairs, seed):
         pairs[held_out:],
     )
     if train_pairs is not None:
-        _check_positive("train_pairs", train_pairs)
         train = train[:train_pairs]
     return (train, validation, test), f"trans-de-en example sentences ({TRANS_DE_EN_PATH})"
 
@@ -284,10 +291,6 @@ def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, t
             f"with internet (`tfds build wmt14_translate/de-en --data_dir=DIR`), copy DIR "
             "here and pass --data_dir=DIR; or use --translation_data=trans_de_en"
         )
-    for name, value in (("validation_pairs", validation_pairs), ("test_pairs", test_pairs)):
-        _check_positive(name, value)
-    if train_pairs is not None:
-        _check_positive("train_pairs", train_pairs)
 
     def read(split, limit):
         pairs = []

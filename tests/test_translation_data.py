@@ -263,3 +263,13 @@ def test_bleu_is_sacrebleus_on_the_tokenized_references():
         hypotheses, [["ich bin müde .", "das haus ist alt , aber schön ."]], tokenize="none")
     assert translation_data.corpus_bleu(hypotheses, references) == pytest.approx(expected.score)
     assert 0.0 < expected.score < 100.0
+
+
+@pytest.mark.parametrize("sizes", [{"validation_pairs": 3, "test_pairs": -1},
+                                   {"validation_pairs": 0, "test_pairs": 2},
+                                   {"validation_pairs": 1, "test_pairs": 1, "train_pairs": 0}])
+def test_split_sizes_below_one_are_named(ding_file, sizes):
+    """A negative size sliced from the end: test pairs that were training pairs too."""
+    with pytest.raises(ValueError, match="_pairs must be at least 1"):
+        translation_data.load_parallel_corpus(
+            "trans_de_en", trans_path=ding_file, max_words=12, **sizes)
