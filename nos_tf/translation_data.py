@@ -134,13 +134,14 @@ def load_parallel_corpus(
             data_dir, min_words, max_words, train_pairs, validation_pairs, test_pairs
         )
     else:
-        splits, origin = _split_trans_de_en(
+        splits = _split_trans_de_en(
             read_trans_de_en(trans_path, min_words, max_words),
             train_pairs,
             validation_pairs,
             test_pairs,
             seed,
         )
+        origin = f"trans-de-en example sentences ({trans_path})"
     if dictionary_phrases:
         train, validation, test = splits
         splits = (train + read_trans_de_en_phrases(trans_path), validation, test)
@@ -270,7 +271,7 @@ def _split_trans_de_en(pairs, train_pairs, validation_pairs, test_pairs, seed):
     )
     if train_pairs is not None:
         train = train[:train_pairs]
-    return (train, validation, test), f"trans-de-en example sentences ({TRANS_DE_EN_PATH})"
+    return train, validation, test
 
 
 def wmt14_prepared(data_dir: str | None = None) -> bool:

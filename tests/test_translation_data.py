@@ -140,6 +140,7 @@ def test_corpus_splits_are_disjoint_oriented_and_seeded(ding_file):
     splits = corpus.train + corpus.validation + corpus.test
     assert sorted(splits) == sorted((en, de) for de, en in EXPECTED_PAIRS)
     assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (3, 1, 2)
+    assert corpus.origin == f"trans-de-en example sentences ({ding_file})"  # The file read.
     again = translation_data.load_parallel_corpus(
         "trans_de_en", "en-de", trans_path=ding_file, max_words=12,
         validation_pairs=1, test_pairs=2, seed=3)
