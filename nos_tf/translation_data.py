@@ -322,9 +322,14 @@ def _check_positive(name, value):
 # -------------------------------------------------------------------------- tokens ---
 
 
-@tf.function
+@tf.function(input_signature=[tf.TensorSpec(shape=None, dtype=tf.string)])
 def standardize(text: tf.Tensor) -> tf.Tensor:
-    """Lowercases and sets punctuation and symbols apart as words of their own."""
+    """Lowercases and sets punctuation and symbols apart as words of their own.
+
+    Traced once for strings of any shape: traced per shape, every new number of sentences
+    (each `tokenize` call, each batch size) traced it again, and TensorFlow warned of the
+    "excessive number of tracings".
+    """
     text = tf.strings.lower(text, encoding="utf-8")
     return tf.strings.regex_replace(text, r"([\p{P}\p{S}])", r" \1 ")
 

@@ -274,3 +274,13 @@ def test_split_sizes_below_one_are_named(ding_file, sizes):
     with pytest.raises(ValueError, match="_pairs must be at least 1"):
         translation_data.load_parallel_corpus(
             "trans_de_en", trans_path=ding_file, max_words=12, **sizes)
+
+
+def test_standardize_is_traced_once_for_any_number_of_sentences():
+    """Traced per shape, it warned of "excessive" retracing in every gnmt run."""
+    before = translation_data.standardize.experimental_get_tracing_count()
+    for count in range(1, 7):
+        translation_data.tokenize(["Ein Satz."] * count)
+    translation_data.WordTokenizer(max_tokens=20).adapt(["Ein Satz.", "Noch einer!"]).encode(
+        ["Ein Satz."] * 3)
+    assert translation_data.standardize.experimental_get_tracing_count() - before <= 1
