@@ -3,7 +3,8 @@
 The paper transfers its rules to GNMT on WMT'14 English→German. Two sources of pairs:
 
 - ``wmt14`` — ``wmt14_translate/de-en`` through TensorFlow Datasets, when it has been
-  prepared in the TFDS data dir (it is 4.5M pairs: it is never downloaded from here).
+  prepared in the TFDS data dir (it is 4.5M pairs: it is never downloaded from here);
+  training pairs that repeat a validation or test sentence are left out.
 - ``trans_de_en`` — the offline default: the example sentences in the German–English
   dictionary of Debian's ``trans-de-en`` package (Frank Richter's *ding* dictionary, GPL),
   read at run time from /usr/share/trans/de-en and never copied. Each dictionary line is
@@ -282,7 +283,13 @@ def wmt14_prepared(data_dir: str | None = None) -> bool:
 
 
 def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, test_pairs):
-    """(de, en) pairs of WMT'14's train split and newstest2013 / newstest2014 splits."""
+    """(de, en) pairs of WMT'14's train split and newstest2013 / newstest2014 splits.
+
+    A training pair that shares its German or its English side with a validation or test
+    pair is left out, as `read_trans_de_en` keeps every sentence once: WMT's training
+    corpora hold some newstest sentences, and trained on, they would be recalled, not
+    translated, in the BLEU (and matched exactly by `lookup_translations`).
+    """
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
     builder = tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir)
@@ -293,10 +300,12 @@ def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, t
             "here and pass --data_dir=DIR; or use --translation_data=trans_de_en"
         )
 
-    def read(split, limit):
+    def read(split, limit, held_out=(frozenset(), frozenset())):
         pairs = []
         for example in tfds.as_numpy(builder.as_dataset(split=split)):
             de, en = example["de"].decode("utf-8"), example["en"].decode("utf-8")
+            if de in held_out[0] or en in held_out[1]:
+                continue
             if _pair_has_words((de, en), min_words, max_words):
                 pairs.append((de, en))
                 if limit is not None and len(pairs) == limit:
@@ -306,11 +315,9 @@ def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, t
                              f"{min_words}-{max_words} words")
         return pairs
 
-    splits = (
-        read("train", train_pairs),
-        read("validation", validation_pairs),
-        read("test", test_pairs),
-    )
+    validation, test = read("validation", validation_pairs), read("test", test_pairs)
+    held_out = tuple(frozenset(sides) for sides in zip(*(validation + test)))
+    splits = (read("train", train_pairs, held_out), validation, test)
     return splits, f"{WMT14_TFDS_NAME} (TFDS, {builder.data_dir})"
 
 
