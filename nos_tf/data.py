@@ -265,14 +265,14 @@ def _load_fashion_mnist(data_dir):
         if data_dir and len(missing) < sum(map(len, _FASHION_MNIST_FILES.values())):
             raise DataUnavailableError(
                 f"{data_dir} holds some of Fashion-MNIST's IDX files but not "
-                f"{', '.join(missing)}: add them, or pass a --data_dir=DIR that holds all four"
+                f"{', '.join(missing)}: add them, or pass --data_dir=DIR where all four are"
             )
     return _load_tfds(
         "fashion_mnist",
         data_dir,
         offline_hint=(
             "or install Debian's IDX files with `apt-get install dataset-fashion-mnist`"
-            + (" and leave --data_dir out" if data_dir else "")
+            + (" and name no data directory" if data_dir else "")
             + ", or pass --data_dir=DIR with train-images-idx3-ubyte.gz, "
             "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
             "t10k-labels-idx1-ubyte.gz in DIR"

@@ -160,7 +160,8 @@ def test_a_data_dir_holding_tfds_fashion_mnist_wins_over_debians_files(
 def test_a_data_dir_without_fashion_mnist_is_not_replaced_by_debians_files(
         tmp_path, other_debian_fashion_mnist):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(data.DataUnavailableError, match="leave --data_dir out"):
+    with pytest.raises(data.DataUnavailableError,
+                       match="dataset-fashion-mnist` and name no data directory"):
         data.load_images("fashion_mnist", data_dir=str(tmp_path / "empty"))
     partial = tmp_path / "partial"
     partial.mkdir()
@@ -168,7 +169,7 @@ def test_a_data_dir_without_fashion_mnist_is_not_replaced_by_debians_files(
     os.remove(partial / "t10k-labels-idx1-ubyte.gz")
     with pytest.raises(data.DataUnavailableError,
                        match="holds some of Fashion-MNIST's IDX files but not "
-                             "t10k-labels-idx1-ubyte"):
+                             "t10k-labels-idx1-ubyte: add them, or pass --data_dir=DIR"):
         data.load_images("fashion_mnist", data_dir=str(partial))
 
 
