@@ -131,9 +131,9 @@ def load_images(
 def check_data_dir(data_dir: str | None) -> None:
     """Raises DataUnavailableError for a local `data_dir` that is not a directory.
 
-    Every loader falls back to other places (Debian's files, the Keras cache), so a
-    mistyped directory would otherwise go unnoticed while other data is used. Remote
-    paths (gs://...) are left to TFDS.
+    A mistyped directory would otherwise go unnoticed: digits and the translation
+    loader's "auto" use other data, and TFDS would download into the new directory.
+    Remote paths (gs://...) are left to TFDS.
     """
     if data_dir and "://" not in data_dir and not os.path.isdir(data_dir):
         raise DataUnavailableError(

@@ -19,7 +19,8 @@ DATASET = flags.DEFINE_enum(
     "offline from Debian's dataset-fashion-mnist) or digits (scikit-learn's 8x8, for tests).")
 DATA_DIR = flags.DEFINE_string(
     "data_dir", _DEFAULTS.data_dir,
-    "Where the dataset is looked for first: IDX files (fashion_mnist) or a TFDS data dir.")
+    "Where the dataset is (IDX files for fashion_mnist, or a TFDS data dir); given, nothing "
+    "else is looked in.")
 TRAIN_EXAMPLES = flags.DEFINE_integer(
     "train_examples", _DEFAULTS.train_examples,
     "Training examples kept after holding out validation (unset: all of them).", lower_bound=1)
