@@ -155,7 +155,8 @@ def make_pipeline(
 
     The examples stay where they are (in memory, the cache of every epoch); the pipeline
     shuffles their *indices* — each epoch a permutation keyed by `shuffle_seed` and the
-    epoch — and gathers each batch. Two pipelines made with the same arguments yield the
+    epoch — and gathers each batch. Two pipelines made with the same arguments (and the
+    same global TF seed, which `Dataset.random` combines with `shuffle_seed`) yield the
     same batches. Iterating one pipeline again (as `model.fit` does each epoch) draws a
     new order, as `Dataset.shuffle` does, unless `reshuffle_each_iteration=False`: then
     the pipeline is a fixed stream that every iteration replays, whatever the global TF
