@@ -348,9 +348,23 @@ class _WideResNetTask(_Task):
         from nos_tf import data  # pylint: disable=import-outside-toplevel
 
         def load(name):
-            return data.load_images(
-                name, data_dir=_DATA_DIR.value, train_examples=_TRAIN_EXAMPLES.value,
-                validation_examples=_VALIDATION_EXAMPLES.value, seed=_SEED.value)
+            """`name` from --datasets_dir if it is there, else from the default places
+            (TFDS's data dir; for fashion_mnist Debian's files and the Keras cache): the
+            folder is where datasets are looked for first, and one holding only CIFAR-10,
+            or nothing, must not stop auto's offline Fashion-MNIST. A folder that does not
+            exist is still an error (a typo)."""
+            def from_(data_dir):
+                return data.load_images(
+                    name, data_dir=data_dir, train_examples=_TRAIN_EXAMPLES.value,
+                    validation_examples=_VALIDATION_EXAMPLES.value, seed=_SEED.value)
+            try:
+                return from_(_DATA_DIR.value)
+            except data.DataUnavailableError:
+                if not (_DATA_DIR.value and os.path.isdir(_DATA_DIR.value)):
+                    raise
+            logging.info("%s is not in --datasets_dir=%s; looking in the default places",
+                         name, _DATA_DIR.value)
+            return from_(None)
 
         if _IMAGE_DATASET.value == "auto":
             try:

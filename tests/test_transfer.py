@@ -301,6 +301,18 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
     assert (tmp_path / "gnmt_curves.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def test_wrn_auto_without_cifar10_in_datasets_dir_trains_on_the_offline_default(tmp_path):
+    # --datasets_dir is where datasets are looked for first: one without CIFAR-10 (or
+    # Fashion-MNIST) is no reason to fail where Debian's Fashion-MNIST is installed.
+    (tmp_path / "empty").mkdir()
+    _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3", image_dataset="auto",
+         datasets_dir=str(tmp_path / "empty"), wrn_train_examples="50",
+         wrn_validation_examples="10", wrn_test_examples="10", wrn_depth="10",
+         wrn_width="1", train_epochs="1", train_batch_size="25", fit_verbose="0")
+    markdown = (tmp_path / "wrn_results.md").read_text(encoding="utf-8").splitlines()
+    assert markdown[0] == "## WRN-10-1 on fashion_mnist"
+
+
 def test_missing_dataset_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="error: .*cifar10"):
