@@ -208,22 +208,26 @@ class TrialStore:
             raise StoreError(f"cannot open the trial store {self.path}: {error}") from None
         self._db.row_factory = sqlite3.Row
         try:
+            # Read before anything is written: a file that is not ours (another program's
+            # database, a newer schema) is refused as it was found. Switching to WAL alone
+            # would rewrite its header and leave that program's database in WAL mode.
+            try:
+                _check_schema(self.path, *_schema_version(self._db))
+            except sqlite3.DatabaseError as error:  # Not SQLite at all.
+                raise StoreError(f"{self.path} is not a trial store: {error}") from None
             self._db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as error:
-            self._db.close()
-            raise StoreError(f"{self.path} is not a trial store: {error}") from None
-        self._db.execute("PRAGMA foreign_keys=ON")
-        try:
+            self._db.execute("PRAGMA foreign_keys=ON")
             self._create_or_check_schema()
         except StoreError:
             self._db.close()
             raise
 
     def _create_or_check_schema(self) -> None:
+        """Creates or upgrades the schema. Checked again under the write lock: another
+        process may have created or upgraded it since `__init__` read it."""
         with self._write() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            has_tables = db.execute(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            version, has_tables = _schema_version(db)
+            _check_schema(self.path, version, has_tables)
             if version == 0 and not has_tables:
                 for statement in _SCHEMA:
                     db.execute(statement)
@@ -232,10 +236,6 @@ class TrialStore:
                 for statement in _MIGRATIONS[version]:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} is not a nos_tf trial store of schema version "
-                    f"{SCHEMA_VERSION} (found user_version={version})")
 
     # -- housekeeping -----------------------------------------------------------------------
 
@@ -488,6 +488,22 @@ class TrialStore:
         return totals
 
 _RUN_LOCAL_STATUSES = ("timeout", "failed")  # Of the executor, not of the rule alone.
+
+
+def _schema_version(db: sqlite3.Connection) -> tuple[int, bool]:
+    """The store's `user_version`, and whether it holds any table (0 and none: a new file)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    has_tables = db.execute(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
+    return version, has_tables
+
+
+def _check_schema(path: str, version: int, has_tables: bool) -> None:
+    """Raises StoreError unless the file is new, of this schema, or one we can upgrade."""
+    if (version == 0 and not has_tables) or version == SCHEMA_VERSION or version in _MIGRATIONS:
+        return
+    raise StoreError(f"{path} is not a nos_tf trial store of schema version "
+                     f"{SCHEMA_VERSION} (found user_version={version})")
 
 
 def _first_evaluation(db: sqlite3.Connection, fingerprint: str, run_id: int):

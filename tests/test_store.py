@@ -258,6 +258,22 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path):
 
 
 
+@pytest.mark.parametrize("version", [0, store_module.SCHEMA_VERSION + 1])
+def test_a_refused_database_is_left_as_it_was(tmp_path, version):
+    # Another program's database (version 0 with tables) or a newer store's: refusing it
+    # once switched it to WAL mode first, rewriting its header.
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE things (x)")
+        db.execute(f"PRAGMA user_version={version}")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=f"found user_version={version}"):
+        TrialStore(str(path))
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["other.db"]
+
+
 def test_a_folder_is_not_a_store(tmp_path):
     # `--store=runs/` was sqlite3's OperationalError, a traceback out of the search.
     with pytest.raises(StoreError, match=f"cannot open the trial store {tmp_path}: unable"):
