@@ -108,6 +108,11 @@ _SCHEMA = (
 # each other, as they always did.
 _MIGRATIONS = {1: ("ALTER TABLE runs ADD COLUMN protocol TEXT",)}
 
+# sqlite's primary result codes that say what is wrong with the store's file or disk.
+_FILE_ERROR_CODES = frozenset({
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM})
+
 # The result columns of `trials`, in the order `_result_values` writes them.
 _RESULT_COLUMNS = ("status", "reward", "lr", "lr_scores", "reason", "wall_time", "worker")
 
@@ -215,7 +220,8 @@ class TrialStore:
                 _check_schema(self.path, *_schema_version(self._db))
             except sqlite3.DatabaseError as error:  # Not SQLite at all.
                 raise StoreError(f"{self.path} is not a trial store: {error}") from None
-            self._db.execute("PRAGMA journal_mode=WAL")
+            with self._file_errors():
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._create_or_check_schema()
         except StoreError:
@@ -252,13 +258,27 @@ class TrialStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed on exit. IMMEDIATE takes the write lock up front,
         so a read-then-write (the cache check in `propose`) cannot race another process."""
-        self._db.execute("BEGIN IMMEDIATE")
+        with self._file_errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # A failed COMMIT may have ended it already.
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        """sqlite's complaints about the file or the machine rather than about our SQL (a
+        read-only store, a lock held past the busy timeout, a full disk) as a StoreError that
+        names the store: the search says it in one line, not in a traceback."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            yield
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF not in _FILE_ERROR_CODES:  # Primary code.
+                raise
+            raise StoreError(f"cannot write to the trial store {self.path}: {error}") from None
 
     # -- runs -------------------------------------------------------------------------------
 

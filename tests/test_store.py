@@ -274,6 +274,19 @@ def test_a_refused_database_is_left_as_it_was(tmp_path, version):
     assert sorted(os.listdir(tmp_path)) == ["other.db"]
 
 
+def test_a_store_it_cannot_write_is_a_store_error(store, monkeypatch):
+    # As for a read-only file: sqlite3's OperationalError was a traceback out of the search.
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.05)
+    with TrialStore(store.path) as waiting:  # Opens with the short busy timeout.
+        store._db.execute("BEGIN IMMEDIATE")  # Another process's write, held too long.
+        with pytest.raises(StoreError, match=f"cannot write to the trial store {waiting.path}"
+                                             ": database is locked"):
+            waiting.start_run("a", "ppo", {})
+        store._db.execute("ROLLBACK")
+        assert not waiting._db.in_transaction
+        assert waiting.start_run("a", "ppo", {}).name == "a"
+
+
 def test_a_folder_is_not_a_store(tmp_path):
     # `--store=runs/` was sqlite3's OperationalError, a traceback out of the search.
     with pytest.raises(StoreError, match=f"cannot open the trial store {tmp_path}: unable"):
