@@ -43,14 +43,20 @@ everything the searcher has seen so far (results buffered for the next update in
 checkpoint records the last trial proposed and the last one finished when it is saved, which
 is how ``resume_state`` knows what came after it.
 
-Only one driver should work on a given run at a time; different runs may share a store
-concurrently.
+Only one driver may work on a given run at a time (different runs may share a store
+concurrently): two would train the same pending trials, and whichever recorded a result
+second would fail. So a driver claims its run (`claim_run`), which takes an exclusive
+``flock`` on an empty file beside the store, ``<store>-run<run_id>.lock``; a second claim
+is refused while the first is held. The kernel drops the lock when its process ends, SIGKILL
+included, so a killed search can be resumed at once.
 """
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -205,6 +211,7 @@ class TrialStore:
 
     def __init__(self, path: str):
         self.path = str(path)
+        self._claims: dict[int, int] = {}  # run_id -> file descriptor holding its lock
         # Autocommit mode: transactions are explicit (`_write`), so nothing is left open.
         # `timeout` is the busy timeout: how long to wait for another process's write.
         try:
@@ -246,6 +253,10 @@ class TrialStore:
     # -- housekeeping -----------------------------------------------------------------------
 
     def close(self) -> None:
+        """Closes the database and lets go of the runs this store claimed."""
+        for descriptor in self._claims.values():
+            os.close(descriptor)  # Releases its flock.
+        self._claims.clear()
         self._db.close()
 
     def __enter__(self) -> "TrialStore":
@@ -323,6 +334,28 @@ class TrialStore:
         if not runs:
             raise StoreError(f"nothing to resume: {self.path} holds no runs")
         return runs[-1]
+
+    def claim_run(self, run: Run) -> None:
+        """Makes this store the run's only driver until it is closed or its process ends.
+
+        Raises:
+          StoreError: another process (or another TrialStore) drives the run.
+        """
+        if run.run_id in self._claims:
+            return
+        lock_path = f"{self.path}-run{run.run_id}.lock"
+        try:
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StoreError(f"cannot claim run {run.name!r}: {error}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise StoreError(
+                f"run {run.name!r} of {self.path} is being driven by another process (it "
+                f"holds {lock_path}): let it finish or stop it first") from None
+        self._claims[run.run_id] = descriptor
 
     # -- trials -----------------------------------------------------------------------------
 

@@ -215,6 +215,36 @@ def test_every_write_survives_a_sigkill(tmp_path):
         assert store.load_checkpoint(run.run_id).blob == b"blob"
 
 
+def test_a_run_has_one_driver_until_its_process_ends(tmp_path):
+    # A second `--resume` of a live run trained its pending trials again, and whichever
+    # driver finished one second failed ("trial 10 is evaluated, not pending").
+    path = str(tmp_path / "trials.db")
+    driver = WRITER_PRELUDE + textwrap.dedent(f"""
+        store = store_lib.TrialStore({path!r})
+        store.claim_run(store.start_run("run", "random", {{}}))
+        print("claimed", flush=True)
+        time.sleep(600)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"claimed\n"
+        with TrialStore(path) as store:
+            run = store.run("run")
+            with pytest.raises(StoreError, match="run 'run' of .* is being driven by another"):
+                store.claim_run(run)
+            process.kill()  # SIGKILL: the kernel lets go of the claim.
+            process.wait()
+            store.claim_run(run)
+            store.claim_run(run)  # Its own claim again: no conflict.
+            with TrialStore(path) as other, pytest.raises(StoreError, match="being driven"):
+                other.claim_run(run)
+        with TrialStore(path) as store:  # Closing let go of it.
+            store.claim_run(run)
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_two_processes_can_share_one_store(tmp_path):
     path = str(tmp_path / "trials.db")
     TrialStore(path).close()
