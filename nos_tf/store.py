@@ -224,7 +224,8 @@ class TrialStore:
             # database, a newer schema) is refused as it was found. Switching to WAL alone
             # would rewrite its header and leave that program's database in WAL mode.
             try:
-                _check_schema(self.path, *_schema_version(self._db))
+                with self._file_errors("open"):  # A store it cannot read is still a store.
+                    _check_schema(self.path, *_schema_version(self._db))
             except sqlite3.DatabaseError as error:  # Not SQLite at all.
                 raise StoreError(f"{self.path} is not a trial store: {error}") from None
             with self._file_errors():
@@ -280,7 +281,7 @@ class TrialStore:
                 raise
 
     @contextlib.contextmanager
-    def _file_errors(self) -> Iterator[None]:
+    def _file_errors(self, doing: str = "write to") -> Iterator[None]:
         """sqlite's complaints about the file or the machine rather than about our SQL (a
         read-only store, a lock held past the busy timeout, a full disk) as a StoreError that
         names the store: the search says it in one line, not in a traceback."""
@@ -289,7 +290,7 @@ class TrialStore:
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode & 0xFF not in _FILE_ERROR_CODES:  # Primary code.
                 raise
-            raise StoreError(f"cannot write to the trial store {self.path}: {error}") from None
+            raise StoreError(f"cannot {doing} the trial store {self.path}: {error}") from None
 
     # -- runs -------------------------------------------------------------------------------
 

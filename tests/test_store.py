@@ -317,6 +317,20 @@ def test_a_store_it_cannot_write_is_a_store_error(store, monkeypatch):
         assert waiting.start_run("a", "ppo", {}).name == "a"
 
 
+def test_a_store_it_cannot_read_is_not_called_foreign(store, monkeypatch):
+    # A WAL store in a read-only folder, without its -shm file, cannot be read (sqlite's
+    # CANTOPEN, which root does not get from permissions: simulated). It was "not a trial
+    # store", as if the file were something else.
+    def cannot_open(db):
+        error = sqlite3.OperationalError("unable to open database file")
+        error.sqlite_errorcode = sqlite3.SQLITE_CANTOPEN
+        raise error
+
+    monkeypatch.setattr(store_module, "_schema_version", cannot_open)
+    with pytest.raises(StoreError, match=f"^cannot open the trial store {store.path}: unable"):
+        TrialStore(store.path)
+
+
 def test_a_folder_is_not_a_store(tmp_path):
     # `--store=runs/` was sqlite3's OperationalError, a traceback out of the search.
     with pytest.raises(StoreError, match=f"cannot open the trial store {tmp_path}: unable"):
