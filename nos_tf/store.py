@@ -14,10 +14,11 @@ One row of ``trials`` is one rule the searcher proposed, in one of three states:
     copies that evaluation's result and names it in ``cached_from``. Cache hits are thus
     counted, one row each.
 
-Every status is cached within a run, failures included: a rule that hung (``timeout``) or
-kept killing its worker (``failed``) would do so again, and the search should not pay for it
-twice. Other runs do not take those two from the cache: they depend on the executor's
-``--eval_timeout`` and the machine's state, not on the rule alone.
+Every status is cached within a run, failures included: a rule that hung (``timeout``),
+kept killing its worker (``failed``) or raised (``error``) would do so again, and the search
+should not pay for it twice. Other runs do not take those three from the cache: they depend
+on the executor's ``--eval_timeout`` and the machine's state (an error may be running out of
+memory, which is why the evaluator itself does not cache errors), not on the rule alone.
 
 A store holds several runs (``runs``: searcher name, flags as JSON, start time, and the
 protocol: what a reward means — the proxy task's data and training — as JSON), which lets
@@ -541,7 +542,7 @@ class TrialStore:
                 totals[f"status:{status}"] = count
         return totals
 
-_RUN_LOCAL_STATUSES = ("timeout", "failed")  # Of the executor, not of the rule alone.
+_RUN_LOCAL_STATUSES = ("timeout", "failed", "error")  # Of the machine, not the rule alone.
 
 
 def _schema_version(db: sqlite3.Connection) -> tuple[int, bool]:
@@ -563,7 +564,7 @@ def _check_schema(path: str, version: int, has_tables: bool) -> None:
 def _first_evaluation(db: sqlite3.Connection, fingerprint: str, run_id: int):
     """The first evaluated trial of `fingerprint` in a run whose protocol is run
     `run_id`'s (NULL matches NULL: version-1 runs share among themselves), or None.
-    A timeout or a failure counts only in its own run."""
+    A timeout, a failure or an error counts only in its own run."""
     return db.execute(
         "SELECT trials.* FROM trials JOIN runs USING (run_id) "
         "WHERE fingerprint = ?1 AND state = ?2 "

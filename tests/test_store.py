@@ -77,9 +77,10 @@ def test_results_are_shared_only_between_runs_of_the_same_protocol(store):
     assert [e.count for e in store.leaderboard()] == [2]
 
 
-@pytest.mark.parametrize("status", ["timeout", "failed"])
-def test_a_timeout_or_failure_is_cached_only_in_its_own_run(store, status):
-    """They depend on --eval_timeout and the machine, not on the rule alone."""
+@pytest.mark.parametrize("status", ["timeout", "failed", "error"])
+def test_a_timeout_failure_or_error_is_cached_only_in_its_own_run(store, status):
+    """They depend on --eval_timeout and the machine (an error may be out of memory), not
+    on the rule alone."""
     first = store.start_run("a", "ppo", {}).run_id
     store.finish(store.propose(first, "g", "fp-g").trial_id, result("g", 0.0, status))
     assert store.propose(first, "1 * g", "fp-g").state == "cached"
