@@ -235,6 +235,7 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
         protocol = config.protocol()
         if _RESUME.value:
             run = resume_run(store, protocol)
+            store.claim_run(run)  # Refused while another process still runs it.
             name = run.name
         else:
             name = _RUN_NAME.value or f"{_SEARCHER.value}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -248,6 +249,7 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
                 f"cannot write TensorBoard summaries to {logdir}: {error.message}") from None
         if not _RESUME.value:
             run = start_run(store, name, protocol)
+            store.claim_run(run)
         continue_with = (f"continue it with --resume --run_name={run.name} "
                          f"--store={_STORE.value}")
         try:

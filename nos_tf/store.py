@@ -14,10 +14,11 @@ One row of ``trials`` is one rule the searcher proposed, in one of three states:
     copies that evaluation's result and names it in ``cached_from``. Cache hits are thus
     counted, one row each.
 
-Every status is cached within a run, failures included: a rule that hung (``timeout``) or
-kept killing its worker (``failed``) would do so again, and the search should not pay for it
-twice. Other runs do not take those two from the cache: they depend on the executor's
-``--eval_timeout`` and the machine's state, not on the rule alone.
+Every status is cached within a run, failures included: a rule that hung (``timeout``),
+kept killing its worker (``failed``) or raised (``error``) would do so again, and the search
+should not pay for it twice. Other runs do not take those three from the cache: they depend
+on the executor's ``--eval_timeout`` and the machine's state (an error may be running out of
+memory, which is why the evaluator itself does not cache errors), not on the rule alone.
 
 A store holds several runs (``runs``: searcher name, flags as JSON, start time, and the
 protocol: what a reward means — the proxy task's data and training — as JSON), which lets
@@ -43,14 +44,20 @@ everything the searcher has seen so far (results buffered for the next update in
 checkpoint records the last trial proposed and the last one finished when it is saved, which
 is how ``resume_state`` knows what came after it.
 
-Only one driver should work on a given run at a time; different runs may share a store
-concurrently.
+Only one driver may work on a given run at a time (different runs may share a store
+concurrently): two would train the same pending trials, and whichever recorded a result
+second would fail. So a driver claims its run (`claim_run`), which takes an exclusive
+``flock`` on an empty file beside the store, ``<store>-run<run_id>.lock``; a second claim
+is refused while the first is held. The kernel drops the lock when its process ends, SIGKILL
+included, so a killed search can be resumed at once.
 """
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -107,6 +114,11 @@ _SCHEMA = (
 # Version 1 stores lacked runs.protocol: their runs keep NULL, and share results only with
 # each other, as they always did.
 _MIGRATIONS = {1: ("ALTER TABLE runs ADD COLUMN protocol TEXT",)}
+
+# sqlite's primary result codes that say what is wrong with the store's file or disk.
+_FILE_ERROR_CODES = frozenset({
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM})
 
 # The result columns of `trials`, in the order `_result_values` writes them.
 _RESULT_COLUMNS = ("status", "reward", "lr", "lr_scores", "reason", "wall_time", "worker")
@@ -200,6 +212,7 @@ class TrialStore:
 
     def __init__(self, path: str):
         self.path = str(path)
+        self._claims: dict[int, int] = {}  # run_id -> file descriptor holding its lock
         # Autocommit mode: transactions are explicit (`_write`), so nothing is left open.
         # `timeout` is the busy timeout: how long to wait for another process's write.
         try:
@@ -208,22 +221,28 @@ class TrialStore:
             raise StoreError(f"cannot open the trial store {self.path}: {error}") from None
         self._db.row_factory = sqlite3.Row
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as error:
-            self._db.close()
-            raise StoreError(f"{self.path} is not a trial store: {error}") from None
-        self._db.execute("PRAGMA foreign_keys=ON")
-        try:
+            # Read before anything is written: a file that is not ours (another program's
+            # database, a newer schema) is refused as it was found. Switching to WAL alone
+            # would rewrite its header and leave that program's database in WAL mode.
+            try:
+                with self._file_errors("open"):  # A store it cannot read is still a store.
+                    _check_schema(self.path, *_schema_version(self._db))
+            except sqlite3.DatabaseError as error:  # Not SQLite at all.
+                raise StoreError(f"{self.path} is not a trial store: {error}") from None
+            with self._file_errors():
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
             self._create_or_check_schema()
         except StoreError:
             self._db.close()
             raise
 
     def _create_or_check_schema(self) -> None:
+        """Creates or upgrades the schema. Checked again under the write lock: another
+        process may have created or upgraded it since `__init__` read it."""
         with self._write() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            has_tables = db.execute(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            version, has_tables = _schema_version(db)
+            _check_schema(self.path, version, has_tables)
             if version == 0 and not has_tables:
                 for statement in _SCHEMA:
                     db.execute(statement)
@@ -232,14 +251,14 @@ class TrialStore:
                 for statement in _MIGRATIONS[version]:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} is not a nos_tf trial store of schema version "
-                    f"{SCHEMA_VERSION} (found user_version={version})")
 
     # -- housekeeping -----------------------------------------------------------------------
 
     def close(self) -> None:
+        """Closes the database and lets go of the runs this store claimed."""
+        for descriptor in self._claims.values():
+            os.close(descriptor)  # Releases its flock.
+        self._claims.clear()
         self._db.close()
 
     def __enter__(self) -> "TrialStore":
@@ -252,13 +271,27 @@ class TrialStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed on exit. IMMEDIATE takes the write lock up front,
         so a read-then-write (the cache check in `propose`) cannot race another process."""
-        self._db.execute("BEGIN IMMEDIATE")
+        with self._file_errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # A failed COMMIT may have ended it already.
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def _file_errors(self, doing: str = "write to") -> Iterator[None]:
+        """sqlite's complaints about the file or the machine rather than about our SQL (a
+        read-only store, a lock held past the busy timeout, a full disk) as a StoreError that
+        names the store: the search says it in one line, not in a traceback."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            yield
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF not in _FILE_ERROR_CODES:  # Primary code.
+                raise
+            raise StoreError(f"cannot {doing} the trial store {self.path}: {error}") from None
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -303,6 +336,28 @@ class TrialStore:
         if not runs:
             raise StoreError(f"nothing to resume: {self.path} holds no runs")
         return runs[-1]
+
+    def claim_run(self, run: Run) -> None:
+        """Makes this store the run's only driver until it is closed or its process ends.
+
+        Raises:
+          StoreError: another process (or another TrialStore) drives the run.
+        """
+        if run.run_id in self._claims:
+            return
+        lock_path = f"{self.path}-run{run.run_id}.lock"
+        try:
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StoreError(f"cannot claim run {run.name!r}: {error}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise StoreError(
+                f"run {run.name!r} of {self.path} is being driven by another process (it "
+                f"holds {lock_path}): let it finish or stop it first") from None
+        self._claims[run.run_id] = descriptor
 
     # -- trials -----------------------------------------------------------------------------
 
@@ -487,13 +542,29 @@ class TrialStore:
                 totals[f"status:{status}"] = count
         return totals
 
-_RUN_LOCAL_STATUSES = ("timeout", "failed")  # Of the executor, not of the rule alone.
+_RUN_LOCAL_STATUSES = ("timeout", "failed", "error")  # Of the machine, not the rule alone.
+
+
+def _schema_version(db: sqlite3.Connection) -> tuple[int, bool]:
+    """The store's `user_version`, and whether it holds any table (0 and none: a new file)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    has_tables = db.execute(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
+    return version, has_tables
+
+
+def _check_schema(path: str, version: int, has_tables: bool) -> None:
+    """Raises StoreError unless the file is new, of this schema, or one we can upgrade."""
+    if (version == 0 and not has_tables) or version == SCHEMA_VERSION or version in _MIGRATIONS:
+        return
+    raise StoreError(f"{path} is not a nos_tf trial store of schema version "
+                     f"{SCHEMA_VERSION} (found user_version={version})")
 
 
 def _first_evaluation(db: sqlite3.Connection, fingerprint: str, run_id: int):
     """The first evaluated trial of `fingerprint` in a run whose protocol is run
     `run_id`'s (NULL matches NULL: version-1 runs share among themselves), or None.
-    A timeout or a failure counts only in its own run."""
+    A timeout, a failure or an error counts only in its own run."""
     return db.execute(
         "SELECT trials.* FROM trials JOIN runs USING (run_id) "
         "WHERE fingerprint = ?1 AND state = ?2 "

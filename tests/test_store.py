@@ -77,9 +77,10 @@ def test_results_are_shared_only_between_runs_of_the_same_protocol(store):
     assert [e.count for e in store.leaderboard()] == [2]
 
 
-@pytest.mark.parametrize("status", ["timeout", "failed"])
-def test_a_timeout_or_failure_is_cached_only_in_its_own_run(store, status):
-    """They depend on --eval_timeout and the machine, not on the rule alone."""
+@pytest.mark.parametrize("status", ["timeout", "failed", "error"])
+def test_a_timeout_failure_or_error_is_cached_only_in_its_own_run(store, status):
+    """They depend on --eval_timeout and the machine (an error may be out of memory), not
+    on the rule alone."""
     first = store.start_run("a", "ppo", {}).run_id
     store.finish(store.propose(first, "g", "fp-g").trial_id, result("g", 0.0, status))
     assert store.propose(first, "1 * g", "fp-g").state == "cached"
@@ -215,6 +216,36 @@ def test_every_write_survives_a_sigkill(tmp_path):
         assert store.load_checkpoint(run.run_id).blob == b"blob"
 
 
+def test_a_run_has_one_driver_until_its_process_ends(tmp_path):
+    # A second `--resume` of a live run trained its pending trials again, and whichever
+    # driver finished one second failed ("trial 10 is evaluated, not pending").
+    path = str(tmp_path / "trials.db")
+    driver = WRITER_PRELUDE + textwrap.dedent(f"""
+        store = store_lib.TrialStore({path!r})
+        store.claim_run(store.start_run("run", "random", {{}}))
+        print("claimed", flush=True)
+        time.sleep(600)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"claimed\n"
+        with TrialStore(path) as store:
+            run = store.run("run")
+            with pytest.raises(StoreError, match="run 'run' of .* is being driven by another"):
+                store.claim_run(run)
+            process.kill()  # SIGKILL: the kernel lets go of the claim.
+            process.wait()
+            store.claim_run(run)
+            store.claim_run(run)  # Its own claim again: no conflict.
+            with TrialStore(path) as other, pytest.raises(StoreError, match="being driven"):
+                other.claim_run(run)
+        with TrialStore(path) as store:  # Closing let go of it.
+            store.claim_run(run)
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_two_processes_can_share_one_store(tmp_path):
     path = str(tmp_path / "trials.db")
     TrialStore(path).close()
@@ -256,6 +287,49 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path):
     with pytest.raises(StoreError, match="not a nos_tf trial store"):
         TrialStore(str(other))
 
+
+
+@pytest.mark.parametrize("version", [0, store_module.SCHEMA_VERSION + 1])
+def test_a_refused_database_is_left_as_it_was(tmp_path, version):
+    # Another program's database (version 0 with tables) or a newer store's: refusing it
+    # once switched it to WAL mode first, rewriting its header.
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE things (x)")
+        db.execute(f"PRAGMA user_version={version}")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=f"found user_version={version}"):
+        TrialStore(str(path))
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["other.db"]
+
+
+def test_a_store_it_cannot_write_is_a_store_error(store, monkeypatch):
+    # As for a read-only file: sqlite3's OperationalError was a traceback out of the search.
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.05)
+    with TrialStore(store.path) as waiting:  # Opens with the short busy timeout.
+        store._db.execute("BEGIN IMMEDIATE")  # Another process's write, held too long.
+        with pytest.raises(StoreError, match=f"cannot write to the trial store {waiting.path}"
+                                             ": database is locked"):
+            waiting.start_run("a", "ppo", {})
+        store._db.execute("ROLLBACK")
+        assert not waiting._db.in_transaction
+        assert waiting.start_run("a", "ppo", {}).name == "a"
+
+
+def test_a_store_it_cannot_read_is_not_called_foreign(store, monkeypatch):
+    # A WAL store in a read-only folder, without its -shm file, cannot be read (sqlite's
+    # CANTOPEN, which root does not get from permissions: simulated). It was "not a trial
+    # store", as if the file were something else.
+    def cannot_open(db):
+        error = sqlite3.OperationalError("unable to open database file")
+        error.sqlite_errorcode = sqlite3.SQLITE_CANTOPEN
+        raise error
+
+    monkeypatch.setattr(store_module, "_schema_version", cannot_open)
+    with pytest.raises(StoreError, match=f"^cannot open the trial store {store.path}: unable"):
+        TrialStore(store.path)
 
 
 def test_a_folder_is_not_a_store(tmp_path):
