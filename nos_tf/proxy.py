@@ -17,6 +17,8 @@ can on each without changing what the reward measures:
   rule's optimizer compiles its own update (RuleOptimizer uses XLA) once and is reused for
   every learning rate, its state restored between runs. The model itself is not
   jit-compiled: on CPU, XLA did not run its convolutions faster than oneDNN does.
+- *Fused batch norm.* The child normalizes with TensorFlow's fused kernel
+  (`nos_tf.models.batch_norm`): Keras's function, and a training step 1.5× faster on CPU.
 - *Data in memory*, one stream of batches: every learning rate sees the same batches in
   the same order, so their comparison is not blurred by data order.
 - *Stop diverging runs at once*: a loss that turns NaN/Inf or explodes ends that run with
@@ -48,6 +50,7 @@ import tensorflow as tf
 
 from nos_tf import data as data_lib
 from nos_tf import rules as rules_lib
+from nos_tf.models.batch_norm import FusedBatchNormalization
 from nos_tf.optimizer import RuleOptimizer
 
 PAPER_LEARNING_RATES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -183,7 +186,8 @@ class EvalResult:
 
 
 def build_child_network(
-    image_shape: tuple[int, ...], num_classes: int, seed: int = 0, filters: int = 32
+    image_shape: tuple[int, ...], num_classes: int, seed: int = 0, filters: int = 32,
+    batch_norm: type[keras.layers.BatchNormalization] = FusedBatchNormalization,
 ) -> keras.Model:
     """The paper's child: two 3×3 conv layers (32 filters), batch norm, ReLU; a linear head.
 
@@ -191,6 +195,9 @@ def build_child_network(
     are, and after one short epoch leaves every learning rate near chance. Batch norm
     uses momentum 0.9 so that its moving statistics — which validation uses — settle
     within the first hundred steps of a short run. Initial weights are fixed by `seed`.
+
+    `batch_norm` is the layer class: by default TensorFlow's fused kernel, which computes
+    Keras's `BatchNormalization` in about half the time on CPU (`nos_tf.models.batch_norm`).
     """
     seeds = iter(range(seed * 1000, seed * 1000 + 1000))
     layers = [keras.Input(shape=tuple(image_shape))]
@@ -200,7 +207,7 @@ def build_child_network(
                 filters, 3, padding="same", use_bias=False,  # BN's β is the bias.
                 kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
             ),
-            keras.layers.BatchNormalization(momentum=0.9),
+            batch_norm(momentum=0.9),
             keras.layers.ReLU(),
         ]
     layers += [

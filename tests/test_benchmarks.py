@@ -142,6 +142,17 @@ def test_throughput_results_file_keeps_only_rows_of_the_same_protocol(tmp_path):
     assert len(open(path).read().splitlines()) == 2
 
 
+def test_batch_norm_times_each_network_with_both_layers():
+    process = run_benchmark("batch_norm", "--steps=1", "--rounds=1")
+    assert process.returncode == 0, process.stderr[-3000:]
+    rows = [line.split() for line in process.stdout.splitlines()
+            if line.startswith(("proxy child", "WRN-16-2"))]
+    assert len(rows) == 2
+    for *_, keras_ms, fused_ms, speed_up in rows:
+        assert float(keras_ms) > 0 and float(fused_ms) > 0
+        assert abs(float(speed_up.rstrip("x")) - float(keras_ms) / float(fused_ms)) < 0.02
+
+
 def test_searcher_hyperparameters_are_read_as_their_defaults_types():
     from absl import app, flags
     from absl.testing import flagsaver

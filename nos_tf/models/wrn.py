@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from nos_tf import data
+from nos_tf.models.batch_norm import FusedBatchNormalization
 
 SCHEDULES = ("cosine", "step", "constant")
 _STEP_DECAY_FRACTIONS = (0.3, 0.6, 0.8)  # WRN's epochs 60, 120, 160 of 200 ...
@@ -41,6 +42,7 @@ def wide_resnet(
     weight_decay: float = 5e-4,
     dropout: float = 0.0,
     input_statistics: tuple[np.ndarray, np.ndarray] | None = None,
+    batch_norm: type[keras.layers.BatchNormalization] = FusedBatchNormalization,
 ) -> keras.Model:
     """WRN-`depth`-`width` as a functional Keras model returning class logits.
 
@@ -54,6 +56,9 @@ def wide_resnet(
     the inputs inside the model, as the authors' code does (torchvision's Normalize), so that the
     model takes images as the data holds them ([0, 1]) and the validation and test images
     are standardised with the training statistics.
+
+    `batch_norm` is the layer class: by default TensorFlow's fused kernel, which computes
+    Keras's `BatchNormalization` faster (`nos_tf.models.batch_norm`).
     """
     if depth < 10 or (depth - 4) % 6:
         raise ValueError(f"WRN depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
@@ -71,7 +76,7 @@ def wide_resnet(
     def bn_relu(x):
         # Torch's batch-norm defaults, as in the authors' code: Keras's momentum of 0.99
         # leaves the moving statistics far from the data for the first few hundred steps.
-        normalized = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)(x)
+        normalized = batch_norm(momentum=0.9, epsilon=1e-5)(x)
         return keras.layers.ReLU()(normalized)
 
     def block(x, filters, strides):
