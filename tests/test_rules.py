@@ -275,6 +275,35 @@ def test_screen_passes_good_rules(text):
     assert nos_tf.screen(text) is None
 
 
+def test_screen_judges_random_rules_by_their_expected_direction():
+    from nos_tf.rules import semantics
+
+    rule = "clip(adam, 1e-3) + drop(noise_t, 0.3)"  # sign descent under annealed noise
+    one_draw = semantics.run_on_probes(nos_tf.parse(rule).expr)
+    cosines = [d @ g / np.linalg.norm(d) / np.linalg.norm(g)
+               for d, g in zip(one_draw.directions, one_draw.gradients)]
+    assert np.mean(cosines) < semantics.MIN_DESCENT_COSINE  # rejected on one draw alone
+    assert nos_tf.screen(rule) is None
+    # Noise that does not descend on average is still rejected.
+    assert "not a descent direction" in nos_tf.screen("sqrt(noise) - clip(m, 1e-4)")
+
+
+def test_screen_rejects_a_random_rule_that_is_not_finite_on_a_later_draw(monkeypatch):
+    from nos_tf.rules import semantics
+
+    probe = semantics.run_on_probes
+
+    def infinite_on_the_last_draw(expr, *args, seed=semantics._PROBE_SEED, **kwargs):
+        run = probe(expr, *args, seed=seed, **kwargs)
+        if seed == semantics._PROBE_SEED + semantics.RANDOM_DRAWS - 1:
+            run.directions[0, 0] = np.inf  # a NaN there would make the mean cosine NaN
+        return run
+
+    monkeypatch.setattr(semantics, "run_on_probes", infinite_on_the_last_draw)
+    assert "NaN/Inf" in nos_tf.screen("g + noise")
+    assert nos_tf.screen("g") is None  # no random operands: one draw is all there is
+
+
 def test_screen_judges_the_direction_of_huge_finite_updates(recwarn):
     # Their float32 sum of squares overflowed: cosine 0, "not a descent direction".
     assert nos_tf.screen("g * 1e30") is None
