@@ -290,8 +290,8 @@ drop(noise_t, 0.3)` 0.71 (since passed: RANDOM_DRAWS), `sqrt(adam)` 0.56, `clip(
 0.1) * sign(m)` 0.34 and `g2 - drop(g3, 0.5)` 0.28; the other 26 stay at chance or
 diverge. Removing the direction's mean (a drift shared by all coordinates) before the
 cosine would pass the first and fourth, and `sqrt(2) + clip(sign(g), 1e-4)`, which
-diverges. The other four have cosines from −0.09 to 0.08 however they are read, as do 15
-rules that stay at chance: only training tells those apart.
+diverges. The other four have cosines from −0.09 to 0.08 however they are read, as do 10
+rules that stay at chance or diverge: only training tells those apart.
 """
 
 
