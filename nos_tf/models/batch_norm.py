@@ -36,7 +36,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             mask is None
             and not self.renorm
             and not self.synchronized
-            and len(inputs.shape) == 4
+            and tf.TensorShape(inputs.shape).rank == 4
             and self.axis in (3, -1)
             and inputs.dtype in (tf.float32, tf.float16, tf.bfloat16)
         )
