@@ -40,9 +40,10 @@ def _train_steps(layer, x, steps=3):
     return results
 
 
-@pytest.mark.parametrize("epsilon", [1e-3, 1e-5])
-def test_fused_batch_norm_computes_keras_batch_norm(epsilon):
-    x = _inputs((16, 5, 5, 8))
+@pytest.mark.parametrize("epsilon, scale", [(1e-3, 1.0), (1e-5, 1.0), (1e-8, 1e-3)])
+def test_fused_batch_norm_computes_keras_batch_norm(epsilon, scale):
+    # The last: channels whose variance (1e-6) is below cuDNN's old least epsilon, 1.001e-5.
+    x = _inputs((16, 5, 5, 8)) * scale
     reference, fused = _pair(x.shape, momentum=0.9, epsilon=epsilon)
     (y_ref, grads_ref), (y, grads) = _train_steps(reference, x), _train_steps(fused, x)
     np.testing.assert_allclose(y, y_ref, atol=1e-5)
@@ -76,13 +77,21 @@ def test_inputs_the_kernel_does_not_cover_take_keras_path(shape, axis):
     np.testing.assert_array_equal(fused.moving_variance.numpy(), reference.moving_variance.numpy())
 
 
-def test_mixed_precision_returns_the_compute_dtype():
+@pytest.mark.parametrize("policy, variables", [
+    ("mixed_bfloat16", "float32"), ("mixed_float16", "float32"),
+    ("bfloat16", "bfloat16"), ("float16", "float16"),
+])
+def test_half_precision_policies_give_keras_results(policy, variables):
     x = _inputs((8, 4, 4, 3))
-    reference, fused = _pair(x.shape, dtype="mixed_bfloat16")
-    y = fused(tf.cast(x, tf.bfloat16), training=True)
-    assert y.dtype == tf.bfloat16 and fused.moving_mean.dtype == tf.float32
-    expected = reference(tf.cast(x, tf.bfloat16), training=True)
+    reference, fused = _pair(x.shape, dtype=policy)
+    half = tf.bfloat16 if "bfloat16" in policy else tf.float16
+    y = fused(tf.cast(x, half), training=True)
+    expected = reference(tf.cast(x, half), training=True)
+    assert y.dtype == half and fused.moving_mean.dtype == variables
     np.testing.assert_allclose(tf.cast(y, tf.float32), tf.cast(expected, tf.float32), atol=0.05)
+    for ours, theirs in zip(fused.non_trainable_variables, reference.non_trainable_variables):
+        np.testing.assert_allclose(tf.cast(ours, tf.float32), tf.cast(theirs, tf.float32),
+                                   rtol=1e-2)
 
 
 def test_a_saved_model_loads_with_its_fused_layers(tmp_path):
