@@ -288,6 +288,19 @@ def test_screen_judges_random_rules_by_their_expected_direction():
     assert "not a descent direction" in nos_tf.screen("sqrt(noise) - clip(m, 1e-4)")
 
 
+def test_random_names_are_exactly_the_vocabulary_that_draws_random_numbers():
+    from nos_tf.rules import semantics
+
+    def draws_random_numbers(expr):
+        first, second = (semantics.run_on_probes(expr, seed=seed).directions for seed in (1, 2))
+        return not np.array_equal(first, second)
+
+    exprs = {name: Operand(name) for name in vocab.OPERANDS}
+    exprs |= {name: Call(name, Operand("g"), spec.choices[0] if spec.param else None)
+              for name, spec in vocab.UNARIES.items()}
+    assert {name for name, expr in exprs.items() if draws_random_numbers(expr)} == vocab.RANDOM_NAMES
+
+
 def test_screen_rejects_a_random_rule_that_is_not_finite_on_a_later_draw(monkeypatch):
     from nos_tf.rules import semantics
 

@@ -186,6 +186,9 @@ OPERANDS: dict[str, OperandSpec] = {
     )
 }
 
+# The operands and functions that draw random numbers (all others are deterministic).
+RANDOM_NAMES = frozenset({"noise", "noise_t", "drop"})
+
 # Numbers the controller may pick as operands (the paper's constants 1 and 2).
 CONSTANT_OPERANDS: tuple[float, ...] = (1.0, 2.0)
 
