@@ -1,5 +1,6 @@
 """The benchmarks run end to end at toy sizes (their figures come from full runs, not here)."""
 
+import json
 import math
 import warnings
 
@@ -104,6 +105,10 @@ def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(t
     assert "2 rules (shard 0 of 2);" in first.stdout and "speed-up" in first.stdout
     rows = results.read_text().splitlines()
     assert len(rows) == 2 and "g * exp(sign(g) * sign(m))" in rows[-1]
+    # Tagged with the code's revision too: rows of an older evaluator are measured again.
+    from nos_tf.benchmarks import throughput
+    assert all(json.loads(row)["protocol"].endswith(f" revision {throughput.REVISION}")
+               for row in rows)
     powersign = first.stdout.split("g * exp(sign(g) * sign(m))")[0].splitlines()[-1].split()
     assert float(powersign[0]) > 0.5 and float(powersign[2]) > 0.5  # naive, evaluator
     second = run_benchmark("throughput", *args, "--num_shards=2", "--shard_index=1")
