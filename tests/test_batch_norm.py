@@ -48,7 +48,8 @@ def test_fused_batch_norm_computes_keras_batch_norm(epsilon, scale):
     (y_ref, grads_ref), (y, grads) = _train_steps(reference, x), _train_steps(fused, x)
     np.testing.assert_allclose(y, y_ref, atol=1e-5)
     for gradient, expected in zip(grads, grads_ref):
-        np.testing.assert_allclose(gradient, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+        np.testing.assert_allclose(
+            gradient, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     # The moving statistics move alike: the kernel's Bessel-corrected variance is undone.
     np.testing.assert_allclose(fused.moving_mean.numpy(), reference.moving_mean.numpy(), rtol=1e-6)
     np.testing.assert_allclose(
@@ -57,8 +58,8 @@ def test_fused_batch_norm_computes_keras_batch_norm(epsilon, scale):
 
 
 def _op_types(layer, x, training):
-    graph = tf.function(lambda inputs: layer(inputs, training=training)).get_concrete_function(x).graph
-    return {op.type for op in graph.get_operations()}
+    call = tf.function(lambda inputs: layer(inputs, training=training))
+    return {op.type for op in call.get_concrete_function(x).graph.get_operations()}
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -46,22 +46,22 @@ of the whole list from the file:
 
 The screen decides both figures (measured at revision 1 — Keras's batch norm in the
 evaluator, the screen on one draw of random operands — on the issue's setup with
-`--abandon_below=0.2`, one core per process). Where both train a rule, the two rewards mostly agree to three
-digits (Spearman 0.92 over those). But of the 20 sampled rules the naive reference trains
-above 0.2, 8 are rules the screen rejects as not descent directions, and they score 0
-here: a constant plus a sign term (`clip(g3, 1e-3) - sqrt(sign(m))`, naive 0.70), an
-update that is never negative (`sqrt(adam)`, 0.56), descent under annealed noise
-(`clip(adam, 1e-3) + drop(noise_t, 0.3)`, 0.71; it passes since revision 2). Most of what the correlation loses is
-theirs. Without the screen (`--noscreen_rules`; an uncommitted script, ten such rules and
-rules at chance) the evaluator gave five of them their naive rewards exactly, but it was
-only 1.6-1.9x faster than the naive reference on rules that train and 3-4x on rules at
-chance, which still pay for their learning-rate search: far from 10x. With the screen a
-rejected rule costs milliseconds, and the sampled rules' speed-up is about 15x; the
-paper's rules, which all train, about 1.8x. Over the whole list: 7.8x, Spearman 0.75. Even
-a screen that rejected, for free, exactly the rules the naive reference leaves at or below
-0.2 would make it at most 6.2x: 37 of the 117 rules train, and a trained rule costs the
-evaluator about half what it costs the naive way (the protocol's 5 final epochs against 11
-epochs in all).
+`--abandon_below=0.2`, one core per process). Where both train a rule, the two rewards
+mostly agree to three digits (Spearman 0.92 over those). But of the 20 sampled rules the
+naive reference trains above 0.2, 8 are rules the screen rejects as not descent
+directions, and they score 0 here: a constant plus a sign term (`clip(g3, 1e-3) -
+sqrt(sign(m))`, naive 0.70), an update that is never negative (`sqrt(adam)`, 0.56),
+descent under annealed noise (`clip(adam, 1e-3) + drop(noise_t, 0.3)`, 0.71; it passes
+since revision 2). Most of what the correlation loses is theirs. Without the screen
+(`--noscreen_rules`; an uncommitted script, ten such rules and rules at chance) the
+evaluator gave five of them their naive rewards exactly, but it was only 1.6-1.9x faster
+than the naive reference on rules that train and 3-4x on rules at chance, which still pay
+for their learning-rate search: far from 10x. With the screen a rejected rule costs
+milliseconds, and the sampled rules' speed-up is about 15x; the paper's rules, which all
+train, about 1.8x. Over the whole list: 7.8x, Spearman 0.75. Even a screen that rejected,
+for free, exactly the rules the naive reference leaves at or below 0.2 would make it at
+most 6.2x: 37 of the 117 rules train, and a trained rule costs the evaluator about half
+what it costs the naive way (the protocol's 5 final epochs against 11 epochs in all).
 """
 
 import dataclasses

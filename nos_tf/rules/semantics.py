@@ -279,9 +279,10 @@ The test has false negatives on the paper's child network: trained the naive way
 (`nos_tf.benchmarks.throughput`), 8 of the 20 sampled rules that reach 0.2 were rules it
 rejected (before RANDOM_DRAWS), such as `clip(g3, 1e-3) - sqrt(sign(m))` (0.70),
 `sqrt(adam)` (0.56) and `clip(adam, 1e-3) + drop(noise_t, 0.3)` (0.71): a constant, a
-sign-blind magnitude or noise on top of a weak descent term, or no descent at all. The network evidently
-tolerates them (batch norm's and the softmax's invariances are a likely reason; not
-investigated). A cosine on the probes cannot tell these from rules that stay at chance.
+sign-blind magnitude or noise on top of a weak descent term, or no descent at all. The
+network evidently tolerates them (batch norm's and the softmax's invariances are a likely
+reason; not investigated). A cosine on the probes cannot tell these from rules that stay
+at chance.
 
 Trained by the evaluator without the screen, 7 of the list's 33 rules it rejected as not
 descending reach 0.2: `clip(g3, 1e-3) - sqrt(sign(m))` 0.72, `clip(adam, 1e-3) +
