@@ -10,7 +10,8 @@ out from the training split.
 can on each without changing what the reward measures:
 
 - *Before any training*, a rule that fails to build, ignores the gradient or does not point
-  downhill is rejected by `nos_tf.rules.screen` in milliseconds, and a rule whose
+  downhill is rejected by `nos_tf.rules.screen` in milliseconds (a fraction of a second
+  for a rule with random operands, judged on average over their draws), and a rule whose
   behavioural fingerprint was already scored gets the earlier result.
 - *Compile once.* The network is built once; every run starts from the same saved initial
   weights. Its gradient computation is one `tf.function`, traced once for all rules; each
