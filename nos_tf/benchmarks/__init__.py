@@ -1,1 +1,31 @@
 """The benchmarks: python -m nos_tf.benchmarks.<name>. Each prints ratios measured side by side."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+
+import numpy as np
+
+
+def interleaved_medians(
+    steps_by_key: dict[Hashable, Callable[[], object]], steps: int, rounds: int
+) -> dict[Hashable, float]:
+    """Median seconds of a call of each contender, measured side by side.
+
+    Each is called 3 times first (trace, compile, warm caches); then every round calls
+    each contender `steps` times in turn, so that load on a shared, noisy machine falls
+    on all of them alike. A call must return when its work is done (a `tf.function` on
+    CPU does; return a value and wait for it otherwise).
+    """
+    for step in steps_by_key.values():
+        for _ in range(3):
+            step()
+    times = {key: [] for key in steps_by_key}
+    for _ in range(rounds):
+        for key, step in steps_by_key.items():
+            for _ in range(steps):
+                start = time.perf_counter()
+                step()
+                times[key].append(time.perf_counter() - start)
+    return {key: float(np.median(t)) for key, t in times.items()}

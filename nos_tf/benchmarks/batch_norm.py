@@ -12,7 +12,6 @@ shared and noisy), and the speed-up.
 
 from __future__ import annotations
 
-import time
 
 import keras
 import numpy as np
@@ -21,6 +20,7 @@ from absl import app, flags
 
 import nos_tf
 from nos_tf import proxy
+from nos_tf.benchmarks import interleaved_medians
 from nos_tf.models import wrn
 from nos_tf.models.batch_norm import FusedBatchNormalization
 
@@ -60,7 +60,7 @@ def training_step(build, image_shape, batch_size, batch_norm):
         optimizer.apply(gradients, model.trainable_variables)
         return value
 
-    return step
+    return lambda: float(step())  # float: waits for the step
 
 
 def measure(steps: int, rounds: int) -> dict[tuple[str, str], float]:
@@ -70,17 +70,7 @@ def measure(steps: int, rounds: int) -> dict[tuple[str, str], float]:
         for network, (build, shape, batch) in _NETWORKS.items()
         for norm, layer in _BATCH_NORMS.items()
     }
-    for step in contenders.values():
-        for _ in range(3):  # trace, compile the update, warm caches
-            step()
-    times = {key: [] for key in contenders}
-    for _ in range(rounds):
-        for key, step in contenders.items():
-            for _ in range(steps):
-                start = time.perf_counter()
-                float(step())  # waits for the step
-                times[key].append(time.perf_counter() - start)
-    return {key: float(np.median(t)) for key, t in times.items()}
+    return interleaved_medians(contenders, steps, rounds)
 
 
 def main(argv):

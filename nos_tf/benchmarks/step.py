@@ -12,7 +12,6 @@ Target: RuleOptimizer ≤ 1.10× the fused kernel in both.
 
 from __future__ import annotations
 
-import time
 
 import keras
 import numpy as np
@@ -20,6 +19,7 @@ import tensorflow as tf
 from absl import app, flags
 
 import nos_tf
+from nos_tf.benchmarks import interleaved_medians
 
 _STEPS = flags.DEFINE_integer("steps", 50, "Timed steps per contender per round.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Interleaved rounds; the median is over all steps.")
@@ -64,18 +64,7 @@ def contenders(jit_compile):
 
 
 def measure(steps, rounds, jit_compile):
-    steps_by_name = contenders(jit_compile)
-    times = {name: [] for name in steps_by_name}
-    for step in steps_by_name.values():
-        for _ in range(3):  # trace, compile, warm caches
-            step()
-    for _ in range(rounds):
-        for name, step in steps_by_name.items():
-            for _ in range(steps):
-                start = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return interleaved_medians(contenders(jit_compile), steps, rounds)
 
 
 def main(argv):
