@@ -6,6 +6,7 @@ import warnings
 
 import binaries
 import numpy as np
+import pytest
 
 
 def run_benchmark(name, *args):
@@ -158,10 +159,23 @@ def test_batch_norm_times_each_network_with_both_layers():
         assert abs(float(speed_up.rstrip("x")) - float(keras_ms) / float(fused_ms)) < 0.02
 
 
+def test_random_operands_times_each_rule_both_ways():
+    process = run_benchmark("random_operands", "--steps=1", "--rounds=1")
+    assert process.returncode == 0, process.stderr[-3000:]
+    rows = {line.rsplit(maxsplit=2)[0]: [float(x) for x in line.split()[-2:]]
+            for line in process.stdout.splitlines() if line.endswith(tuple("0123456789"))
+            and not line.startswith("One update")}
+    assert set(rows) == {"g * exp(sign(g) * sign(m))", "drop(g, 0.3)", "drop(g, 0.3), auto_select",
+                         "g + noise", "g + noise, auto_select"}
+    powersign_ms = rows["g * exp(sign(g) * sign(m))"][0]
+    for ms, ratio in rows.values():  # both printed rounded: to 0.01 ms and 0.01
+        assert ms > 0 and ratio == pytest.approx(ms / powersign_ms, rel=0.05, abs=0.02)
+    assert "drop(g, 0.3): naming the generator makes its update " in process.stdout
+
+
 def test_searcher_hyperparameters_are_read_as_their_defaults_types():
     from absl import app, flags
     from absl.testing import flagsaver
-    import pytest
 
     from nos_tf.benchmarks import search_efficiency
 

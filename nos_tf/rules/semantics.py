@@ -20,6 +20,16 @@ from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand, in_canonical_or
 # Random streams: one per (variable, random node) pair and update step.
 _STREAM_STRIDE = 7919
 
+RANDOM_ALGORITHM = "philox"
+"""The generator of the random operands, named rather than left to TF's "auto_select".
+
+Outside XLA the two are the same generator and draw the same numbers. Inside an XLA
+computation — RuleOptimizer's compiled update — "auto_select" leaves the choice to run
+time, and XLA's CPU code for that draws 10–100× slower: one update of the proxy's child
+network under `drop(g, 0.3)` took 72 ms against 5 ms named, a training step ~55 ms
+(`python -m nos_tf.benchmarks.random_operands`). Under XLA the two draw different numbers,
+as XLA and TF's kernels did already."""
+
 
 @dataclasses.dataclass
 class Inputs:
@@ -71,11 +81,15 @@ class Inputs:
 
     def normal(self, stddev):
         """N(0, stddev²) shaped like the gradient (Keras's stateless TF random op)."""
-        sample = tf.random.stateless_normal(tf.shape(self.g), self._next_seed(), dtype=self.g.dtype)
+        sample = tf.random.stateless_normal(
+            tf.shape(self.g), self._next_seed(), dtype=self.g.dtype, alg=RANDOM_ALGORITHM
+        )
         return sample * ops.cast(stddev, self.g.dtype)
 
     def uniform(self, shape):
-        return tf.random.stateless_uniform(shape, self._next_seed(), dtype=self.g.dtype)
+        return tf.random.stateless_uniform(
+            shape, self._next_seed(), dtype=self.g.dtype, alg=RANDOM_ALGORITHM
+        )
 
 
 def direction(expr: Expr, inputs: Inputs):
