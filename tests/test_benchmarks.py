@@ -82,6 +82,20 @@ def test_undefined_statistics_are_nan_without_warnings():
     assert throughput._spearman([1, 2, 3], [2, 4, 9]) == 1.0
 
 
+def test_spearman_if_alike_ties_the_rules_that_learn_nothing_at_the_bottom():
+    """Exact on the rules that learn, one value for the others: the ranks of 0 against
+    chance among those are all the figure loses."""
+    from nos_tf.benchmarks import throughput
+
+    naive = [0.0, 0.1, 0.0, 0.09, 0.8, 0.7, 0.85]
+    alike = [reward <= 0.2 for reward in naive]
+    tied = [0.0, 0.0, 0.0, 0.0, 0.8, 0.7, 0.85]
+    assert throughput._spearman_if_alike(naive, alike) == throughput._spearman(naive, tied)
+    assert throughput._spearman_if_alike(naive, alike) < 1.0
+    # Where the rules that learn nothing all score the same, nothing is lost.
+    assert throughput._spearman_if_alike([0.0, 0.0, 0.8, 0.7], [True, True, False, False]) == 1.0
+
+
 def test_an_unbounded_upper_bound_is_inf_without_warnings():
     """Half of PPO's searches never reached the target: in many draws of seeds its median
     is infinite, and so is the ratio's upper bound (numpy's interpolation made it NaN)."""
@@ -123,6 +137,7 @@ def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(t
     assert "3 rules;" in whole.stdout and whole.stdout.count("(from --results_file)") == 3
     assert len(results.read_text().splitlines()) == 3  # nothing measured twice
     assert "Spearman correlation of the rewards: " in whole.stdout
+    assert "an evaluator exact on every other rule and scoring these alike" in whole.stdout
     disagreements = whole.stdout.split("largest disagreements")[1].splitlines()[1:]
     gaps = [abs(float(line.split()[0]) - float(line.split()[1])) for line in disagreements]
     assert len(gaps) == 3 and gaps == sorted(gaps, reverse=True)
