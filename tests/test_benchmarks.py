@@ -185,7 +185,24 @@ def test_random_operands_times_each_rule_both_ways():
     powersign_ms = rows["g * exp(sign(g) * sign(m))"][0]
     for ms, ratio in rows.values():  # both printed rounded: to 0.01 ms and 0.01
         assert ms > 0 and ratio == pytest.approx(ms / powersign_ms, rel=0.05, abs=0.02)
-    assert "drop(g, 0.3): naming the generator makes its update " in process.stdout
+    assert "drop(g, 0.3): auto_select takes " in process.stdout
+
+
+def test_random_operands_contenders_draw_by_the_algorithm_they_are_named_after():
+    """The auto_select contender is traced while that is the algorithm (it is read at
+    tracing): under XLA it draws other numbers than Philox named."""
+    import tensorflow as tf
+
+    from nos_tf.benchmarks import random_operands
+
+    def update(algorithm):
+        variables = [tf.Variable(tf.zeros(1000))]
+        random_operands.rule_step("noise", variables, [tf.ones(1000)], algorithm)()
+        return variables[0].numpy()
+
+    named = update("philox")
+    np.testing.assert_array_equal(named, update("philox"))
+    assert not np.allclose(named, update("auto_select"))
 
 
 def test_searcher_hyperparameters_are_read_as_their_defaults_types():

@@ -109,22 +109,6 @@ def test_seeded_randomness_is_reproducible():
     assert not np.allclose(same[0], other)
 
 
-def test_random_operands_name_their_generator():
-    """Drawn by Philox named, not TF's default "auto_select": inside RuleOptimizer's XLA
-    update that choice is left to run time, and XLA's CPU code then draws ~100× slower
-    (`semantics.RANDOM_ALGORITHM`). Each draw of the rule's operands says which one."""
-    from nos_tf.rules import semantics
-
-    inputs = semantics.Inputs(g=tf.ones(10), w=tf.ones(10), moments={}, t=tf.constant(0.0))
-    expr = nos_tf.parse("drop(g, 0.5) + noise").expr
-    graph = tf.function(lambda: semantics.direction(expr, inputs)).get_concrete_function().graph
-    draws = [op for op in graph.get_operations()
-             if op.type in ("StatelessRandomUniformV2", "StatelessRandomNormalV2")]
-    assert len(draws) == 2
-    philox = tf.random.Algorithm.PHILOX.value
-    assert all(tf.get_static_value(op.inputs[-1]) == philox for op in draws)
-
-
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_drop_zeroes_infinite_elements(jit_compile):
     """drop(x, p) zeroes what it drops, also ±inf (log|0|): 0 · inf would be NaN."""

@@ -301,6 +301,26 @@ def test_random_names_are_exactly_the_vocabulary_that_draws_random_numbers():
     assert {name for name, expr in exprs.items() if draws_random_numbers(expr)} == vocab.RANDOM_NAMES
 
 
+def test_random_operands_and_their_seeds_name_their_generator():
+    """Every draw, the seeds' included, is by `semantics.RANDOM_ALGORITHM` (Philox) named,
+    never TF's default "auto_select": inside RuleOptimizer's XLA update, auto_select's
+    key-and-counter op is redone for every number drawn (~14x slower updates)."""
+    import tensorflow as tf
+
+    from nos_tf.rules import semantics
+
+    inputs = semantics.Inputs(g=tf.ones(10), w=tf.ones(10), moments={}, t=tf.constant(0.0))
+    expr = nos_tf.parse("drop(g, 0.5) + noise").expr
+    graph = tf.function(lambda: semantics.direction(expr, inputs)).get_concrete_function().graph
+    types = [op.type for op in graph.get_operations()]
+    assert "StatelessRandomGetKeyCounter" not in types
+    assert {"StatelessRandomUniformV2", "StatelessRandomNormalV2"} <= set(types)
+    draws = [op for op in graph.get_operations()
+             if op.type.startswith("StatelessRandom") and op.type.endswith("V2")]
+    philox = tf.random.Algorithm.PHILOX.value
+    assert all(tf.get_static_value(op.inputs[-1]) == philox for op in draws)
+
+
 def test_screen_rejects_a_random_rule_that_is_not_finite_on_a_later_draw(monkeypatch):
     from nos_tf.rules import semantics
 

@@ -4,15 +4,20 @@
 
 Rules with random operands (`noise`, `noise_t`, `drop`) draw a number per weight each
 update. RuleOptimizer names the generator (`nos_tf.rules.semantics.RANDOM_ALGORITHM`,
-Philox); TF's default, "auto_select", leaves the choice to run time, and XLA's CPU code
-for that draws ~100× slower. This times one update of the proxy's child network (its
-~260k weights, fixed gradients) under PowerSign and under two random rules drawing each
-way, side by side in interleaved rounds, and prints the median of each with its ratio to
-PowerSign's. Measured on one core of this project's 2-core machine, beside other load:
+Philox); with TF's default, "auto_select", XLA's CPU code works out the generator's key
+and counter again for every number drawn. This times one update of the proxy's child
+network (its ~260k weights, fixed gradients) under PowerSign and under two random rules
+drawing each way, side by side in interleaved rounds, and prints the median of each with
+its ratio to PowerSign's. On one core of this project's 2-core machine, beside other load:
 
-    g * exp(sign(g) * sign(m))           1.50 ms
-    drop(g, 0.3)                         5.01 ms   by auto_select 71.57 ms: 14.3x
-    g + noise                            9.27 ms   by auto_select 75.56 ms:  8.1x
+    rule                                   ms  × PowerSign
+    g * exp(sign(g) * sign(m))           1.50         1.00
+    drop(g, 0.3)                         5.01         3.34
+    drop(g, 0.3), auto_select           71.57        47.69
+    g + noise                            9.27         6.18
+    g + noise, auto_select              75.56        50.35
+    drop(g, 0.3): auto_select takes 14.3x as long as Philox named
+    g + noise: auto_select takes 8.1x as long as Philox named
 
 A training step of the child (batch 100) takes ~55 ms, so under auto_select a random rule
 trained about twice as slowly as PowerSign; named, ~10% more.
@@ -35,9 +40,10 @@ _ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the median is o
 RANDOM_RULES = ("drop(g, 0.3)", "g + noise")
 
 
-def update_step(rule: str, variables, grads, algorithm: str):
+def rule_step(rule: str, variables, grads, algorithm: str):
     """One RuleOptimizer update of `variables` as a `tf.function`, traced now — with the
-    optimizer's XLA update inside it — while the rule's draws are by `algorithm`."""
+    optimizer's XLA update inside it — while `semantics.RANDOM_ALGORITHM` is `algorithm`:
+    the algorithm is read at tracing, and later calls run this trace."""
     optimizer = nos_tf.RuleOptimizer(rule, learning_rate=1e-3)
     optimizer.build(variables)
     step = tf.function(lambda: optimizer.apply(grads, variables))
@@ -53,11 +59,11 @@ def contenders() -> dict[str, object]:
     variables = proxy.build_child_network((28, 28, 1), 10).trainable_variables
     rng = np.random.default_rng(0)
     grads = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in variables]
-    steps = {"g * exp(sign(g) * sign(m))": update_step(
+    steps = {"g * exp(sign(g) * sign(m))": rule_step(
         nos_tf.PAPER_RULES["powersign"], variables, grads, semantics.RANDOM_ALGORITHM)}
     for rule in RANDOM_RULES:
-        steps[rule] = update_step(rule, variables, grads, semantics.RANDOM_ALGORITHM)
-        steps[f"{rule}, auto_select"] = update_step(rule, variables, grads, "auto_select")
+        steps[rule] = rule_step(rule, variables, grads, semantics.RANDOM_ALGORITHM)
+        steps[f"{rule}, auto_select"] = rule_step(rule, variables, grads, "auto_select")
     return steps
 
 
@@ -71,8 +77,8 @@ def main(argv):
     for name, median in medians.items():
         print(f"{name:32s} {median * 1e3:8.2f} {median / powersign:12.2f}")
     for rule in RANDOM_RULES:
-        print(f"{rule}: naming the generator makes its update "
-              f"{medians[f'{rule}, auto_select'] / medians[rule]:.1f}x faster")
+        print(f"{rule}: auto_select takes {medians[f'{rule}, auto_select'] / medians[rule]:.1f}x "
+              "as long as Philox named")
 
 
 if __name__ == "__main__":

@@ -21,14 +21,17 @@ from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand, in_canonical_or
 _STREAM_STRIDE = 7919
 
 RANDOM_ALGORITHM = "philox"
-"""The generator of the random operands, named rather than left to TF's "auto_select".
+"""The generator of the random operands and their seeds, named rather than left to TF's
+default, "auto_select"; read when a rule is traced.
 
-Outside XLA the two are the same generator and draw the same numbers. Inside an XLA
-computation — RuleOptimizer's compiled update — "auto_select" leaves the choice to run
-time, and XLA's CPU code for that draws 10–100× slower: one update of the proxy's child
-network under `drop(g, 0.3)` took 72 ms against 5 ms named, a training step ~55 ms
-(`python -m nos_tf.benchmarks.random_operands`). Under XLA the two draw different numbers,
-as XLA and TF's kernels did already."""
+Both are Philox on CPU and GPU, and outside XLA they draw the same numbers. But
+"auto_select" works out the generator's key and counter from the seed with an op of its
+own, and inside an XLA computation — RuleOptimizer's compiled update — XLA's CPU code fuses
+that work into the loop over the numbers drawn, once per number: one update of the proxy's
+child network under `drop(g, 0.3)` took 72 ms, against 5 ms named and 1.5 ms for PowerSign
+(`python -m nos_tf.benchmarks.random_operands`), beside a training step of ~55 ms. Named,
+the key and counter are worked out once. Under XLA the two draw different numbers for most
+seeds, as XLA and TF's own kernels already did."""
 
 
 @dataclasses.dataclass
@@ -77,7 +80,9 @@ class Inputs:
         self._draws += 1
         stream = self.stream * _STREAM_STRIDE + self._draws
         key = tf.stack([tf.cast(self.seed, tf.int32), tf.constant(stream, tf.int32)])
-        return tf.random.experimental.stateless_fold_in(key, tf.cast(self.t, tf.int32))
+        return tf.random.experimental.stateless_fold_in(
+            key, tf.cast(self.t, tf.int32), alg=RANDOM_ALGORITHM
+        )
 
     def normal(self, stddev):
         """N(0, stddev²) shaped like the gradient (Keras's stateless TF random op)."""
