@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Hashable
 
 import numpy as np
+import tensorflow as tf
 
 
 def interleaved_medians(
@@ -29,3 +30,10 @@ def interleaved_medians(
                 step()
                 times[key].append(time.perf_counter() - start)
     return {key: float(np.median(t)) for key, t in times.items()}
+
+
+def optimizer_step(optimizer, variables, grads, jit_compile=False):
+    """One `optimizer.apply(grads, variables)` as a `tf.function`, the way `model.fit`
+    calls the optimizer; the optimizer is built on `variables` first."""
+    optimizer.build(variables)
+    return tf.function(lambda: optimizer.apply(grads, variables), jit_compile=jit_compile)

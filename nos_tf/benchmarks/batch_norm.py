@@ -12,7 +12,6 @@ shared and noisy), and the speed-up.
 
 from __future__ import annotations
 
-
 import keras
 import numpy as np
 import tensorflow as tf

@@ -31,12 +31,13 @@ from absl import app, flags
 
 import nos_tf
 from nos_tf import proxy
-from nos_tf.benchmarks import interleaved_medians
+from nos_tf.benchmarks import interleaved_medians, optimizer_step
 from nos_tf.rules import semantics
 
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed updates per contender per round.")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the median is over all.")
 
+POWERSIGN = nos_tf.PAPER_RULES["powersign"]
 RANDOM_RULES = ("drop(g, 0.3)", "g + noise")
 
 
@@ -44,9 +45,7 @@ def rule_step(rule: str, variables, grads, algorithm: str):
     """One RuleOptimizer update of `variables` as a `tf.function`, traced now — with the
     optimizer's XLA update inside it — while `semantics.RANDOM_ALGORITHM` is `algorithm`:
     the algorithm is read at tracing, and later calls run this trace."""
-    optimizer = nos_tf.RuleOptimizer(rule, learning_rate=1e-3)
-    optimizer.build(variables)
-    step = tf.function(lambda: optimizer.apply(grads, variables))
+    step = optimizer_step(nos_tf.RuleOptimizer(rule, learning_rate=1e-3), variables, grads)
     named, semantics.RANDOM_ALGORITHM = semantics.RANDOM_ALGORITHM, algorithm
     try:
         step.get_concrete_function()
@@ -59,8 +58,7 @@ def contenders() -> dict[str, object]:
     variables = proxy.build_child_network((28, 28, 1), 10).trainable_variables
     rng = np.random.default_rng(0)
     grads = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in variables]
-    steps = {"g * exp(sign(g) * sign(m))": rule_step(
-        nos_tf.PAPER_RULES["powersign"], variables, grads, semantics.RANDOM_ALGORITHM)}
+    steps = {POWERSIGN: rule_step(POWERSIGN, variables, grads, semantics.RANDOM_ALGORITHM)}
     for rule in RANDOM_RULES:
         steps[rule] = rule_step(rule, variables, grads, semantics.RANDOM_ALGORITHM)
         steps[f"{rule}, auto_select"] = rule_step(rule, variables, grads, "auto_select")
@@ -70,7 +68,7 @@ def contenders() -> dict[str, object]:
 def main(argv):
     del argv
     medians = interleaved_medians(contenders(), _STEPS.value, _ROUNDS.value)
-    powersign = medians["g * exp(sign(g) * sign(m))"]
+    powersign = medians[POWERSIGN]
     print(f"One update of the proxy's child network; median of {_ROUNDS.value}×{_STEPS.value} "
           f"updates, interleaved. Draws by {semantics.RANDOM_ALGORITHM!r} unless marked.")
     print(f"{'rule':32s} {'ms':>8s} {'× PowerSign':>12s}")

@@ -12,14 +12,13 @@ Target: RuleOptimizer ≤ 1.10× the fused kernel in both.
 
 from __future__ import annotations
 
-
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
 import nos_tf
-from nos_tf.benchmarks import interleaved_medians
+from nos_tf.benchmarks import interleaved_medians, optimizer_step
 
 _STEPS = flags.DEFINE_integer("steps", 50, "Timed steps per contender per round.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Interleaved rounds; the median is over all steps.")
@@ -31,11 +30,6 @@ def make_variables():
     variables = [tf.Variable(rng.normal(size=s).astype("float32") * 0.05) for s in shapes]
     grads = [tf.constant(rng.normal(size=s).astype("float32") * 1e-3) for s in shapes]
     return variables, grads
-
-
-def keras_step(optimizer, variables, grads, jit_compile):
-    optimizer.build(variables)
-    return tf.function(lambda: optimizer.apply(grads, variables), jit_compile=jit_compile)
 
 
 def fused_powersign_step(variables, grads, jit_compile):
@@ -56,10 +50,10 @@ def contenders(jit_compile):
     variables, grads = make_variables()
     return {
         "fused ResourceApplyPowerSign": fused_powersign_step(variables, grads, jit_compile),
-        "RuleOptimizer(PowerSign rule)": keras_step(
+        "RuleOptimizer(PowerSign rule)": optimizer_step(
             nos_tf.RuleOptimizer("g * exp(sign(g) * sign(m))"), variables, grads, jit_compile
         ),
-        "keras Adam": keras_step(keras.optimizers.Adam(), variables, grads, jit_compile),
+        "keras Adam": optimizer_step(keras.optimizers.Adam(), variables, grads, jit_compile),
     }
 
 
