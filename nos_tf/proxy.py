@@ -28,7 +28,9 @@ can on each without changing what the reward measures:
 - *Successive halving* of the learning-rate grid (Jamieson & Talwalkar, 2016): every rate
   trains a fraction of its epoch, the best 1/η go on, until the last survivors have had the
   full lr-search budget and the best of them is chosen — by the paper's criterion, full
-  lr-search training then validation accuracy, at a fraction of the cost.
+  lr-search training then validation accuracy, at a fraction of the cost. The cuts rank
+  the runs on the first `halving_validation_examples` of the (shuffled) validation set;
+  the choice and the reward read all of it.
 - *The search run is the start of the final run.* With the same initial weights, batches
   and optimizer, a fresh final run at the chosen rate would repeat the winner's search run
   step for step, so the final run continues it instead. (Decay operands then see T = the
@@ -80,6 +82,15 @@ class ProxyConfig:
       halving_rate: η of successive halving over the grid (keep the best 1/η at each
         rung, at least 2; see `halving_schedule`); 1 trains every rate for the full
         lr-search budget.
+      halving_validation_examples: how many validation examples rank the runs at the
+        cuts of successive halving (None: all). The last rung, which chooses the rate,
+        and the reward use the whole validation set. A pass over 5,000 Fashion-MNIST
+        images takes ~0.7 s on one core, and the cut made 6 of a trained rule's 9
+        passes; on 1,000 images an accuracy's standard error is at most 1.6 points,
+        while rates a decade apart after a third of an epoch mostly differ by more, and
+        the cut keeps two. On the throughput benchmark's 117 rules (revision 4) this
+        took 8% off the evaluator's CPU time and changed 1 of the 35 trained rules'
+        rewards (0.851 to 0.840; the naive reference's is 0.840).
       continue_best_run: the final run continues the chosen rate's search run instead of
         repeating it from scratch (needs halving to finish the winner's search budget,
         which it does).
@@ -105,6 +116,7 @@ class ProxyConfig:
     seed: int = 0
     screen_rules: bool = True
     halving_rate: int = 3
+    halving_validation_examples: int | None = 1000
     continue_best_run: bool = True
     divergence_factor: float = 100.0
     abandon_below: float = 0.0
@@ -123,6 +135,11 @@ class ProxyConfig:
             )
         if self.halving_rate < 1:
             problems.append(f"halving_rate must be at least 1, got {self.halving_rate}")
+        if self.halving_validation_examples is not None and self.halving_validation_examples < 1:
+            problems.append(
+                "halving_validation_examples must be at least 1 (or None: all), got "
+                f"{self.halving_validation_examples}"
+            )
         if not self.divergence_factor > 1:
             problems.append(f"divergence_factor must exceed 1, got {self.divergence_factor}")
         if not 0 <= self.abandon_below <= 1:  # An accuracy: above 1 abandons every rule.
@@ -149,7 +166,8 @@ class EvalResult:
       status: "ok", "diverged", "rejected" or "error" (executors add "timeout", "failed").
       lr: the chosen learning rate (None when none was chosen).
       lr_scores: validation accuracy of each learning rate tried, after the most training
-        it got (halving stops the worse ones early; a diverged run scores 0).
+        it got (halving stops the worse ones early, scored on the cut's
+        `halving_validation_examples`; a diverged run scores 0).
       wall_time: seconds.
       reason: why it was rejected, diverged or failed, or notes on a cache hit.
       worker: who evaluated it (filled in by executors).
@@ -265,6 +283,7 @@ class _Run:
     optimizer_state: list
     steps: int = 0
     score: float = 0.0
+    scored_on: int = 0  # Validation examples `score` was measured on.
     diverged: bool = False
 
 
@@ -389,10 +408,12 @@ class Evaluator:
         """
         alive = list(runs)
         schedule = halving_schedule(len(runs), self.config.halving_rate, search_steps)
-        for survivors, budget in schedule:
+        for rung, (survivors, budget) in enumerate(schedule):
+            choosing = rung == len(schedule) - 1  # The cuts before it rank on a subset.
+            examples = None if choosing else self.config.halving_validation_examples
             alive = alive[:survivors]
             for run in alive:
-                trainer.train(run, budget)
+                trainer.train(run, budget, validation_examples=examples)
             alive.sort(key=lambda run: run.score, reverse=True)  # Stable: ties keep grid order.
         set_aside = [run for run in runs if not run.diverged and run.steps < search_steps]
         if alive[0].diverged and set_aside:
@@ -434,10 +455,17 @@ class _ChildNetwork:
         """NaN/Inf, or `divergence_factor` times the loss of a uniform guess."""
         return not math.isfinite(loss) or loss > self._max_loss
 
-    def validation_accuracy(self) -> float | None:
-        """Accuracy of the current weights on the validation set; None if logits are
-        not finite (the weights blew up in the last step)."""
-        images, labels = self.validation
+    def validation_size(self, examples: int | None = None) -> int:
+        """How many validation examples `validation_accuracy(examples)` reads."""
+        total = len(self.validation[1])
+        return total if examples is None else min(examples, total)
+
+    def validation_accuracy(self, examples: int | None = None) -> float | None:
+        """Accuracy of the current weights on the first `examples` of the validation set
+        (None: all; it is held out in random order, so any prefix is a random sample);
+        None if logits are not finite (the weights blew up in the last step)."""
+        count = self.validation_size(examples)
+        images, labels = self.validation[0][:count], self.validation[1][:count]
         correct = 0
         for start in range(0, len(images), _EVAL_BATCH_SIZE):
             logits = self._logits(images[start : start + _EVAL_BATCH_SIZE])
@@ -467,29 +495,32 @@ class _Trainer:
         state = [v.numpy() for v in self._optimizer.variables]  # The initial state, at this lr.
         return _Run(learning_rate, self._child.initial_weights, state)
 
-    def train(self, run: _Run, until_step: int) -> None:
-        """Trains `run` up to `until_step` (total steps) and scores it on validation; a
-        run whose loss explodes stops at once, diverged, with score 0."""
-        if run.diverged or run.steps >= until_step:
-            return
+    def train(self, run: _Run, until_step: int, validation_examples: int | None = None) -> None:
+        """Trains `run` up to `until_step` (total steps) and scores it on the first
+        `validation_examples` of the validation set (None: all); a run whose loss
+        explodes stops at once, diverged, with score 0. A run already that far is scored
+        again only if its score read fewer examples."""
         child = self._child
+        examples = child.validation_size(validation_examples)
+        if run.diverged or (run.steps >= until_step and run.scored_on >= examples):
+            return
         child.model.set_weights(run.weights)
         for variable, value in zip(self._optimizer.variables, run.optimizer_state):
             variable.assign(value)
         score = None
-        for images, labels in child.batches.skip(run.steps).take(until_step - run.steps):
+        for images, labels in child.batches.skip(run.steps).take(max(0, until_step - run.steps)):
             loss, gradients = child.loss_and_gradients(images, labels)
             self._apply(gradients)
             run.steps += 1
             if child.exploded(float(loss)):
                 break
         else:
-            score = child.validation_accuracy()
+            score = child.validation_accuracy(examples)
         if score is None:
             run.diverged, run.score = True, 0.0
             run.weights = run.optimizer_state = None  # Never trained again.
             return
-        run.score = score
+        run.score, run.scored_on = score, examples
         run.weights = child.model.get_weights()
         run.optimizer_state = [v.numpy() for v in self._optimizer.variables]
 

@@ -54,6 +54,11 @@ HALVING_RATE = flags.DEFINE_integer(
     "halving_rate", _DEFAULTS.halving_rate,
     "Successive halving of the learning-rate grid: at each rung keep the best 1/this; the "
     "last survivors get the full lr-search budget. 1 trains every rate fully.", lower_bound=1)
+HALVING_VALIDATION_EXAMPLES = flags.DEFINE_integer(
+    "halving_validation_examples", _DEFAULTS.halving_validation_examples,
+    "Validation examples that rank the runs at successive halving's cuts; the choice of "
+    "the rate and the reward read the whole validation set. 0: all of it at the cuts too.",
+    lower_bound=0)
 CONTINUE_BEST_RUN = flags.DEFINE_bool(
     "continue_best_run", _DEFAULTS.continue_best_run,
     "The final run continues the chosen rate's lr-search run rather than repeating it "
@@ -121,6 +126,7 @@ def config_from_flags() -> proxy.ProxyConfig:
         seed=PROXY_SEED.value,
         screen_rules=SCREEN_RULES.value,
         halving_rate=HALVING_RATE.value,
+        halving_validation_examples=HALVING_VALIDATION_EXAMPLES.value or None,
         continue_best_run=CONTINUE_BEST_RUN.value,
         divergence_factor=DIVERGENCE_FACTOR.value,
         abandon_below=ABANDON_BELOW.value,

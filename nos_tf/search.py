@@ -18,8 +18,10 @@ rewards and is checkpointed into the store.
 
 Without a flagfile the proxy task is all of Fashion-MNIST (54,000 training images against
 `flags/cpu.cfg`'s 4,000, and every rule trained to the end) with the paper's learning-rate
-grid and epochs, evaluated with successive halving over the grid and the best rate's run
-continued (`--halving_rate=3 --continue_best_run`; `flags/paper.cfg` turns both off).
+grid and epochs, evaluated with successive halving over the grid, its cuts ranking on
+1,000 validation images, and the best rate's run continued (`--halving_rate=3
+--halving_validation_examples=1000 --continue_best_run`; `flags/paper.cfg` turns all
+three off).
 Rewards are shared through the store only between runs of the same protocol
 (`nos_tf.proxy.ProxyConfig.protocol`), and a run is resumed only with the protocol it
 started with.

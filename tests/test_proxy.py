@@ -167,6 +167,43 @@ def test_halving_chooses_what_full_training_chooses_here():
     assert halved.lr_scores[halved.lr] == full.lr_scores[full.lr]
 
 
+def test_halving_cuts_rank_on_part_of_the_validation_set_and_the_choice_on_all():
+    """The cut reads the first `halving_validation_examples` (here 7) of the 300
+    validation images; the rates that reach the last rung are scored on all 300 again,
+    so the choice and the reward are the whole set's. An accuracy on 7 images is a
+    multiple of 1/7, one on 300 is not (unless 0 or 1)."""
+    halving = dataclasses.replace(SMALL, halving_rate=3)
+    part = proxy.Evaluator(
+        dataclasses.replace(halving, halving_validation_examples=7)).evaluate(POWERSIGN)
+    whole = proxy.Evaluator(
+        dataclasses.replace(halving, halving_validation_examples=None)).evaluate(POWERSIGN)
+    budget = max(part.lr_steps.values())
+    cut = [lr for lr, steps in part.lr_steps.items() if steps < budget]
+    kept = [lr for lr, steps in part.lr_steps.items() if steps == budget]
+    assert len(cut) == 1 and len(kept) == 2
+    assert all(_on_seven(part.lr_scores[lr]) for lr in cut)
+    assert not any(_on_seven(part.lr_scores[lr]) for lr in kept)
+    assert not any(_on_seven(score) for score in whole.lr_scores.values())
+    assert (part.lr, part.reward) == (whole.lr, whole.reward)
+
+
+def test_a_run_the_cut_scored_on_part_of_the_set_is_scored_again_to_be_chosen():
+    """An epoch of one step: the cut's budget is already the whole lr-search budget, so
+    the last rung trains nothing more, but it must still score its runs on every
+    validation image before choosing."""
+    config = dataclasses.replace(
+        SMALL, train_examples=100, halving_rate=3, halving_validation_examples=7)
+    assert proxy.halving_schedule(3, 3, 1) == [(3, 1), (2, 1)]
+    result = proxy.Evaluator(config).evaluate(POWERSIGN)
+    assert sorted(result.lr_steps.values()) == [1, 1, 1]
+    assert [_on_seven(score) for score in result.lr_scores.values()].count(False) == 2
+
+
+def _on_seven(score: float) -> bool:
+    """Whether an accuracy could be one on 7 images (a multiple of 1/7)."""
+    return abs(score * 7 - round(score * 7)) < 1e-9
+
+
 def test_scores_of_pruned_rates_say_they_had_less_training():
     """Halving scores a pruned rate after part of the lr-search epoch: `lr_steps` says how
     much, so its accuracy is not read as a full lr-search score (here 3 rates, η = 2: all
@@ -199,6 +236,7 @@ def test_workers_can_build_an_evaluator_from_a_pickled_factory():
         ({"learning_rates": (0.1, -1.0)}, "learning_rates"),
         ({"lr_search_epochs": 6}, "lr_search_epochs"),
         ({"halving_rate": 0}, "halving_rate"),
+        ({"halving_validation_examples": 0}, "halving_validation_examples"),
     ],
 )
 def test_inconsistent_config_is_named(change, problem):
