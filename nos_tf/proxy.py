@@ -45,7 +45,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import Callable
+from typing import Callable, ClassVar
 
 import keras
 import numpy as np
@@ -147,11 +147,20 @@ class ProxyConfig:
         if problems:
             raise ValueError("invalid ProxyConfig: " + "; ".join(problems))
 
+    FIELDS_ADDED_LATER: ClassVar[dict[str, object]] = {"halving_validation_examples": None}
+    """Fields added after trial stores had recorded protocols, each with the value that
+    measures what the protocol measured before it existed."""
+
     def protocol(self) -> dict:
         """Every field, JSON-ready: two configs give comparable rewards only if these are
-        equal (the trial store shares results between runs by it)."""
+        equal (the trial store shares results between runs by it, and resumes a run only
+        with its own). A field of `FIELDS_ADDED_LATER` at its earlier value is left out,
+        so a run recorded before the field existed still matches the protocol it ran."""
         fields = dataclasses.asdict(self)
         fields["learning_rates"] = list(self.learning_rates)
+        for name, earlier in self.FIELDS_ADDED_LATER.items():
+            if fields[name] == earlier:
+                del fields[name]
         return fields
 
 

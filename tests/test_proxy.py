@@ -204,6 +204,18 @@ def _on_seven(score: float) -> bool:
     return abs(score * 7 - round(score * 7)) < 1e-9
 
 
+def test_a_protocol_recorded_before_the_cuts_subset_existed_is_the_whole_sets():
+    """Stores recorded protocols without `halving_validation_examples`; their runs ranked
+    the cuts on the whole validation set, so that is the protocol they still match (and
+    resume with, given --halving_validation_examples=0)."""
+    recorded_before = {
+        key: value for key, value in SMALL.protocol().items()
+        if key != "halving_validation_examples"}
+    whole = dataclasses.replace(SMALL, halving_validation_examples=None)
+    assert whole.protocol() == recorded_before
+    assert SMALL.protocol() == {**recorded_before, "halving_validation_examples": 1000}
+
+
 def test_scores_of_pruned_rates_say_they_had_less_training():
     """Halving scores a pruned rate after part of the lr-search epoch: `lr_steps` says how
     much, so its accuracy is not read as a full lr-search score (here 3 rates, η = 2: all
