@@ -59,8 +59,8 @@ def _baseline_optimizers() -> dict[str, Callable]:
 
 def format_result(result: proxy.EvalResult) -> str:
     """One evaluation: reward, status, chosen lr, then validation accuracy per lr and the
-    training steps it is after (fewer for a rate successive halving pruned, whose accuracy
-    is on the cut's `halving_validation_examples`)."""
+    training steps it is after (fewer for a rate successive halving pruned; the accuracy
+    of a rate that did not reach its last rung is on `halving_validation_examples`)."""
     lr = "-" if result.lr is None else f"{result.lr:g}"
     lines = [
         f"{result.rule}",

@@ -83,7 +83,7 @@ class ProxyConfig:
         rung, at least 2; see `halving_schedule`); 1 trains every rate for the full
         lr-search budget.
       halving_validation_examples: how many validation examples rank the runs at the
-        cuts of successive halving (None: all). The last rung, which chooses the rate,
+        cuts of successive halving (None, or more than the set holds: all). The last rung, which chooses the rate,
         and the reward use the whole validation set. A pass over 5,000 Fashion-MNIST
         images takes ~0.7 s on one core, and the cut made 6 of a trained rule's 9
         passes; on 1,000 images an accuracy's standard error is at most 1.6 points,
@@ -158,10 +158,22 @@ class ProxyConfig:
         so a run recorded before the field existed still matches the protocol it ran."""
         fields = dataclasses.asdict(self)
         fields["learning_rates"] = list(self.learning_rates)
+        if not self._cuts_read_a_subset():
+            fields["halving_validation_examples"] = None  # Measures what all would.
         for name, earlier in self.FIELDS_ADDED_LATER.items():
             if fields[name] == earlier:
                 del fields[name]
         return fields
+
+    def _cuts_read_a_subset(self) -> bool:
+        """Whether `halving_validation_examples` changes anything: there are cuts (η > 1
+        and more than 2 rates, see `halving_schedule`) and it is below the validation
+        set's size, where that is known."""
+        subset = self.halving_validation_examples
+        return (
+            subset is not None and self.halving_rate > 1 and len(self.learning_rates) > 2
+            and (self.validation_examples is None or subset < self.validation_examples)
+        )
 
 
 @dataclasses.dataclass
@@ -175,8 +187,9 @@ class EvalResult:
       status: "ok", "diverged", "rejected" or "error" (executors add "timeout", "failed").
       lr: the chosen learning rate (None when none was chosen).
       lr_scores: validation accuracy of each learning rate tried, after the most training
-        it got (halving stops the worse ones early, scored on the cut's
-        `halving_validation_examples`; a diverged run scores 0).
+        it got (halving stops the worse ones early; a rate that did not reach the last
+        rung is scored on the cut's `halving_validation_examples`; a diverged run
+        scores 0).
       wall_time: seconds.
       reason: why it was rejected, diverged or failed, or notes on a cache hit.
       worker: who evaluated it (filled in by executors).
@@ -282,7 +295,7 @@ def halving_schedule(
     ]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # A run is itself: `in` and `==` compare identity.
 class _Run:
     """One training run at one learning rate, pausable: its weights (batch-norm statistics
     included) and optimizer state live here while another run uses the model."""
@@ -413,7 +426,8 @@ class Evaluator:
         aside are finished the same way: the rule is diverged only if every rate diverges,
         as in the paper's protocol, where each trains the whole epoch. (A rate that leads
         early and then explodes is the typical unstable rule; without this it outranked a
-        slower rate that would have been chosen, and the rule scored 0.)
+        slower rate that would have been chosen, and the rule scored 0.) Their cuts reuse
+        the scores the first cuts gave them; their last rung scores on the whole set.
         """
         alive = list(runs)
         schedule = halving_schedule(len(runs), self.config.halving_rate, search_steps)
@@ -423,8 +437,10 @@ class Evaluator:
             alive = alive[:survivors]
             for run in alive:
                 trainer.train(run, budget, validation_examples=examples)
-            alive.sort(key=lambda run: run.score, reverse=True)  # Stable: ties keep grid order.
-        set_aside = [run for run in runs if not run.diverged and run.steps < search_steps]
+            # A diverged run goes after a live one that scored 0 too; stable: other ties
+            # keep grid order.
+            alive.sort(key=lambda run: (not run.diverged, run.score), reverse=True)
+        set_aside = [run for run in runs if not run.diverged and run not in alive]
         if alive[0].diverged and set_aside:
             return self._search(trainer, set_aside, search_steps)
         return alive[0]

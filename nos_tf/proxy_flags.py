@@ -3,8 +3,9 @@
 Shared by the binaries that score rules (`nos_tf.evaluate`, `nos_tf.search`): import this
 module to define the flags, then `config_from_flags()` after absl parsed them. Each flag
 is one field of `nos_tf.proxy.ProxyConfig`, with the same defaults (the paper's grid,
-epochs and batch size, with successive halving and the best run continued: flags/paper.cfg
-is the paper's protocol); the presets in flags/*.cfg set them for a machine size.
+epochs and batch size, with successive halving, its cuts ranking on 1,000 validation
+images, and the best run continued: flags/paper.cfg is the paper's protocol); the presets
+in flags/*.cfg set them for a machine size.
 """
 
 from absl import flags

@@ -12,8 +12,10 @@ import pickle
 import keras
 import numpy as np
 import pytest
+from absl import flags
+from absl.testing import flagsaver
 
-from nos_tf import proxy
+from nos_tf import proxy, proxy_flags
 
 POWERSIGN = "g * exp(sign(g) * sign(m))"
 SMALL = proxy.ProxyConfig(
@@ -115,6 +117,12 @@ def test_a_rule_is_diverged_only_if_every_rate_diverges_however_halving_cut():
     assert full.lr_scores[0.05] == full.lr_scores[0.1] == 0.0  # Diverged.
     assert (halved.status, halved.lr, halved.reward) == (full.status, full.lr, full.reward)
     assert halved.lr_steps[1e-3] == full.lr_steps[1e-3]
+    # The cut ranking on 7 of the 300 images: 1e-3 is chosen on all 300 all the same.
+    cut_on_seven = proxy.Evaluator(dataclasses.replace(
+        config, halving_rate=3, halving_validation_examples=7)).evaluate(rule)
+    assert (cut_on_seven.status, cut_on_seven.lr) == (full.status, full.lr)
+    assert cut_on_seven.reward == full.reward
+    assert cut_on_seven.lr_scores[1e-3] == full.lr_scores[1e-3]  # On all 300 images.
 
 
 def test_rules_that_learn_nothing_can_be_abandoned():
@@ -207,13 +215,34 @@ def _on_seven(score: float) -> bool:
 def test_a_protocol_recorded_before_the_cuts_subset_existed_is_the_whole_sets():
     """Stores recorded protocols without `halving_validation_examples`; their runs ranked
     the cuts on the whole validation set, so that is the protocol they still match (and
-    resume with, given --halving_validation_examples=0)."""
-    recorded_before = {
-        key: value for key, value in SMALL.protocol().items()
-        if key != "halving_validation_examples"}
-    whole = dataclasses.replace(SMALL, halving_validation_examples=None)
-    assert whole.protocol() == recorded_before
-    assert SMALL.protocol() == {**recorded_before, "halving_validation_examples": 1000}
+    resume with, given --halving_validation_examples=0). So does a subset no cut reads."""
+    recorded_before = {  # SMALL's protocol as trial stores recorded it before the field.
+        "dataset": "digits", "data_dir": None, "train_examples": 400,
+        "validation_examples": 300, "batch_size": 100, "learning_rates": [1e-3, 1e-2, 1e-1],
+        "lr_search_epochs": 1, "epochs": 3, "seed": 0, "screen_rules": True,
+        "halving_rate": 3, "continue_best_run": True, "divergence_factor": 100.0,
+        "abandon_below": 0.0}
+    unread = [
+        {"halving_validation_examples": None},
+        {"halving_validation_examples": 300},  # The whole set (SMALL's default, 1000, too).
+        {"halving_validation_examples": 7, "halving_rate": 1},  # No cut.
+    ]
+    for change in unread:
+        protocol = dataclasses.replace(SMALL, **change).protocol()
+        others = {key: value for key, value in change.items()
+                  if key != "halving_validation_examples"}
+        assert protocol == {**recorded_before, **others}
+    read = dataclasses.replace(SMALL, halving_validation_examples=7).protocol()
+    assert read == {**recorded_before, "halving_validation_examples": 7}
+
+
+def test_the_flag_gives_the_cuts_subset_and_0_the_whole_set():
+    with flagsaver.flagsaver():
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["evaluate"])
+        assert proxy_flags.config_from_flags().halving_validation_examples == 1000
+        flags.FLAGS(["evaluate", "--halving_validation_examples=0"])
+        assert proxy_flags.config_from_flags().halving_validation_examples is None
 
 
 def test_scores_of_pruned_rates_say_they_had_less_training():

@@ -56,6 +56,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
             validation_examples=run.flags["validation_examples"],
             learning_rates=[float(lr) for lr in run.flags["learning_rates"]],
             epochs=run.flags["epochs"], halving_rate=run.flags["halving_rate"],
+            halving_validation_examples=run.flags["halving_validation_examples"] or None,
             abandon_below=run.flags["abandon_below"]).protocol()
         assert store.load_checkpoint(run.run_id).step == 2
     events = list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
