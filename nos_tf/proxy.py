@@ -45,7 +45,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import Callable, ClassVar
+from typing import Callable
 
 import keras
 import numpy as np
@@ -83,14 +83,14 @@ class ProxyConfig:
         rung, at least 2; see `halving_schedule`); 1 trains every rate for the full
         lr-search budget.
       halving_validation_examples: how many validation examples rank the runs at the
-        cuts of successive halving (None, or more than the set holds: all). The last rung, which chooses the rate,
-        and the reward use the whole validation set. A pass over 5,000 Fashion-MNIST
-        images takes ~0.7 s on one core, and the cut made 6 of a trained rule's 9
-        passes; on 1,000 images an accuracy's standard error is at most 1.6 points,
-        while rates a decade apart after a third of an epoch mostly differ by more, and
-        the cut keeps two. On the throughput benchmark's 117 rules (revision 4) this
-        took 8% off the evaluator's CPU time and changed 1 of the 35 trained rules'
-        rewards (0.851 to 0.840; the naive reference's is 0.840).
+        cuts of successive halving (None, or more than the set holds: all). The last
+        rung, which chooses the rate, and the reward use the whole validation set. A
+        pass over 5,000 Fashion-MNIST images takes ~0.7 s on one core, and the cut made
+        6 of a trained rule's 9 passes; on 1,000 images an accuracy's standard error is
+        at most 1.6 points, while rates a decade apart after a third of an epoch mostly
+        differ by more, and the cut keeps two. On the throughput benchmark's 117 rules
+        (revision 4) this took 8% off the evaluator's CPU time and changed 1 of the 35
+        trained rules' rewards (0.851 to 0.840; the naive reference's is 0.840).
       continue_best_run: the final run continues the chosen rate's search run instead of
         repeating it from scratch (needs halving to finish the winner's search budget,
         which it does).
@@ -147,22 +147,19 @@ class ProxyConfig:
         if problems:
             raise ValueError("invalid ProxyConfig: " + "; ".join(problems))
 
-    FIELDS_ADDED_LATER: ClassVar[dict[str, object]] = {"halving_validation_examples": None}
-    """Fields added after trial stores had recorded protocols, each with the value that
-    measures what the protocol measured before it existed."""
-
     def protocol(self) -> dict:
-        """Every field, JSON-ready: two configs give comparable rewards only if these are
-        equal (the trial store shares results between runs by it, and resumes a run only
-        with its own). A field of `FIELDS_ADDED_LATER` at its earlier value is left out,
-        so a run recorded before the field existed still matches the protocol it ran."""
+        """Every field that can change a reward, JSON-ready: two configs give comparable
+        rewards only if these are equal (the trial store shares results between runs by
+        it, and resumes a run only with its own).
+
+        `halving_validation_examples` is left out where no cut reads a subset: the runs
+        are then ranked on the whole set, as they were before the field existed, so the
+        protocols trial stores recorded then still match.
+        """
         fields = dataclasses.asdict(self)
         fields["learning_rates"] = list(self.learning_rates)
         if not self._cuts_read_a_subset():
-            fields["halving_validation_examples"] = None  # Measures what all would.
-        for name, earlier in self.FIELDS_ADDED_LATER.items():
-            if fields[name] == earlier:
-                del fields[name]
+            del fields["halving_validation_examples"]
         return fields
 
     def _cuts_read_a_subset(self) -> bool:

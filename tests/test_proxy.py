@@ -125,6 +125,21 @@ def test_a_rule_is_diverged_only_if_every_rate_diverges_however_halving_cut():
     assert cut_on_seven.lr_scores[1e-3] == full.lr_scores[1e-3]  # On all 300 images.
 
 
+def test_a_live_rate_that_scored_0_is_chosen_over_a_diverged_one(evaluator):
+    """Accuracy 0 is a score (of a cut's small subset, or of a rule that learned the wrong
+    classes); diverging is not one. With a rate left, the rule is not diverged, whatever
+    the grid order of the tie."""
+    outcomes = {0.1: (0.0, True), 0.01: (0.0, False)}  # lr: (score, diverged)
+
+    class ScriptedTrainer:
+        def train(self, run, until_step, validation_examples=None):
+            run.steps = until_step
+            run.score, run.diverged = outcomes[run.learning_rate]
+
+    runs = [proxy._Run(lr, weights=None, optimizer_state=None) for lr in outcomes]
+    assert evaluator._search(ScriptedTrainer(), runs, search_steps=4).learning_rate == 0.01
+
+
 def test_rules_that_learn_nothing_can_be_abandoned():
     config = dataclasses.replace(SMALL, screen_rules=False, abandon_below=0.3)
     result = proxy.Evaluator(config).evaluate("exp(g) * 0")
