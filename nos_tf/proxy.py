@@ -163,12 +163,13 @@ class ProxyConfig:
         return fields
 
     def _cuts_read_a_subset(self) -> bool:
-        """Whether `halving_validation_examples` changes anything: there are cuts (η > 1
-        and more than 2 rates, see `halving_schedule`) and it is below the validation
-        set's size, where that is known."""
+        """Whether `halving_validation_examples` changes anything: the schedule has cuts
+        (more than one rung; their number does not depend on the steps) and it is below
+        the validation set's size, where that is known."""
         subset = self.halving_validation_examples
+        rungs = halving_schedule(len(self.learning_rates), self.halving_rate, search_steps=1)
         return (
-            subset is not None and self.halving_rate > 1 and len(self.learning_rates) > 2
+            subset is not None and len(rungs) > 1
             and (self.validation_examples is None or subset < self.validation_examples)
         )
 
