@@ -140,6 +140,26 @@ def test_a_live_rate_that_scored_0_is_chosen_over_a_diverged_one(evaluator):
     assert evaluator._search(ScriptedTrainer(), runs, search_steps=4).learning_rate == 0.01
 
 
+def test_rates_the_cut_set_aside_are_finished_when_its_survivors_diverge(evaluator):
+    """An epoch of one step: the cut trains every rate its one step, so the rate it set
+    aside has as many steps as the two it kept. Those two then diverge at the choice
+    (their logits are not finite on images the cut's subset did not hold); the rate set
+    aside must still be scored and chosen, not the rule called diverged."""
+    cut_scores = {1e-3: 0.2, 1e-2: 0.5, 1e-1: 0.6}
+
+    class ScriptedTrainer:
+        def train(self, run, until_step, validation_examples=None):
+            run.steps = until_step
+            choosing = validation_examples is None
+            run.diverged = choosing and run.learning_rate > 1e-3
+            run.score = 0.0 if run.diverged else cut_scores[run.learning_rate]
+
+    runs = [proxy._Run(lr, weights=None, optimizer_state=None) for lr in cut_scores]
+    assert proxy.halving_schedule(3, evaluator.config.halving_rate, 1) == [(3, 1), (2, 1)]
+    best = evaluator._search(ScriptedTrainer(), runs, search_steps=1)
+    assert (best.learning_rate, best.diverged) == (1e-3, False)
+
+
 def test_rules_that_learn_nothing_can_be_abandoned():
     config = dataclasses.replace(SMALL, screen_rules=False, abandon_below=0.3)
     result = proxy.Evaluator(config).evaluate("exp(g) * 0")
