@@ -128,11 +128,13 @@ def load_parallel_corpus(
     for name, value in sizes.items():
         _check_positive(name, value)
     check_data_dir(data_dir)
-    if source == "auto":
-        source = "wmt14" if wmt14_prepared(data_dir) else "trans_de_en"
+    if source in ("auto", "wmt14"):
+        builder = _wmt14_builder(data_dir)  # Once: the probe and the loader share it.
+        if source == "auto":
+            source = "wmt14" if tfds_prepared(builder) else "trans_de_en"
     if source == "wmt14":
         splits, origin = _load_wmt14(
-            data_dir, min_words, max_words, train_pairs, validation_pairs, test_pairs
+            builder, min_words, max_words, train_pairs, validation_pairs, test_pairs
         )
     else:
         splits = _split_trans_de_en(
@@ -277,12 +279,16 @@ def _split_trans_de_en(pairs, train_pairs, validation_pairs, test_pairs, seed):
 
 def wmt14_prepared(data_dir: str | None = None) -> bool:
     """Whether TFDS holds wmt14_translate/de-en in `data_dir` (nothing is downloaded)."""
+    return tfds_prepared(_wmt14_builder(data_dir))
+
+
+def _wmt14_builder(data_dir):
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
-    return tfds_prepared(tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir))
+    return tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir)
 
 
-def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, test_pairs):
+def _load_wmt14(builder, min_words, max_words, train_pairs, validation_pairs, test_pairs):
     """(de, en) pairs of WMT'14's train split and newstest2013 / newstest2014 splits.
 
     A training pair that shares its German or its English side with a validation or test
@@ -292,7 +298,6 @@ def _load_wmt14(data_dir, min_words, max_words, train_pairs, validation_pairs, t
     """
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
-    builder = tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir)
     if not tfds_prepared(builder):
         raise DataUnavailableError(
             f"{WMT14_TFDS_NAME} is not prepared in {builder.data_dir}: build it on a machine "
