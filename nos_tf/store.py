@@ -542,6 +542,7 @@ class TrialStore:
                 totals[f"status:{status}"] = count
         return totals
 
+
 _RUN_LOCAL_STATUSES = ("timeout", "failed", "error")  # Of the machine, not the rule alone.
 
 
