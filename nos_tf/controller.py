@@ -27,9 +27,10 @@ The searchers:
   [-0.08, 0.08]) emits each unit's 5 tokens autoregressively, each position its own softmax
   over that position's valid tokens, the sampled token fed back as the next input; trained
   with PPO (Schulman et al. 2017: clipped probability ratio, several epochs per batch),
-  advantage = reward - exponential moving average of rewards, an entropy bonus, and Adam;
+  advantages standardized within each batch (`normalize_advantages`; off: reward minus an
+  exponential moving average of rewards, the paper's), an entropy bonus, and Adam;
   a penalty keeps its entropy above a floor (`entropy_floor`), and optionally
-  (`avoid_repeats`) it proposes only rules it has not proposed before.
+  (`avoid_repeats`) it samples again for rules it has not proposed before.
 - `reinforce`: the same policy trained with one REINFORCE step per batch (Williams 1992),
   as in Neural Architecture Search (Zoph & Le 2017).
 - `random`: each token uniform over the valid choices at its position; the baseline every

@@ -21,7 +21,8 @@ from nos_tf.rules.syntax import format_number
 
 SIGN_DECAYS = {None: None, "linear": "ld", "cosine": "cd", "restart": "rd"}
 
-# The rules of the paper's Wide ResNet table (section 5), in this language's text form.
+# The rules of the paper's Wide ResNet table (section 5), and AddSign, in
+# this language's text form.
 PAPER_RULES: dict[str, str] = {
     "powersign_clip": "(exp(sign(g) * sign(m)) + clip(g, 1e-4)) * g",
     "clip_m_exp_v": "clip(m, 1e-4) * exp(v)",

@@ -200,7 +200,8 @@ _OPTIMIZERS = flags.DEFINE(
     _OptimizerListParser(), "optimizers", "sgd,momentum,adam,rmsprop,powersign,addsign",
     "Optimizers to compare: sgd, momentum, adam, rmsprop, powersign, addsign (optionally "
     "-ld, -cd or -rd for a sign decay), or rule texts such as "
-    "'g * exp(sign(g) * sign(m))'. Commas inside parentheses belong to the rule.",
+    "'g * exp(sign(g) * sign(m))'. Commas inside parentheses belong to the rule. A name "
+    "is always the Keras optimizer: the rule of the operand alone is '1 * adam'.",
     serializer=flags.ListSerializer(","))
 _LEARNING_RATES = flags.DEFINE_list(
     "lrs", [], "One learning rate per optimizer, in order, or one for all; "
