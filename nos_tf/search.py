@@ -213,7 +213,8 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
     """Opens the store and the run, searches, prints the leaderboard.
 
     Exits with a message (status 1) when the evaluator cannot start, and on Ctrl-C (130),
-    saying how to continue: what finished is in the store.
+    saying how to continue: what finished is in the store. A new run whose evaluator
+    cannot start is taken out of the store again.
     """
     import tensorflow as tf
 
@@ -269,6 +270,11 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
                 _BATCH_SIZE.value, _EXECUTOR.value, _STORE.value, logdir)
             search.run_all()
         except executors.WorkerStartupError as error:
+            # A new run that finished nothing is not kept: resumed, it would keep the
+            # protocol that failed (a wrong --data_dir is part of it), which cannot change.
+            if not _RESUME.value and _discarded(store, run):
+                sys.exit(f"error: {error}\nNothing was recorded; once that is fixed, run "
+                         "the same command again.")
             sys.exit(f"error: {error}\nThe run is in the store; once that is fixed, "
                      f"{continue_with}")
         except KeyboardInterrupt:
@@ -276,6 +282,16 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
                   file=sys.stderr)
             sys.exit(130)
         print_leaderboard(store, run, _TOP.value)
+
+
+def _discarded(store: store_lib.TrialStore, run: store_lib.Run) -> bool:
+    """Takes `run` out of the store unless a trial of it finished (Ray's other workers
+    may have evaluated some before one failed to start)."""
+    try:
+        store.discard_run(run)
+        return True
+    except store_lib.StoreError:
+        return False
 
 
 if __name__ == "__main__":

@@ -345,7 +345,7 @@ class TrialStore:
         """
         if run.run_id in self._claims:
             return
-        lock_path = f"{self.path}-run{run.run_id}.lock"
+        lock_path = self._lock_path(run)
         try:
             descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
@@ -358,6 +358,31 @@ class TrialStore:
                 f"run {run.name!r} of {self.path} is being driven by another process (it "
                 f"holds {lock_path}): let it finish or stop it first") from None
         self._claims[run.run_id] = descriptor
+
+    def _lock_path(self, run: Run) -> str:
+        return f"{self.path}-run{run.run_id}.lock"
+
+    def discard_run(self, run: Run) -> None:
+        """Deletes a run that finished no trial, with its pending proposals and checkpoint:
+        a search that could not start (its data missing, say) leaves nothing to resume,
+        and the same command, once the cause is fixed, starts it again under its name.
+
+        Raises:
+          StoreError: a trial of the run finished (it would be lost), or another process
+            drives the run.
+        """
+        self.claim_run(run)
+        with self._write() as db:
+            finished = db.execute(
+                "SELECT COUNT(*) FROM trials WHERE run_id = ? AND state != ?",
+                (run.run_id, PENDING)).fetchone()[0]
+            if finished:
+                raise StoreError(
+                    f"run {run.name!r} has {finished} finished trials: it is not discarded")
+            for table in ("trials", "checkpoints", "runs"):
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.run_id,))
+        os.unlink(self._lock_path(run))  # Its id is never used again (AUTOINCREMENT).
+        os.close(self._claims.pop(run.run_id))
 
     # -- trials -----------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """`python -m nos_tf.search` end to end, and a search killed with SIGKILL that resumes."""
 
 import collections
+import glob
 import os
 import signal
 import sqlite3
@@ -175,11 +176,15 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     with store_lib.TrialStore(path) as store:
         assert store.runs() == []
 
-    # Data that is not there stops the search with what to do, and the run can continue.
+    # Data that is not there stops the search with what to do, and leaves no run behind
+    # (it would hold the wrong --data_dir in its protocol).
     process = run_search(path, "--dataset=cifar10", f"--data_dir={tmp_path}", "--run_name=c")
     assert process.returncode == 1 and "Traceback" not in process.stderr
     assert "dataset 'cifar10'" in process.stderr
-    assert "continue it with --resume --run_name=c" in process.stderr
+    assert "run the same command again" in process.stderr
+    with store_lib.TrialStore(path) as store:
+        assert store.runs() == []
+    assert not glob.glob(f"{path}-run*.lock")
     process = run_search(path, "--resume", "--run_name=nosuch")
     assert process.returncode == 1 and "no run 'nosuch'" in process.stderr
     assert "Traceback" not in process.stderr

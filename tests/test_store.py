@@ -131,6 +131,23 @@ def test_runs_are_named_and_keep_their_flags(store):
     assert store.resume_run("a").searcher == "ppo"
 
 
+def test_only_a_run_that_finished_nothing_is_discarded(store, run_id):
+    started = store.start_run("never-started", "ppo", {})
+    store.propose(started.run_id, "g", "fp-g")
+    store.save_checkpoint(started.run_id, b"state", step=0)
+    store.discard_run(started)
+    assert [run.name for run in store.runs()] == ["ppo-1"]
+    assert store.trials(started.run_id) == [] and store.load_checkpoint(started.run_id) is None
+    assert not os.path.exists(f"{store.path}-run{started.run_id}.lock")
+    assert store.start_run("never-started", "ppo", {}).run_id > started.run_id  # Name free.
+
+    trial = store.propose(run_id, "m", "fp-m")
+    store.finish(trial.trial_id, result("m", 0.5))
+    with pytest.raises(StoreError, match="1 finished trials: it is not discarded"):
+        store.discard_run(store.run("ppo-1"))
+    assert store.trial(trial.trial_id).result.reward == 0.5
+
+
 def test_resume_state_says_what_happened_after_the_checkpoint(tmp_path):
     path = str(tmp_path / "trials.db")
     with TrialStore(path) as store:
