@@ -38,10 +38,11 @@ class Progress:
             self.best_reward, self.best_rule = result.reward, trial.rule
         hours = max(time.monotonic() - self.started, 1e-9) / 3600.0
         logging.info(
-            "[%d/%d] reward=%.4f best=%.4f evals/h=%.0f cache_hits=%d status=%s lr=%s  %s",
+            "[%d/%d] reward=%.4f best=%.4f evals/h=%.0f cache_hits=%d status=%s lr=%s  %s%s",
             self.done, total, result.reward, self.best_reward, self.trained_here / hours,
             self.cache_hits, result.status + (" (cached)" if trial.cached else ""),
             "-" if result.lr is None else f"{result.lr:g}", trial.rule,
+            f"  ({result.reason})" if result.reason else "",
         )
 
 

@@ -172,7 +172,12 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
     """The best rules of the runs that share `run`'s protocol."""
     entries = store.leaderboard(top, run_id=run.run_id)
     if not entries:
-        print("No rule finished training.")
+        statuses = ", ".join(
+            f"{count} {key.removeprefix('status:')}"
+            for key, count in sorted(store.counts(run.run_id).items())
+            if key.startswith("status:"))
+        print(f"No rule finished training ({statuses or 'none evaluated'}): most sampled "
+              "rules are rejected before training; raise --max_evaluations.")
         return
     print(f"\nTop {len(entries)} rules (simplified; paste into nos_tf.RuleOptimizer):")
     print(f"{'rank':>4s} {'reward':>7s} {'lr':>8s} {'count':>5s}  rule")

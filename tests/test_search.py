@@ -42,6 +42,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     assert process.returncode == 0, process.stderr[-3000:]
     log = process.stderr
     assert "[6/6] reward=" in log and "evals/h=" in log and "cache_hits=" in log
+    assert "status=rejected lr=-" in log and "(not a descent direction" in log  # Says why.
     # The last line is a working optimizer, as a user would paste it.
     snippet = process.stdout.strip().splitlines()[-1]
     assert snippet.startswith("nos_tf.RuleOptimizer(")
@@ -217,6 +218,14 @@ def finished_trials_or_none(path):
         return finished_trials(path)
     except (sqlite3.Error, store_lib.StoreError):
         return None  # not created yet
+
+
+def test_a_search_that_trained_nothing_says_what_became_of_its_rules(tmp_path):
+    process = run_search(tmp_path / "s.sqlite", "--max_evaluations=3", "--batch_size=3")
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.stdout.strip() == (  # Seed 0's first three rules are all rejected.
+        "No rule finished training (3 rejected): most sampled rules are rejected before "
+        "training; raise --max_evaluations.")
 
 
 @pytest.mark.parametrize("searcher", ["random", "evolution"])
