@@ -347,6 +347,9 @@ class _WideResNetTask(_Task):
 
     def __init__(self):
         from nos_tf import data  # pylint: disable=import-outside-toplevel
+        from nos_tf.models import wrn  # pylint: disable=import-outside-toplevel
+
+        wrn.check_architecture(_WRN_DEPTH.value, _WRN_WIDTH.value)  # Before the data loads.
 
         def load(name):
             """`name` from --datasets_dir if it is there, else from the default places

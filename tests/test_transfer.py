@@ -335,6 +335,12 @@ def test_missing_dataset_error_names_transfers_own_flag(tmp_path):
     assert "`tfds build wmt14_translate/de-en --data_dir=DIR`" in message  # TFDS's own flag.
 
 
+def test_a_wide_resnet_that_cannot_exist_is_refused_before_its_data_loads(tmp_path):
+    with pytest.raises(SystemExit, match=r"^error: WRN depth must be 6n \+ 4 .*got 11$"):
+        _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3", wrn_depth="11",
+             datasets_dir=str(tmp_path / "no such folder"))  # Its error would come first.
+
+
 def test_mismatched_learning_rates_are_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="error: --lrs has 2 values for 3 optimizers"):
         _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,powersign", lrs="0.1,0.2")

@@ -34,6 +34,14 @@ OptimizerFactory = Callable[..., keras.optimizers.Optimizer]
 """build(learning_rate, total_steps, **keras_optimizer_kwargs) -> a fresh optimizer."""
 
 
+def check_architecture(depth: int, width: int) -> None:
+    """Raises ValueError unless WRN-`depth`-`width` exists (`depth` = 6n + 4, n >= 1)."""
+    if depth < 10 or (depth - 4) % 6:
+        raise ValueError(f"WRN depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
+    if width < 1:
+        raise ValueError(f"WRN width must be at least 1, got {width}")
+
+
 def wide_resnet(
     depth: int,
     width: int,
@@ -61,10 +69,7 @@ def wide_resnet(
     Keras's `BatchNormalization` and makes WRN-16-2's training step 1.28× faster on CPU
     (`nos_tf.models.batch_norm`).
     """
-    if depth < 10 or (depth - 4) % 6:
-        raise ValueError(f"WRN depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}")
-    if width < 1:
-        raise ValueError(f"WRN width must be at least 1, got {width}")
+    check_architecture(depth, width)
     blocks_per_group = (depth - 4) // 6
     regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
 
