@@ -108,9 +108,11 @@ def main(argv):
     try:
         _score(config, results_by_name)
     except KeyboardInterrupt:
-        print("\nInterrupted: the summary holds what finished.", file=sys.stderr)
         if results_by_name:
+            print("\nInterrupted: the summary holds what finished.", file=sys.stderr)
             print(f"\n{format_summary(results_by_name)}")
+        else:
+            print("\nInterrupted before any rule finished.", file=sys.stderr)
         sys.exit(130)
     print()
     print(format_summary(results_by_name))

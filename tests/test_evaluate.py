@@ -90,7 +90,8 @@ def test_ctrl_c_prints_the_summary_of_what_finished(tmp_path):
         stderr_file.seek(0)
         stderr = stderr_file.read()
     assert process.returncode == 130, stderr[-3000:]
-    assert "Interrupted" in stderr and "Traceback" not in stderr
+    assert "Interrupted: the summary holds what finished." in stderr
+    assert "Traceback" not in stderr
     assert "reward    ± std" in stdout and stdout.rstrip().endswith("  g")
 
 
@@ -99,6 +100,18 @@ def _main_with(*args):
         flags.FLAGS.unparse_flags()
         flags.FLAGS(["evaluate", f"--flagfile={SMOKE}", *args])
         evaluate.main(["evaluate"])
+
+
+def test_ctrl_c_before_any_result_promises_no_summary(monkeypatch, capsys):
+    def interrupted(config, results_by_name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate, "_score", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        _main_with("--rule=g")
+    assert exit_.value.code == 130
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "Interrupted before any rule finished." and not captured.out
 
 
 @pytest.mark.parametrize("flag, message", [
