@@ -670,7 +670,8 @@ def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) ->
         logging.info("%s: trying learning rate %g", spec.label, rate)
         score = task.run(spec, rate, sweep=True).score
         scores[rate] = score if math.isfinite(score) else -math.inf
-        logging.info("%s: learning rate %g scores %g", spec.label, rate, score)
+        logging.info("%s: learning rate %g %s", spec.label, rate,
+                     f"scores {score:g}" if math.isfinite(score) else "diverged")
     return max(grid, key=lambda rate: scores[rate])
 
 
