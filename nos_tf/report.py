@@ -2,8 +2,9 @@
 
     python -m nos_tf.report --store=runs/cpu/search.sqlite [--top=20] [--output=progress.png]
 
-Prints the best rules (one line per fingerprint: its best reward, the rule and learning rate
-of that evaluation, and how often the fingerprint was proposed, cache hits included) and a
+Prints the best rules (one line per fingerprint: its best reward, the learning rate and
+the rule, simplified, of that evaluation, and how often the fingerprint was proposed,
+cache hits included; `nos_tf.leaderboard`) and a
 summary of each run, then writes a PNG of reward per evaluation with the best so far, one
 line per run, labelled by searcher. Runs of different proxy protocols (other data, other
 epochs) get a leaderboard each: their rewards do not compare.
@@ -17,6 +18,7 @@ import sys
 from absl import app, flags
 from matplotlib.figure import Figure
 
+from nos_tf import leaderboard
 from nos_tf.store import EVALUATED, LeaderboardEntry, StoreError, TrialStore
 
 _STORE = flags.DEFINE_string("store", None, "Path of the trial store (SQLite) to report on.")
@@ -27,19 +29,9 @@ _OUTPUT = flags.DEFINE_string(
 
 
 def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
-    """The leaderboard as a fixed-width text table."""
     if not entries:
         return "no rule has been evaluated successfully yet"
-    header = ("rank", "reward", "rule", "lr", "count")
-    rows = [(str(entry.rank), f"{entry.reward:.4f}", entry.rule,
-             "-" if entry.lr is None else f"{entry.lr:g}", str(entry.count))
-            for entry in entries]
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(5)]
-    # Numbers align right, the rule left.
-    aligns = (">", ">", "<", ">", ">")
-    return "\n".join(
-        "  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths))
-        .rstrip() for row in [header, *rows])
+    return leaderboard.format_leaderboard(entries)
 
 
 def format_leaderboards(store: TrialStore, top: int) -> str:
@@ -69,9 +61,7 @@ def format_runs(store: TrialStore) -> str:
     lines = []
     for run in store.runs():
         counts = store.counts(run.run_id)
-        statuses = ", ".join(f"{key.removeprefix('status:')} {value}"
-                             for key, value in sorted(counts.items())
-                             if key.startswith("status:"))
+        statuses = leaderboard.format_statuses(counts)
         lines.append(f"run {run.name!r} ({run.searcher}): {counts[EVALUATED]} evaluations"
                      f" [{statuses or 'none'}], {counts['cached']} cache hits, "
                      f"{counts['pending']} pending")

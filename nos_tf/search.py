@@ -36,7 +36,7 @@ import time
 
 from absl import app, flags, logging
 
-from nos_tf import controller, driver, executors, proxy, proxy_flags, rules
+from nos_tf import controller, driver, executors, leaderboard, proxy, proxy_flags, rules
 from nos_tf import store as store_lib
 
 flags.adopt_module_key_flags(proxy_flags)  # --help shows the proxy task's flags too.
@@ -172,19 +172,12 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
     """The best rules of the runs that share `run`'s protocol."""
     entries = store.leaderboard(top, run_id=run.run_id)
     if not entries:
-        statuses = ", ".join(
-            f"{count} {key.removeprefix('status:')}"
-            for key, count in sorted(store.counts(run.run_id).items())
-            if key.startswith("status:"))
+        statuses = leaderboard.format_statuses(store.counts(run.run_id))
         print(f"No rule finished training ({statuses or 'none evaluated'}): most sampled "
               "rules are rejected before training; raise --max_evaluations.")
         return
-    print(f"\nTop {len(entries)} rules (simplified; paste into nos_tf.RuleOptimizer):")
-    print(f"{'rank':>4s} {'reward':>7s} {'lr':>8s} {'count':>5s}  rule")
-    for entry in entries:
-        shown = str(rules.simplify(rules.parse(entry.rule)))
-        lr = "-" if entry.lr is None else f"{entry.lr:g}"
-        print(f"{entry.rank:4d} {entry.reward:7.4f} {lr:>8s} {entry.count:5d}  {shown}")
+    print(f"\nTop {len(entries)} rules (paste into nos_tf.RuleOptimizer):")
+    print(leaderboard.format_leaderboard(entries))
     best = entries[0]
     best_rule = rules.simplify(rules.parse(best.rule))
     learning_rate = float(best.lr or 1e-3)  # a float: Keras rejects an int learning rate

@@ -40,12 +40,12 @@ def store_path(tmp_path):
 def test_leaderboard_table_ranks_rules_with_their_counts(store_path, tmp_path):
     text = report.write_report(store_path, top=4, output=str(tmp_path / "plot.png"))
     table = text.split("\n\n")[0].splitlines()
-    assert table[0].split() == ["rank", "reward", "rule", "lr", "count"]
-    assert [line.split() for line in table[1:]] == [
-        ["1", "0.9000", "m", "*", "exp(v)", "0.1", "1"],
-        ["2", "0.8000", "adam", "0.1", "1"],
-        ["3", "0.7000", "sign(m)", "0.1", "1"],
-        ["4", "0.6000", "g", "0.1", "2"]]  # Proposed by both runs.
+    assert table[0].split() == ["rank", "reward", "lr", "count", "rule"]
+    assert [line.split(maxsplit=4) for line in table[1:]] == [
+        ["1", "0.9000", "0.1", "1", "m * exp(v)"],
+        ["2", "0.8000", "0.1", "1", "adam"],
+        ["3", "0.7000", "0.1", "1", "sign(m)"],
+        ["4", "0.6000", "0.1", "2", "g"]]  # Proposed by both runs.
     assert "run 'ppo-1' (ppo): 5 evaluations [diverged 1, ok 3, rejected 1], 0 cache hits" in text
     assert "run 'random-1' (random): 1 evaluations [ok 1], 1 cache hits, 1 pending" in text
 
@@ -83,8 +83,8 @@ def run_report(*args):
 def test_the_binary_prints_the_leaderboard_and_writes_the_png(store_path):
     process = run_report(f"--store={store_path}", "--top=2")
     assert process.returncode == 0, process.stderr[-2000:]
-    assert process.stdout.splitlines()[1].split() == ["1", "0.9000", "m", "*", "exp(v)",
-                                                      "0.1", "1"]
+    assert process.stdout.splitlines()[1].split(maxsplit=4) == [
+        "1", "0.9000", "0.1", "1", "m * exp(v)"]
     png = store_path.removesuffix(".db") + ".png"
     assert f"progress plot: {png}" in process.stdout
     height, width, _ = matplotlib.image.imread(png).shape

@@ -224,7 +224,7 @@ def test_a_search_that_trained_nothing_says_what_became_of_its_rules(tmp_path):
     process = run_search(tmp_path / "s.sqlite", "--max_evaluations=3", "--batch_size=3")
     assert process.returncode == 0, process.stderr[-3000:]
     assert process.stdout.strip() == (  # Seed 0's first three rules are all rejected.
-        "No rule finished training (3 rejected): most sampled rules are rejected before "
+        "No rule finished training (rejected 3): most sampled rules are rejected before "
         "training; raise --max_evaluations.")
 
 

@@ -1,0 +1,27 @@
+"""A trial store's best rules and how its trials ended, as text: what `nos_tf.search`
+ends with and `nos_tf.report` prints, in one form (a module of its own because both
+binaries define --store and --top, so neither can import the other)."""
+
+from nos_tf import rules
+from nos_tf.store import LeaderboardEntry
+
+
+def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
+    """A fixed-width table, best first: rank, reward, learning rate, how often the rule was
+    proposed (cache hits included), and the rule, simplified: ready for RuleOptimizer."""
+    header = ("rank", "reward", "lr", "count", "rule")
+    rows = [(str(entry.rank), f"{entry.reward:.4f}",
+             "-" if entry.lr is None else f"{entry.lr:g}", str(entry.count),
+             str(rules.simplify(rules.parse(entry.rule))))
+            for entry in entries]
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(5)]
+    aligns = (">", ">", ">", ">", "<")  # Numbers align right, the rule left.
+    return "\n".join(
+        "  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths))
+        .rstrip() for row in [header, *rows])
+
+
+def format_statuses(counts: dict[str, int]) -> str:
+    """The evaluations of `TrialStore.counts` by status: "diverged 1, ok 3, rejected 1"."""
+    return ", ".join(f"{key.removeprefix('status:')} {count}"
+                     for key, count in sorted(counts.items()) if key.startswith("status:"))
