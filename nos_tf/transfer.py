@@ -642,7 +642,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
                       marker="" if len(values) > 50 else "o", markersize=3)
         axis.set_title(name)
         axis.set_xlabel("step" if name.startswith("distance") else "epoch")
-        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, min_n_ticks=1))
         if "perplexity" in name:
             axis.set_yscale("log")
         axis.grid(alpha=0.3)
