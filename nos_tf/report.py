@@ -29,6 +29,7 @@ _OUTPUT = flags.DEFINE_string(
 
 
 def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
+    """`nos_tf.leaderboard`'s table, or a line saying there is nothing to rank yet."""
     if not entries:
         return "no rule has been evaluated successfully yet"
     return leaderboard.format_leaderboard(entries)

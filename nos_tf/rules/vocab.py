@@ -239,7 +239,7 @@ def moments_of(names) -> tuple[str, ...]:
 
 
 def describe() -> str:
-    """The vocabulary as plain text, generated from the tables (used by `python -m nos_tf.rules`)."""
+    """The vocabulary as plain text, made from the tables (used by `python -m nos_tf.rules`)."""
     lines = ["Operands:"]
     lines += [f"  {s.name:8s} {s.doc}" for s in OPERANDS.values()]
     lines += ["  numbers  2, 0.3, 1e-4, ...", "Unary functions:"]
