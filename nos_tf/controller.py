@@ -7,7 +7,7 @@ A search loop (`nos_tf.search`) drives any searcher the same way:
         proposals = searcher.ask(batch_size)       # token sequences + decoded Rules
         rewards = [...]                            # one float per proposal
         metrics = searcher.tell(proposals, rewards)
-        store.save_searcher_state(searcher.get_state())
+        checkpoint(searcher.get_state())           # nos_tf.driver: into the store
 
 Rewards are plain floats, larger is better (the proxy's validation accuracy); a rule that is
 rejected before training, or whose training diverged, is told with reward 0, and a rule
@@ -19,7 +19,8 @@ Searchers are deterministic given their seed and the rewards they are told, and
 moments, the reward baseline, the population, the random generator). A search killed
 between `tell` and the next `ask` resumes exactly from the stored state; one killed
 mid-batch, restored from the state saved after the previous `tell`, asks the same batch
-again, and the store's fingerprint cache answers the rules already evaluated.
+again, and the driver takes back, by their tokens, the trials the killed run had proposed
+(`nos_tf.driver.Search.resume`).
 
 The searchers:
 

@@ -96,7 +96,9 @@ class Search:
         self._replay += state.proposed_since
         replayed = {trial.trial_id for trial in self._replay}
         for trial in self.store.trials(self.run.run_id):
-            if trial.trial_id not in replayed:
+            # A pending trial that is not to be replayed was left by an earlier resume
+            # whose searcher did not propose it again (see run_all): nothing to tell.
+            if trial.trial_id not in replayed and trial.result is not None:
                 self._record(trial)
         self.asked = self.progress.done
         logging.info(
@@ -123,18 +125,25 @@ class Search:
         every worker busy (at most one batch ahead of the policy).
 
         Not past a complete batch: it is told first, so the next batch comes from the
-        updated policy. A batch completes at once when the store answers all of it: cache
-        hits, or the trials a resumed search takes back from a run killed during that
-        batch's update. Then the killed run's own choice is repeated: it had sampled the
-        next batch before the update exactly when trials it proposed are still to be
-        taken back (every batch after a checkpoint was sampled before the next update).
+        updated policy. A batch completes at once when the store answers all of it (cache
+        hits, say).
+
+        A resumed search repeats the killed run's choice instead: that run had sampled the
+        next batch before this one's update exactly when trials it proposed are still to
+        be taken back (every batch after a checkpoint was sampled before the next update),
+        whatever the workers do now: the trials of a run killed during an update complete
+        its batch at once, and a run resumed with fewer workers than it had (`capacity`)
+        would otherwise sample that batch from the updated policy, other rules, and leave
+        the killed run's trials of it pending for good.
         """
         if not self._batches:
             return True
         if len(self._batches) >= 2:
             return False
+        if self._replay:
+            return True
         if self._batches[-1].complete:
-            return bool(self._replay)
+            return False
         return self.executor.num_in_flight < self.executor.capacity
 
     def _proposal(self, tokens, log_prob):

@@ -35,7 +35,8 @@ The resume protocol (what ``nos_tf.search --resume`` does with this store):
      tokens and take the trials instead of proposing anew, so that nothing is counted or
      trained twice.
   4. ``state.finished_since``: trials finished after the checkpoint, in finish order: their
-     results are to be handed to the searcher as if they had just arrived.
+     results are to be handed to the searcher as if they had just arrived (a trial taken
+     back in step 3 carries its result, which is all ``nos_tf.driver`` needs).
   5. ``state.pending``: resubmit each to the executor under its ``trial_id``.
 
 This is exact provided the driver keeps two habits: it calls ``finish`` as soon as a result

@@ -314,6 +314,38 @@ class OneWorkerExecutor(TwoWorkerExecutor):
     capacity = 1
 
 
+def test_a_search_resumed_with_fewer_workers_takes_back_all_it_had_proposed(tmp_path):
+    """Two workers sample the next batch before the update; resumed with one, the search
+    must still take that batch back (not sample it again from the updated policy, other
+    rules), or its trials stayed pending for good and a second resume failed on them."""
+    for crash_after in (3, 9):  # At 3 (seed 5's course) the next batch was sampled ahead.
+        path = tmp_path / f"killed{crash_after}.sqlite"
+        with pytest.raises(KeyboardInterrupt):
+            drive(path, TwoWorkerExecutor(crash_after=crash_after), total=16)
+        with store_lib.TrialStore(path) as store:
+            killed = {t.trial_id: t.result for t in store.trials() if t.result is not None}
+        drive(path, OneWorkerExecutor(), resume=True, total=16)
+        with store_lib.TrialStore(path) as store:
+            trials = store.trials()
+            assert not store.pending(store.run("r").run_id), crash_after
+        assert len(trials) == 16, crash_after
+        assert {t.trial_id: t.result for t in trials if t.trial_id in killed} == killed
+        search = drive(path, OneWorkerExecutor(), resume=True, total=16)  # Nothing left.
+        assert search.progress.done == 16 and search.progress.trained_here == 0
+
+    # A store where an earlier version left such a trial pending before its checkpoint:
+    # the resume skips it rather than tell the searcher a reward it never had.
+    with store_lib.TrialStore(path) as store:
+        run_id = store.run("r").run_id
+        stranded = store.propose(run_id, "g", rules.parse("g").fingerprint(), tokens=[0])
+        checkpoint = store.load_checkpoint(run_id)
+        store.save_checkpoint(run_id, checkpoint.blob, checkpoint.step)
+    search = drive(path, OneWorkerExecutor(), resume=True, total=16)
+    assert search.progress.done == 16 and search.progress.trained_here == 0
+    with store_lib.TrialStore(path) as store:
+        assert store.pending(run_id) == [stranded]
+
+
 def searcher_state(path):
     with store_lib.TrialStore(path) as store:
         checkpoint = store.load_checkpoint(store.run("r").run_id)
