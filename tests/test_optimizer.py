@@ -257,13 +257,46 @@ def test_embedding_indexed_slices_gradients():
     assert losses[-1] < losses[0] * 0.8
 
 
-def test_distribution_strategy_uses_per_variable_updates():
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    with strategy.scope():
-        model = small_convnet()
-        optimizer = nos_tf.RuleOptimizer(POWERSIGN, learning_rate=0.01)
-    _, losses = compile_and_fit(optimizer, model=model)
-    assert losses[-1] < losses[0]
+MIRRORED_AGAINST_ONE_DEVICE = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    [cpu] = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import nos_tf
+
+    def trained_weights(strategy):
+        with strategy.scope():
+            keras.utils.set_random_seed(1)
+            model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="tanh"),
+                                      keras.layers.Dense(3)])
+            model.compile(optimizer=nos_tf.RuleOptimizer(sys.argv[1], learning_rate=0.05, seed=3),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 8)).astype("float32")
+        y = rng.integers(0, 3, size=64).astype("int32")
+        model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    one = trained_weights(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    two = trained_weights(mirrored)
+    print(max(float(np.max(np.abs(a - b))) for a, b in zip(one, two)))
+""")
+
+
+def test_mirrored_strategy_over_two_devices_trains_as_one_device_does():
+    """Each replica's gradients are summed, then the rule updates each variable once:
+    moments and random operands included, two replicas give one device's weights. (In a
+    process of its own: logical devices must be set before TensorFlow starts.)"""
+    rule = "drop(g, 0.3) * exp(sign(g) * sign(m)) + 0.01 * noise"
+    process = subprocess.run(
+        [sys.executable, "-c", MIRRORED_AGAINST_ONE_DEVICE, rule], capture_output=True,
+        text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert float(process.stdout.split()[-1]) < 1e-5
 
 
 def test_without_xla_the_update_is_the_same():
