@@ -220,8 +220,8 @@ _EPOCHS = flags.DEFINE_integer("train_epochs", 5, "Training epochs (wrn, gnmt)."
 _BATCH_SIZE = flags.DEFINE_integer(
     "train_batch_size", 128, "Batch size (wrn, gnmt).", lower_bound=1)
 _VERBOSE = flags.DEFINE_enum(
-    "fit_verbose", "1", ["0", "1", "2"], "Keras fit verbosity: 1 progress bars, 2 a line per "
-    "epoch, 0 silent.")
+    "fit_verbose", "auto", ["auto", "0", "1", "2"], "Keras fit verbosity: 1 progress bars, "
+    "2 a line per epoch, 0 silent; auto: 1 on a terminal, 2 into a file or pipe (a log).")
 
 # Wide ResNet.
 _IMAGE_DATASET = flags.DEFINE_enum(
@@ -401,7 +401,7 @@ class _WideResNetTask(_Task):
             depth=_WRN_DEPTH.value, width=_WRN_WIDTH.value, weight_decay=_WEIGHT_DECAY.value,
             dropout=_WRN_DROPOUT.value, epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,
             batch_size=_BATCH_SIZE.value, schedule=_LR_SCHEDULE.value, augmentation=_AUGMENT.value,
-            seed=_SEED.value, verbose=int(_VERBOSE.value), evaluate_test=not sweep)
+            seed=_SEED.value, verbose=fit_verbosity(), evaluate_test=not sweep)
         return Outcome(
             cells=dict(zip(self.columns, _percent([
                 result.final_validation, result.final_test,
@@ -476,7 +476,7 @@ class _TranslationTask(_Task):
             epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,
             batch_size=_BATCH_SIZE.value, beam_size=_BEAM_SIZE.value,
             length_penalty=_LENGTH_PENALTY.value, seed=_SEED.value,
-            verbose=int(_VERBOSE.value), evaluate_test=not sweep)
+            verbose=fit_verbosity(), evaluate_test=not sweep)
         if not sweep:
             for source, reference, translation in result.examples[:3]:
                 logging.info("%s | %s\n  reference:   %s\n  translation: %s",
@@ -661,6 +661,14 @@ def prepare_output_dir(path: str) -> None:
     os.makedirs(path, exist_ok=True)
     with tempfile.TemporaryFile(dir=path):
         pass
+
+
+def fit_verbosity() -> int:
+    """--fit_verbose as Keras's `verbose`: progress bars redraw themselves on a terminal,
+    but in a log each redraw is another line of escape codes."""
+    if _VERBOSE.value == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(_VERBOSE.value)
 
 
 def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) -> float:

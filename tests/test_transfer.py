@@ -341,6 +341,15 @@ def test_a_wide_resnet_that_cannot_exist_is_refused_before_its_data_loads(tmp_pa
              datasets_dir=str(tmp_path / "no such folder"))  # Its error would come first.
 
 
+@pytest.mark.parametrize("flag, terminal, verbose", [
+    ("auto", True, 1), ("auto", False, 2), ("1", False, 1), ("0", True, 0)])
+def test_progress_bars_on_a_terminal_and_a_line_per_epoch_in_a_log(
+        monkeypatch, flag, terminal, verbose):
+    monkeypatch.setattr(transfer.sys.stdout, "isatty", lambda: terminal)
+    with flagsaver.flagsaver(fit_verbose=flag):
+        assert transfer.fit_verbosity() == verbose
+
+
 def test_mismatched_learning_rates_are_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="error: --lrs has 2 values for 3 optimizers"):
         _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,powersign", lrs="0.1,0.2")
