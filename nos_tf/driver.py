@@ -96,8 +96,8 @@ class Search:
         self._replay += state.proposed_since
         replayed = {trial.trial_id for trial in self._replay}
         for trial in self.store.trials(self.run.run_id):
-            # A pending trial that is not to be replayed was left by an earlier resume
-            # whose searcher did not propose it again (see run_all): nothing to tell.
+            # A pending trial not to be replayed was stranded by an earlier resume (whose
+            # searcher did not propose it again, see run_all): it has nothing to tell.
             if trial.trial_id not in replayed and trial.result is not None:
                 self._record(trial)
         self.asked = self.progress.done
@@ -128,13 +128,14 @@ class Search:
         updated policy. A batch completes at once when the store answers all of it (cache
         hits, say).
 
-        A resumed search repeats the killed run's choice instead: that run had sampled the
-        next batch before this one's update exactly when trials it proposed are still to
-        be taken back (every batch after a checkpoint was sampled before the next update),
-        whatever the workers do now: the trials of a run killed during an update complete
-        its batch at once, and a run resumed with fewer workers than it had (`capacity`)
-        would otherwise sample that batch from the updated policy, other rules, and leave
-        the killed run's trials of it pending for good.
+        A resumed search follows the killed run instead while trials that run proposed are
+        still to be taken back: exactly then it had sampled the next batch before this
+        one's update (every batch after a checkpoint was sampled before the next update).
+        So it samples ahead whatever its workers do now: when the killed run's trials
+        complete this batch at once (it was killed during the update), and when it resumes
+        with fewer workers than the killed run had, which would otherwise sample the next
+        batch from the updated policy (other rules) and leave the killed run's trials of it
+        pending for good.
         """
         if not self._batches:
             return True
