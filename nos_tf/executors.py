@@ -44,6 +44,10 @@ EXECUTORS = ("local", "ray")
 # Statuses of evaluations that went wrong, beside the evaluator's ERROR (module docstring).
 TIMEOUT, FAILED = "timeout", "failed"
 
+# Seconds to wait for a dead worker's answer to the call sent before its job: that call
+# has failed or succeeded by the time the job's failure is seen, so this is only a bound.
+_ALIVE_CHECK_S = 5.0
+
 
 class WorkerStartupError(RuntimeError):
     """The evaluator factory failed on a worker (bad config, missing data): every
@@ -198,6 +202,9 @@ class _Worker:
     job: _Job | None = None
     result_ref: Any = None
     started_at: float | None = None  # When its current job started (monotonic).
+    # For a job sent to a worker that was ready: resolves just before the job starts,
+    # and fails if the worker had died while idle (see `_worker_died`).
+    alive_ref: Any = None
 
 
 class RayExecutor(Executor):
@@ -210,7 +217,8 @@ class RayExecutor(Executor):
     An evaluation is dispatched only to an idle actor, so its clock starts when it really
     starts (after the actor's evaluator is built, for a fresh actor). A worker that dies
     mid-evaluation is replaced and the evaluation retried on the fresh one, up to
-    `max_retries` times, then reported "failed". One running past `eval_timeout` seconds is
+    `max_retries` times, then reported "failed"; one that had died idle (a lost node) is
+    replaced too, and costs the evaluation sent to it no retry. One running past `eval_timeout` seconds is
     reported "timeout" and its actor killed and replaced. `ray.util.ActorPool` does neither,
     hence this small scheduler.
     """
@@ -316,8 +324,11 @@ class RayExecutor(Executor):
                 return
             if worker.job is None:
                 worker.job = self._queue.popleft()
+                ready = worker.ready_at is not None
+                # An actor runs its calls in order: this one answers before the job starts.
+                worker.alive_ref = worker.actor.ready.remote() if ready else None
                 worker.result_ref = worker.actor.evaluate.remote(worker.job.rule_text)
-                worker.started_at = time.monotonic() if worker.ready_at is not None else None
+                worker.started_at = time.monotonic() if ready else None
 
     def _deadline(self, worker: _Worker) -> float | None:
         if self._eval_timeout is None or worker.started_at is None:
@@ -356,9 +367,15 @@ class RayExecutor(Executor):
         Raises WorkerStartupError when the worker died building its evaluator."""
         _raise_if_startup_failed(error)
         job, elapsed = worker.job, _elapsed(worker.started_at)
-        worker.job = worker.result_ref = worker.started_at = None
+        died_idle = self._died_before_its_job(worker)
+        worker.job = worker.result_ref = worker.started_at = worker.alive_ref = None
         self._replace(worker)
         if job is None:
+            return []
+        if died_idle:  # A node lost while the worker waited: not the rule's doing.
+            logging.warning("worker %s had died before it was sent %r; sending it to a "
+                            "fresh worker", worker.name, job.rule_text)
+            self._queue.appendleft(job)
             return []
         job.deaths += 1
         if job.deaths > self._max_retries:
@@ -369,6 +386,23 @@ class RayExecutor(Executor):
                         worker.name, job.rule_text, job.deaths, self._max_retries)
         self._queue.appendleft(job)
         return []
+
+    def _died_before_its_job(self, worker: _Worker) -> bool:
+        """Whether the worker, ready before, was dead when its job was sent: nothing
+        watches an idle actor, so its death shows only when a job fails on it, and would
+        otherwise count against that job's `max_retries`. (A job sent to a fresh worker, not
+        yet ready, still counts its death: were every fresh worker to die, it would
+        otherwise be sent on forever.)"""
+        if worker.alive_ref is None:
+            return False
+        answered, _ = self._ray.wait([worker.alive_ref], timeout=_ALIVE_CHECK_S)
+        if not answered:
+            return False
+        try:
+            self._ray.get(worker.alive_ref)
+        except self._ray.exceptions.RayError:
+            return True
+        return False
 
     def _time_out(self, worker: _Worker) -> tuple[Hashable, EvalResult]:
         job, elapsed = worker.job, _elapsed(worker.started_at)

@@ -158,6 +158,24 @@ def test_ray_retries_a_killed_worker_then_reports_failed(ray_instance, tmp_path)
     assert after.status == "ok"
 
 
+def test_ray_worker_that_died_idle_costs_the_next_rule_no_retry(ray_instance):
+    """Nothing watches an idle worker: its death shows when a rule is sent to it. That rule
+    did not kill it, so it goes to a fresh worker, even with no retries allowed."""
+    with executors.RayExecutor(ScriptedEvaluator, num_workers=1, max_retries=0) as executor:
+        executor.submit("first", "first")
+        first = collect(executor, 1)["first"]
+        pid = int(first.worker.rpartition(":")[2])
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.1)  # Until the process is gone (or a zombie Ray has not reaped).
+        time.sleep(1.0)
+        executor.submit("next", "next")
+        after = collect(executor, 1)["next"]
+    assert (after.status, after.reason) == ("ok", "call 1")
+    assert after.worker != first.worker
+
+
 def test_ray_times_out_a_hung_evaluation_and_replaces_its_worker(ray_instance):
     with executors.RayExecutor(ScriptedEvaluator, num_workers=1, eval_timeout=2) as executor:
         executor.submit("hang", "hang")
