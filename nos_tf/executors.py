@@ -218,9 +218,9 @@ class RayExecutor(Executor):
     starts (after the actor's evaluator is built, for a fresh actor). A worker that dies
     mid-evaluation is replaced and the evaluation retried on the fresh one, up to
     `max_retries` times, then reported "failed"; one that had died idle (a lost node) is
-    replaced too, and costs the evaluation sent to it no retry. One running past `eval_timeout` seconds is
-    reported "timeout" and its actor killed and replaced. `ray.util.ActorPool` does neither,
-    hence this small scheduler.
+    replaced too, and costs the evaluation sent to it no retry. One running past
+    `eval_timeout` seconds is reported "timeout" and its actor killed and replaced.
+    `ray.util.ActorPool` does neither, hence this small scheduler.
     """
 
     def __init__(self, evaluator_factory: Callable[[], Any], *, address: str | None = None,
@@ -358,7 +358,7 @@ class RayExecutor(Executor):
                                      _elapsed(worker.started_at), worker.name or "ray")
         except self._ray.exceptions.RayError as error:  # The process (or its node) died.
             return self._worker_died(worker, error)
-        worker.job = worker.result_ref = worker.started_at = None
+        worker.job = worker.result_ref = worker.started_at = worker.alive_ref = None
         return [(job.key, result)]
 
     def _worker_died(self, worker: _Worker, error) -> list[tuple[Hashable, EvalResult]]:
