@@ -14,13 +14,14 @@ def run_benchmark(name, *args):
 
 
 def test_search_efficiency_compares_ppo_with_random_search():
-    process = run_benchmark("search_efficiency", "--seeds=2", "--first_seed=5",
+    # PPO's search of seed 17 reaches tuned Adam's reward at its third evaluation.
+    process = run_benchmark("search_efficiency", "--seeds=2", "--first_seed=17",
                             "--evaluations=12", "--batch_size=6")
     assert process.returncode == 0, process.stderr[-3000:]
     out = process.stdout
     target = float(out.split("tuned Adam's reward (the target): ")[1].split()[0])
     assert 0.3 < target < 1.0  # Adam makes real progress on the problems.
-    assert "12 evaluations x 2 seeds from 5," in out
+    assert "12 evaluations x 2 seeds from 17," in out
     assert "\nppo  (" in out and "\nrandom  (" in out
     assert out.count("best reward after 12:") == 2  # one line per searcher
     assert out.count("evaluations to tuned Adam's reward: ") == 2
@@ -29,6 +30,13 @@ def test_search_efficiency_compares_ppo_with_random_search():
                         "over seeds): mean ")[1]
     assert "median " in closing and "target <= 0.5" in closing
     assert "distinct rules trained to tuned Adam, ppo / random: median " in closing
+
+    # Where no search reached the target, every one counts the budget: no 1.00 "ratio".
+    process = run_benchmark("search_efficiency", "--seeds=1", "--first_seed=5",
+                            "--evaluations=6", "--batch_size=3")
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "neither ppo nor random reached tuned Adam in any search: no ratio" in process.stdout
+    assert "ppo / random" not in process.stdout
 
 
 def test_a_search_pays_for_distinct_rules_that_pass_the_screen():
@@ -223,6 +231,22 @@ def test_searcher_hyperparameters_are_read_as_their_defaults_types():
         read("entropy_flor=0")  # was ignored: the run went on with the default
     with pytest.raises(app.UsageError, match="epochs takes an integer, not 'many'"):
         read("epochs=many")
+
+
+@pytest.mark.parametrize("flag, problem", [
+    ("--searchers=ppo,rnadom", "must name searchers of"),
+    ("--functions=cube", "must name problems of"),
+    ("--function_learning_rates=1e-3,fast", "must be positive numbers"),
+    ("--batch_size=0", "0 is not a positive integer"),  # It looped forever.
+])
+def test_search_efficiency_refuses_bad_flags_as_it_parses_them(flag, problem):
+    from absl import flags
+    from absl.testing import flagsaver
+
+    from nos_tf.benchmarks import search_efficiency
+
+    with flagsaver.flagsaver(), pytest.raises(flags.IllegalFlagValueError, match=problem):
+        flags.FLAGS([search_efficiency.__name__, flag])
 
 
 def test_scaling_without_ray_says_how_to_install_it():

@@ -34,8 +34,10 @@ from nos_tf import proxy
 from nos_tf.benchmarks import interleaved_medians, optimizer_step
 from nos_tf.rules import semantics
 
-_STEPS = flags.DEFINE_integer("steps", 10, "Timed updates per contender per round.")
-_ROUNDS = flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the median is over all.")
+_STEPS = flags.DEFINE_integer(
+    "steps", 10, "Timed updates per contender per round.", lower_bound=1)
+_ROUNDS = flags.DEFINE_integer(
+    "rounds", 3, "Interleaved rounds; the median is over all.", lower_bound=1)
 
 POWERSIGN = nos_tf.PAPER_RULES["powersign"]
 RANDOM_RULES = ("drop(g, 0.3)", "g + noise")

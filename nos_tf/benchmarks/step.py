@@ -20,8 +20,10 @@ from absl import app, flags
 import nos_tf
 from nos_tf.benchmarks import interleaved_medians, optimizer_step
 
-_STEPS = flags.DEFINE_integer("steps", 50, "Timed steps per contender per round.")
-_ROUNDS = flags.DEFINE_integer("rounds", 5, "Interleaved rounds; the median is over all steps.")
+_STEPS = flags.DEFINE_integer(
+    "steps", 50, "Timed steps per contender per round.", lower_bound=1)
+_ROUNDS = flags.DEFINE_integer(
+    "rounds", 5, "Interleaved rounds; the median is over all steps.", lower_bound=1)
 
 
 def make_variables():
