@@ -12,13 +12,18 @@ def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
     header = ("rank", "reward", "lr", "count", "rule")
     rows = [(str(entry.rank), f"{entry.reward:.4f}",
              "-" if entry.lr is None else f"{entry.lr:g}", str(entry.count),
-             str(rules.simplify(rules.parse(entry.rule))))
+             str(simplified(entry.rule)))
             for entry in entries]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(5)]
     aligns = (">", ">", ">", ">", "<")  # Numbers align right, the rule left.
     return "\n".join(
         "  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(row, aligns, widths))
         .rstrip() for row in [header, *rows])
+
+
+def simplified(rule_text: str) -> rules.Rule:
+    """A stored rule as the leaderboard shows it: simplified, the same update."""
+    return rules.simplify(rules.parse(rule_text))
 
 
 def format_statuses(counts: dict[str, int]) -> str:

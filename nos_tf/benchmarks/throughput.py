@@ -56,10 +56,10 @@ on the paper's 17 rules alone (`--num_rules=0`, two shards), both ways side by s
 gave both ways the merged rows' rewards, and 2.71x in CPU (2.80x wall) where those
 rows give 2.80x (3.02x): 3% less, which would put the whole list at ~10.1x in CPU.
 (Revision 3: 9.5x CPU, 9.6x wall; revision 2: 9.3x and 9.7x; Spearman 0.78 at both.)
-The screen decides most of both figures. A rejected rule costs milliseconds, so the sampled rules,
-most of them rejected, ran 18.3x faster in CPU, and the paper's rules, which all train,
-2.8x. Where both train a rule, the two rewards mostly agree to three digits (Spearman
-0.94 over the 35 the evaluator trained).
+The screen decides most of both figures. A rejected rule costs milliseconds, so the
+sampled rules, most of them rejected, ran 18.3x faster in CPU, and the paper's rules,
+which all train, 2.8x. Where both train a rule, the two rewards mostly agree to three
+digits (Spearman 0.94 over the 35 the evaluator trained).
 
 Seven rules the naive reference trains above 0.2 are rejected by the screen as not
 descent directions and score 0 here: a constant plus a sign term (`clip(g3, 1e-3) -
