@@ -20,6 +20,7 @@ A dataset that cannot be found offline raises `DataUnavailableError`, whose mess
 how to provide it; nothing here waits on a network that is not there.
 """
 
+import contextlib
 import dataclasses
 import gzip
 import math
@@ -49,6 +50,12 @@ _NETWORK_PROBE_TIMEOUT_S = 3.0
 
 class DataUnavailableError(ValueError):
     """A dataset is neither on this machine nor downloadable from it."""
+
+
+class DataIncompleteError(DataUnavailableError):
+    """Part of a dataset is where it was looked for, the rest missing or corrupt: to be
+    shown, not a reason to look for the dataset elsewhere (where another copy would
+    replace, unsaid, the one the user named)."""
 
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -99,6 +106,9 @@ def load_images(
     (train_x, train_y), test, num_classes, origin = _LOADERS[name](data_dir)
     logging.info("%s: %s", name, origin)
     available = len(train_x)
+    if available < 2:
+        raise ValueError(f"{name} ({origin}) has {available} training examples; a "
+                         "training and a validation set need at least 2")
     if validation_examples is None:
         validation_examples = available // 10
     if not 0 < validation_examples < available:
@@ -264,7 +274,7 @@ def _load_fashion_mnist(data_dir):
             origin = f"IDX files in {directory}"
             return splits["train"], splits["test"], _FASHION_MNIST_CLASSES, origin
         if data_dir and len(missing) < sum(map(len, _FASHION_MNIST_FILES.values())):
-            raise DataUnavailableError(
+            raise DataIncompleteError(
                 f"{data_dir} holds some of Fashion-MNIST's IDX files but not "
                 f"{', '.join(missing)}: add them, or pass --data_dir=DIR where all four are"
             )
@@ -327,12 +337,28 @@ def _load_tfds(name, data_dir, offline_hint=""):
             ) from error
     splits = {}
     for split in ("train", "test"):
-        images, labels = tfds.as_numpy(
-            builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
-        )
+        with tfds_read_errors(name, builder.data_dir):
+            images, labels = tfds.as_numpy(
+                builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+            )
         splits[split] = (_to_unit_float(images), labels.astype(np.int32))
     num_classes = builder.info.features["label"].num_classes
     return splits["train"], splits["test"], num_classes, f"TFDS {name} in {builder.data_dir}"
+
+
+@contextlib.contextmanager
+def tfds_read_errors(name, data_dir):
+    """Turns TensorFlow's error reading a prepared TFDS dataset (a shard missing or cut
+    short: a copy made halfway, as the offline advice is to copy one) into a
+    DataIncompleteError that names the dataset's folder and how to mend it."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        raise DataIncompleteError(
+            f"dataset {name!r} in {data_dir} is incomplete or corrupt "
+            f"({type(error).__name__}: {error.message.splitlines()[0]}): prepare it again "
+            f"(`tfds build {name} --data_dir=DIR`) and copy all of DIR here"
+        ) from None
 
 
 def _internet_reachable():
@@ -375,10 +401,11 @@ def read_idx(path: str) -> np.ndarray:
         )
     shape = tuple(int(d) for d in np.frombuffer(raw[4:header_bytes], dtype=">u4"))
     data = np.frombuffer(raw[header_bytes:], dtype=np.uint8)
-    if data.size != np.prod(shape):
+    expected = math.prod(shape)  # Python ints: numpy's product of a huge header wraps.
+    if data.size != expected:
         raise ValueError(
             f"{path} is truncated or corrupt: header says shape {shape} "
-            f"({np.prod(shape)} values) but holds {data.size}"
+            f"({expected} values) but holds {data.size}"
         )
     return data.reshape(shape)
 

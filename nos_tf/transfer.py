@@ -356,13 +356,16 @@ class _WideResNetTask(_Task):
             (TFDS's data dir; for fashion_mnist Debian's files and the Keras cache): the
             folder is where datasets are looked for first, and one holding only CIFAR-10,
             or nothing, must not stop auto's offline Fashion-MNIST. A folder that does not
-            exist is still an error (a typo)."""
+            exist is still an error (a typo), and so is part of `name` there (a copy
+            made halfway): another copy must not replace it unsaid."""
             def from_(data_dir):
                 return data.load_images(
                     name, data_dir=data_dir, train_examples=_TRAIN_EXAMPLES.value,
                     validation_examples=_VALIDATION_EXAMPLES.value, seed=_SEED.value)
             try:
                 return from_(_DATA_DIR.value)
+            except data.DataIncompleteError:
+                raise
             except data.DataUnavailableError:
                 if not (_DATA_DIR.value and os.path.isdir(_DATA_DIR.value)):
                     raise

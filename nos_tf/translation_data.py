@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nos_tf.data import DataUnavailableError, check_data_dir, tfds_prepared
+from nos_tf.data import DataUnavailableError, check_data_dir, tfds_prepared, tfds_read_errors
 
 TRANS_DE_EN_PATH = "/usr/share/trans/de-en"
 """Where Debian's ``trans-de-en`` package installs the dictionary."""
@@ -137,13 +137,11 @@ def load_parallel_corpus(
             builder, min_words, max_words, train_pairs, validation_pairs, test_pairs
         )
     else:
-        splits = _split_trans_de_en(
-            read_trans_de_en(trans_path, min_words, max_words),
-            train_pairs,
-            validation_pairs,
-            test_pairs,
-            seed,
-        )
+        pairs = read_trans_de_en(trans_path, min_words, max_words)
+        if not pairs:
+            raise ValueError(f"{trans_path} holds no German-English example sentences of "
+                             f"{min_words}-{max_words} words")
+        splits = _split_trans_de_en(pairs, train_pairs, validation_pairs, test_pairs, seed)
         origin = f"trans-de-en example sentences ({trans_path})"
     if dictionary_phrases:
         train, validation, test = splits
@@ -161,19 +159,27 @@ def read_trans_de_en(
     in plain text (`_plain_sentence`).
 
     A sentence that occurs twice on either side is kept once (its first pair), so a test
-    sentence never reappears, with another translation, in training.
+    sentence never reappears, with another translation, in training. Twice means the same
+    to the model: the same words after `tokenize` (which lowercases) and with ’ read as '
+    ("Es ist mir ernst damit." and "Es ist mir Ernst damit." are one sentence).
     """
-    pairs, seen_german, seen_english = [], set(), set()
+    candidates = []
     for entry in _ding_entries(path):
         for de, en in entry:
             de, en = _plain_sentence(de), _plain_sentence(en)
-            if not all(side and _is_sentence(side, min_words, max_words) for side in (de, en)):
-                continue
-            if de in seen_german or en in seen_english:
-                continue
-            seen_german.add(de)
-            seen_english.add(en)
-            pairs.append((de, en))
+            if all(side and _is_sentence(side, min_words, max_words) for side in (de, en)):
+                candidates.append((de, en))
+    if not candidates:
+        return []
+    words = [text.replace("’", "'")
+             for text in tokenize([side for pair in candidates for side in pair])]
+    pairs, seen_german, seen_english = [], set(), set()
+    for pair, de_words, en_words in zip(candidates, words[0::2], words[1::2]):
+        if de_words in seen_german or en_words in seen_english:
+            continue
+        seen_german.add(de_words)
+        seen_english.add(en_words)
+        pairs.append(pair)
     return pairs
 
 
@@ -210,14 +216,18 @@ def _ding_entries(path):
             "`apt-get install trans-de-en` (or `make data`), or use --translation_data=wmt14"
         )
     with open(path, encoding="utf-8") as dictionary:
-        for line in dictionary:
-            if line.startswith("#") or _DING_SIDES not in line:
-                continue
-            german, english = line.rstrip("\n").split(_DING_SIDES, 1)
-            german_parts, english_parts = german.split(_DING_PARTS), english.split(_DING_PARTS)
-            if len(german_parts) != len(english_parts):
-                continue  # Not aligned part by part: cannot tell which goes with which.
-            yield [(de.strip(), en.strip()) for de, en in zip(german_parts, english_parts)]
+        try:
+            lines = dictionary.readlines()
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path} is not the ding dictionary's UTF-8 text: {error}") from None
+    for line in lines:
+        if line.startswith("#") or _DING_SIDES not in line:
+            continue
+        german, english = line.rstrip("\n").split(_DING_SIDES, 1)
+        german_parts, english_parts = german.split(_DING_PARTS), english.split(_DING_PARTS)
+        if len(german_parts) != len(english_parts):
+            continue  # Not aligned part by part: cannot tell which goes with which.
+        yield [(de.strip(), en.strip()) for de, en in zip(german_parts, english_parts)]
 
 
 def _plain_sentence(text):
@@ -320,9 +330,10 @@ def _load_wmt14(builder, min_words, max_words, train_pairs, validation_pairs, te
                              f"{min_words}-{max_words} words")
         return pairs
 
-    validation, test = read("validation", validation_pairs), read("test", test_pairs)
-    held_out = tuple(frozenset(sides) for sides in zip(*(validation + test)))
-    splits = (read("train", train_pairs, held_out), validation, test)
+    with tfds_read_errors(WMT14_TFDS_NAME, builder.data_dir):
+        validation, test = read("validation", validation_pairs), read("test", test_pairs)
+        held_out = tuple(frozenset(sides) for sides in zip(*(validation + test)))
+        splits = (read("train", train_pairs, held_out), validation, test)
     return splits, f"{WMT14_TFDS_NAME} (TFDS, {builder.data_dir})"
 
 

@@ -119,6 +119,20 @@ def test_cifar10_reads_a_prepared_tfds_dir(tmp_path, no_system_fashion_mnist):
     assert images.num_classes == 10
 
 
+@pytest.mark.parametrize("spoil", ["delete", "truncate"])
+def test_a_tfds_copy_made_halfway_is_named_not_a_tensorflow_traceback(
+        tmp_path, no_system_fashion_mnist, spoil):
+    _write_tfds(tmp_path, "cifar10", (32, 32, 3))
+    shard = next(tmp_path.glob("cifar10/*/cifar10-test.tfrecord*"))
+    if spoil == "delete":
+        shard.unlink()
+    else:
+        shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(data.DataIncompleteError,
+                       match=r"dataset 'cifar10' in .* is incomplete or corrupt .*tfds build"):
+        data.load_images("cifar10", data_dir=str(tmp_path), validation_examples=15)
+
+
 @pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
 def test_missing_dataset_offline_says_how_to_provide_it(tmp_path, no_system_fashion_mnist, name,
                                                         caplog):
@@ -250,6 +264,14 @@ def test_bad_requests_are_named(kwargs, problem):
         data.load_images(**kwargs)
 
 
+def test_a_split_without_examples_is_named(tmp_path, no_system_fashion_mnist):
+    _write_fashion_mnist_idx(tmp_path)
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((0, 28, 28), np.uint8))
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(0, np.uint8))
+    with pytest.raises(ValueError, match="fashion_mnist .* has 0 training examples"):
+        data.load_images("fashion_mnist", data_dir=str(tmp_path))
+
+
 def test_read_idx_rejects_bad_files(tmp_path):
     not_idx = tmp_path / "not-idx"
     not_idx.write_bytes(b"\x12\x34\x56\x78rest")
@@ -299,6 +321,9 @@ def _cut_gzip(path):
     "name, write",
     [
         ("header", lambda path: path.write_bytes(bytes([0, 0, 0x08, 3, 0, 0, 0]))),
+        # 65536 ** 4 values, whose product in numpy's int64 wraps to the 0 the file holds.
+        ("huge-header", lambda path: path.write_bytes(bytes([0, 0, 0x08, 4]) + bytes(
+            [0, 1, 0, 0]) * 4)),
         ("not-gzip.gz", lambda path: path.write_bytes(b"plain bytes, not gzip")),
         ("cut-gzip.gz", _cut_gzip),
     ],

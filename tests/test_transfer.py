@@ -323,6 +323,18 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
              image_dataset="fashion_mnist", datasets_dir=str(tmp_path / "typo"))
 
 
+def test_a_datasets_dir_with_part_of_a_dataset_is_an_error_not_replaced_by_debians(tmp_path):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (partial / name).write_bytes(b"")
+    with pytest.raises(SystemExit, match="partial holds some of Fashion-MNIST's IDX files but "
+                       "not t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte: add them, or "
+                       "pass --datasets_dir=DIR"):
+        _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3",
+             image_dataset="fashion_mnist", datasets_dir=str(partial))
+
+
 def test_missing_dataset_error_names_transfers_own_flag(tmp_path):
     # wmt14 is looked for in --datasets_dir only: no download is tried, whatever the network.
     (tmp_path / "empty").mkdir()

@@ -54,6 +54,29 @@ def test_reads_aligned_whole_sentences_once(ding_file):
     assert translation_data.read_trans_de_en(ding_file, 3, 12) == EXPECTED_PAIRS
 
 
+def test_a_sentence_the_tokenizer_reads_as_one_seen_before_is_left_out(tmp_path):
+    # Lowercased, and ’ read as ', these are the first pair's sentences again.
+    path = tmp_path / "de-en"
+    path.write_text("Es ist mir Ernst damit. :: I’m serious about it.\n"
+                    "Es ist mir ernst damit. :: I mean it.\n"
+                    "Ich meine es so. :: I'm serious about it.\n"
+                    "Das Wetter ist schön. :: The weather is nice.\n", encoding="utf-8")
+    assert translation_data.read_trans_de_en(str(path)) == [
+        ("Es ist mir Ernst damit.", "I’m serious about it."),
+        ("Das Wetter ist schön.", "The weather is nice.")]
+
+
+def test_a_dictionary_that_is_not_utf8_or_holds_no_sentence_is_named(tmp_path):
+    path = tmp_path / "de-en"
+    path.write_bytes(b"Das Wetter ist sch\xf6n. :: The weather is nice.\n")
+    with pytest.raises(ValueError, match=f"{path} is not the ding dictionary's UTF-8 text"):
+        translation_data.read_trans_de_en(str(path))
+    path.write_text("# only a comment\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{path} holds no German-English example "
+                       "sentences of 3-20 words"):
+        translation_data.load_parallel_corpus("trans_de_en", trans_path=str(path))
+
+
 def test_sentences_lose_the_dictionarys_notation_or_are_left_out_where_it_is_ambiguous(
         tmp_path):
     path = tmp_path / "de-en"
@@ -210,6 +233,11 @@ def test_wmt14_through_tfds(tmp_path, ding_file, caplog):
     assert corpus.test == [(en, de) for de, en in splits["test"]]
     capped = translation_data.load_parallel_corpus("wmt14", data_dir=data_dir, train_pairs=1)
     assert len(capped.train) == 1
+    # A copy made halfway: TensorFlow's NotFoundError, named as the dataset's problem.
+    next(tmp_path.glob("tfds/wmt14_translate/de-en/*/*-train.tfrecord*")).unlink()
+    with pytest.raises(DataUnavailableError, match="wmt14_translate/de-en' in .* is "
+                       "incomplete or corrupt"):
+        translation_data.load_parallel_corpus("wmt14", data_dir=data_dir)
 
 
 def test_word_tokenizer_round_trip_with_unknown_words():
