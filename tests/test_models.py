@@ -187,31 +187,58 @@ def test_beam_of_one_is_greedy_and_beam_scores_are_the_models_log_probs():
         assert (scores <= 0).all()
 
 
+class _ScriptedDecoder:
+    """A decoder whose next-token probabilities depend on the last token only:
+    `table[token]` is {next token: probability}; a token not in the table ends (id 2)."""
+
+    def __init__(self, table, vocabulary=20):
+        rows = [tf.one_hot(2, vocabulary)] * vocabulary
+        for token, probabilities in table.items():
+            rows[token] = sum(tf.one_hot(t, vocabulary) * p for t, p in probabilities.items())
+        self.log_probs = tf.math.log(tf.stack(rows) + 1e-12)
+
+    def encode(self, source_ids, training=False):
+        del training
+        zeros = tf.zeros((tf.shape(source_ids)[0], 1))
+        return zeros[:, None, :], tf.ones((tf.shape(source_ids)[0], 1), tf.bool), [(zeros, zeros)]
+
+    def decode(self, target_ids, states, memory, source_mask, training=False):
+        del memory, source_mask, training
+        return tf.gather(self.log_probs, target_ids[:, -1])[:, None, :], states
+
+
 def test_beam_search_finds_a_likelier_sequence_than_greedy_when_greedy_is_myopic():
     # A decoder whose first step prefers token 5 (p = 0.6) but whose best sentence starts
     # with 6 (0.4 * 1.0), since after 5 the probability spreads over 10 continuations.
-    class Myopic:
-        def encode(self, source_ids, training=False):
-            del training
-            batch = tf.shape(source_ids)[0]
-            zeros = tf.zeros((batch, 1))
-            return zeros[:, None, :], tf.ones((batch, 1), tf.bool), [(zeros, zeros)]
-
-        def decode(self, target_ids, states, memory, source_mask, training=False):
-            del memory, source_mask, training
-            token = target_ids[:, -1]
-            first = tf.one_hot(5, 20) * 0.6 + tf.one_hot(6, 20) * 0.4
-            after_5 = tf.reduce_sum(tf.one_hot(tf.range(7, 17), 20), axis=0) / 10
-            probs = tf.where((token == 1)[:, None], first,
-                             tf.where((token == 5)[:, None], after_5, tf.one_hot(2, 20)))
-            return tf.math.log(probs + 1e-12)[:, None, :], states
-
-    translator = gnmt.Translator(Myopic(), start_id=1, end_id=2, max_length=4)
+    myopic = _ScriptedDecoder({1: {5: 0.6, 6: 0.4}, 5: {t: 0.1 for t in range(7, 17)}})
+    translator = gnmt.Translator(myopic, start_id=1, end_id=2, max_length=4)
     source = np.ones((1, 1), np.int32)
     assert translator.greedy(source)[0, 0] == 5
     output, scores = translator.beam_search(source, beam_size=2, length_penalty=0.0)
     assert output[0, :2].tolist() == [6, 2]
     assert scores[0] == pytest.approx(math.log(0.4), abs=1e-5)
+
+
+def test_beam_search_keeps_beams_by_length_normalised_score_as_gnmt_does():
+    # From the start (1): 5 or the end (2). After 5 come 6 and 7 (0.49 each): with the
+    # length penalty both outrank the finished [2], which raw log-probabilities keep
+    # instead of 7. After 6 comes 8 (0.6) then the end, after 7 the end: [5, 7, 2] has
+    # the best normalised score, but a search that kept beams by raw score had lost it.
+    decoder = _ScriptedDecoder({1: {5: 0.6, 2: 0.3, 9: 0.1}, 5: {6: 0.49, 7: 0.49, 9: 0.02},
+                                6: {8: 0.6, 2: 0.4}})
+    translator = gnmt.Translator(decoder, start_id=1, end_id=2, max_length=5)
+    output, scores = translator.beam_search(np.ones((1, 1), np.int32), 2, length_penalty=1.0)
+    assert output[0].tolist()[:3] == [5, 7, 2]
+    assert scores[0] == pytest.approx(math.log(0.6 * 0.49), abs=1e-5)
+
+
+def test_translations_may_be_twice_as_long_as_the_longest_source_by_default():
+    never_ends = _ScriptedDecoder({token: {3: 1.0} for token in (1, 3)})
+    translator = gnmt.Translator(never_ends, start_id=1, end_id=2)
+    sources = np.array([[4, 4, 4, 0, 0], [4, 4, 4, 4, 4]], np.int32)
+    assert translator.greedy(sources).shape == (2, 10)
+    assert translator.beam_search(sources, 2)[0].shape == (2, 10)
+    assert translator.greedy(sources[:1, :3]).shape == (1, 6)
 
 
 def test_gnmt_memorises_a_handful_of_pairs():

@@ -155,13 +155,20 @@ class GNMT(keras.Model):
 
 
 class Translator:
-    """Greedy and beam decoding for a trained `GNMT`, one compiled step at a time."""
+    """Greedy and beam decoding for a trained `GNMT`, one compiled step at a time.
 
-    def __init__(self, model: GNMT, start_id: int, end_id: int, max_length: int = 40):
+    A translation stops at the end token or after `max_length` tokens; by default, as
+    tf/nmt's `decoding_length_factor`, after twice the longest source in the batch: a
+    fixed cap cut long sentences short (and made beam search prefer short beams).
+    """
+
+    def __init__(self, model: GNMT, start_id: int, end_id: int, max_length: int | None = None,
+                 length_factor: float = 2.0):
         self.model = model
         self.start_id = start_id
         self.end_id = end_id
         self.max_length = max_length
+        self.length_factor = length_factor
         self._encode = tf.function(model.encode, reduce_retracing=True)
         self._step = tf.function(self._log_probs_step, reduce_retracing=True)
 
@@ -169,13 +176,20 @@ class Translator:
         logits, states = self.model.decode(token_ids[:, None], states, memory, source_mask)
         return tf.nn.log_softmax(logits[:, 0, :]), states
 
+    def steps_for(self, source_ids: np.ndarray) -> int:
+        """The most tokens a translation of this batch may have."""
+        if self.max_length is not None:
+            return self.max_length
+        longest = int(np.max(np.sum(np.asarray(source_ids) != PAD_ID, axis=1), initial=0))
+        return max(1, round(self.length_factor * longest))
+
     def greedy(self, source_ids: np.ndarray) -> np.ndarray:
-        """The most likely next token at each step: ids [B, <= max_length] (0 after the end)."""
+        """The most likely next token at each step: ids [B, <= steps] (0 after the end)."""
         memory, source_mask, states = self._encode(tf.constant(source_ids))
         tokens = np.full(len(source_ids), self.start_id, dtype=np.int32)
         finished = np.zeros(len(source_ids), dtype=bool)
         output = []
-        for _ in range(self.max_length):
+        for _ in range(self.steps_for(source_ids)):
             log_probs, states = self._step(tf.constant(tokens), states, memory, source_mask)
             tokens = np.argmax(log_probs.numpy(), axis=-1).astype(np.int32)
             output.append(np.where(finished, PAD_ID, tokens))
@@ -187,11 +201,13 @@ class Translator:
     def beam_search(
         self, source_ids: np.ndarray, beam_size: int = 4, length_penalty: float = 0.6
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Beam search: (ids [B, <= max_length], log-probabilities [B]) of the best beam.
+        """Beam search: (ids [B, <= steps], log-probabilities [B]) of the best beam.
 
-        Beams are ranked by summed log-probability while searching; the final pick among
-        the surviving beams divides by GNMT's length penalty. A finished beam carries on
-        at no cost, padding, so finished and unfinished beams compete on equal terms.
+        As in GNMT and tf/nmt's beam search, beams are ranked by summed log-probability
+        divided by GNMT's length penalty, both when the best `beam_size` continuations are
+        kept at each step and for the final pick. A finished beam carries on at no cost,
+        padding, its length unchanged, so finished and unfinished beams compete on equal
+        terms.
         """
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
@@ -206,18 +222,20 @@ class Translator:
         finished = np.zeros((batch, beam_size), dtype=bool)
         lengths = np.zeros((batch, beam_size), dtype=np.int32)
         history = []  # (parent beam, token) per step, each [B, K].
-        for _ in range(self.max_length):
+        for _ in range(self.steps_for(source_ids)):
             log_probs, states = self._step(tf.constant(tokens), states, memory, source_mask)
             log_probs = log_probs.numpy().reshape(batch, beam_size, -1)
             vocabulary = log_probs.shape[-1]
             log_probs[finished] = -np.inf
             log_probs[finished, PAD_ID] = 0.0
             candidates = (scores[..., None] + log_probs).reshape(batch, -1)
-            top = tf.math.top_k(candidates, k=beam_size)
-            scores, best = top.values.numpy(), top.indices.numpy()
+            candidate_lengths = np.repeat(lengths + ~finished, vocabulary, axis=1)
+            ranked = candidates / gnmt_length_penalty(candidate_lengths, length_penalty)
+            best = tf.math.top_k(ranked, k=beam_size).indices.numpy()
+            scores = np.take_along_axis(candidates, best, axis=1)
+            lengths = np.take_along_axis(candidate_lengths, best, axis=1)
             parents, tokens_2d = best // vocabulary, (best % vocabulary).astype(np.int32)
             was_finished = np.take_along_axis(finished, parents, axis=1)
-            lengths = np.take_along_axis(lengths, parents, axis=1) + ~was_finished
             finished = was_finished | (tokens_2d == self.end_id)
             history.append((parents, tokens_2d))
             rows = (np.arange(batch)[:, None] * beam_size + parents).reshape(-1)
