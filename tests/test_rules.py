@@ -1,12 +1,13 @@
 """The rule language: text form, errors, controller tokens, fingerprints, screens, simplify."""
 
+import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nos_tf
-from nos_tf.rules import TokenSpace, vocab
+from nos_tf.rules import TokenSpace, syntax, vocab
 from nos_tf.rules.expr import BinOp, Call, Const, Operand, in_canonical_order
 
 # --- Text form -------------------------------------------------------------------------------
@@ -66,6 +67,8 @@ def test_every_vocabulary_entry_parses():
         ("  (1 + sign(g)) *  ", 17, "unexpected end of rule"),
         ("g * (m", 4, "never closed"),
         ("g\n+ m", 1, "one line"),
+        ("ｇ * foo", 4, "unknown name 'foo'"),  # Characters, not UTF-8 bytes (6).
+        ("-" * 64 + "g", 64, "nested more than 64 levels deep"),
     ],
 )
 def test_syntax_errors_name_the_problem_and_position(text, position, message):
@@ -78,6 +81,28 @@ def test_syntax_errors_name_the_problem_and_position(text, position, message):
     text_line, caret_line = str(info.value).splitlines()[1:]
     assert len(text_line) == len("  " + text)
     assert caret_line == "  " + " " * position + "^"
+
+
+def test_every_rule_the_parser_accepts_prints_fingerprints_simplifies_and_trains():
+    """Nesting is capped where it is read: past Python's recursion limit, printing,
+    fingerprints and simplify (recursive all) ended in RecursionError, from ~340 deep."""
+    deepest = "+".join(["g"] * syntax.MAX_RULE_DEPTH)  # 63 additions nest 64 deep
+    rule = nos_tf.parse(deepest)
+    assert nos_tf.parse(str(rule)) == rule and hash(rule) == hash(nos_tf.parse(deepest))
+    assert nos_tf.simplify(rule).fingerprint() == rule.fingerprint()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=nos_tf.RuleOptimizer(rule, learning_rate=1e-3), loss="mse")
+    model.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
+    for text in ("-" * 500 + "g", "+".join(["g"] * 400)):
+        with pytest.raises(nos_tf.RuleSyntaxError, match="nested more than 64 levels"):
+            nos_tf.parse(text)
+
+
+def test_a_negated_zero_is_zero():
+    # -0.0 printed as "0" (Python's -0 is the integer 0) but computed (-0) ** -1 = -inf.
+    rule = nos_tf.parse("g * exp((-0) ** -1)")
+    assert str(rule) == "g * exp(0 ** -1)"
+    assert rule == nos_tf.parse(str(rule))
 
 
 def test_unknown_name_lists_the_vocabulary():
@@ -226,6 +251,19 @@ def test_fingerprint_shares_reassociated_sums_and_products(variants):
     """They differ in the last bits only, but one of 768 outputs on a rounding boundary
     split about half of such triples, and the search trained each again."""
     assert len({nos_tf.parse(text).fingerprint() for text in variants}) == 1
+
+
+@pytest.mark.parametrize("one, other", [
+    ("g", "sign(1e-4 * w) * sign(1e-4 * w) * g"),  # never moves a weight of 0 (a bias)
+    ("m", "sign(g2) * m"),  # 0 where a unit is dead (g = 0)
+    ("m", "m * sign(g) * sign(g)"),  # 0 in a step without the row's gradient
+    ("sign(g)", "sign(g3)"),  # g3 underflows to 0 for |g| < 1e-13
+    ("g + 1e-4 * w", "g + clip(1e-4 * w, 1e-3)"),  # differ where |w| > 10
+])
+def test_fingerprint_tells_apart_rules_that_differ_at_zero_tiny_or_large_inputs(one, other):
+    """Pairs of 1- and 2-unit rules that shared a fingerprint (and so a reward) while the
+    probes held no zero gradient or weight, no gradient under 1e-7 and no weight over 5."""
+    assert nos_tf.parse(one).fingerprint() != nos_tf.parse(other).fingerprint()
 
 
 def test_fingerprint_keeps_its_own_order_where_reordering_changes_the_numbers():
@@ -379,6 +417,7 @@ def test_simplify(text, simplified):
     result = nos_tf.simplify(rule)
     assert str(result) == simplified
     assert result.fingerprint() == rule.fingerprint()
+    assert nos_tf.simplify(text) == result  # Text too, as screen and RuleOptimizer take.
 
 
 @settings(max_examples=60, deadline=None)

@@ -14,9 +14,17 @@ from typing import Iterator, Union
 
 @dataclasses.dataclass(frozen=True)
 class Const:
-    """A number: `2`, `0.3`, `1e-4`."""
+    """A number: `2`, `0.3`, `1e-4`.
+
+    Never -0.0, which would print as `0` (Python's `-0` is the integer 0) and yet compute
+    otherwise (`0 ** -1` is inf, `(-0.0) ** -1` -inf): a negated or folded zero is 0.
+    """
 
     value: float
+
+    def __post_init__(self):
+        if self.value == 0:
+            object.__setattr__(self, "value", 0.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -212,7 +212,27 @@ def probe_gradients(variant: int = 0, scale_decades: tuple[float, float] | None 
         gradients[1] = -MomentDecays().m * gradients[0] * (1.0 + rng.permutation(factors))
         gradients[3] = gradients[0] * rng.permutation(factors)
     weights = np.random.default_rng(_PROBE_SEED - 1).normal(size=PROBE_SIZE)
+    if scale_decades is not None:
+        _add_edge_coordinates(gradients, weights, rng)
     return gradients.astype(np.float32), weights.astype(np.float32)
+
+
+def _add_edge_coordinates(gradients, weights, rng):
+    """Coordinates that real training has and Gaussian probes never draw: a gradient of
+    exactly 0 at every step (a dead ReLU's: m, v and y are 0 there too) and at every other
+    step (an embedding row a batch does not use), and one of 1e-20 (g3 underflows to 0,
+    so sign(g3) is not sign(g)); a weight of exactly 0 (Keras's initial biases and batch
+    norm's beta), and of ±100. Without them `sign(1e-4 * w) ** 2 * g` shared `g`'s
+    fingerprint, and `m * sign(g) ** 2` `m`'s, though the first never moves a zero bias
+    and the second no weight in a step without its gradient.
+    """
+    zero_gradient, sparse_gradient, tiny_gradient, zero_weight, large_weight = np.split(
+        rng.permutation(PROBE_SIZE)[:14], [3, 6, 8, 12])
+    gradients[:, zero_gradient] = 0.0
+    gradients[1::2, sparse_gradient] = 0.0
+    gradients[:, tiny_gradient] = 1e-20 * np.sign(gradients[:, tiny_gradient])
+    weights[zero_weight] = 0.0
+    weights[large_weight] = [100.0, -100.0]
 
 
 def run_on_probes(expr: Expr, variant: int = 0,

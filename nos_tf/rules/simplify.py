@@ -14,7 +14,7 @@ import numpy as np
 
 from nos_tf.rules import semantics
 from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand, walk
-from nos_tf.rules.rule import Rule
+from nos_tf.rules.rule import Rule, as_rule
 
 def _is(expr: Expr, value: float) -> bool:
     return isinstance(expr, Const) and expr.value == value
@@ -102,12 +102,14 @@ def _always_finite(expr: Expr) -> bool:
     return expr.op != "*" or _bounded(expr.left) or _bounded(expr.right)
 
 
-def simplify(rule: Rule) -> Rule:
-    """The same rule with identities and dead parts removed and constants folded.
+def simplify(rule: Rule | str) -> Rule:
+    """The same rule (a Rule or its text) with identities and dead parts removed and
+    constants folded.
 
     The result has the same fingerprint; where the rewrite would change behaviour (it
     should not), the rule comes back unchanged.
     """
+    rule = as_rule(rule)
     expr = rule.expr
     for _ in range(8):  # until nothing changes; a rewrite can enable another
         rewritten = _rewrite(expr)

@@ -17,6 +17,11 @@ from nos_tf.rules import vocab
 from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand
 
 MAX_RULE_LENGTH = 2000
+MAX_RULE_DEPTH = 64
+"""Nesting deeper than this is refused as the rule is read: every later step (printing,
+fingerprints, simplify, the optimizer's trace) recurses through the tree, and a text of
+2,000 characters could nest 1,000 deep, past Python's recursion limit. A search's rules
+are under 10 deep."""
 
 _BINARY_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
@@ -81,9 +86,14 @@ class _Converter:
 
     def error(self, message: str, node: ast.AST) -> RuleSyntaxError:
         offset = getattr(node, "col_offset", None)
-        return RuleSyntaxError(message, self.text, None if offset is None else offset + self.leading)
+        if offset is not None:  # ast counts UTF-8 bytes: "ｇ" is one character, 3 bytes.
+            stripped = self.text.strip().encode("utf-8")
+            offset = len(stripped[:offset].decode("utf-8", errors="ignore")) + self.leading
+        return RuleSyntaxError(message, self.text, offset)
 
-    def convert(self, node: ast.AST) -> Expr:
+    def convert(self, node: ast.AST, depth: int = 1) -> Expr:
+        if depth > MAX_RULE_DEPTH:
+            raise self.error(f"rule nested more than {MAX_RULE_DEPTH} levels deep", node)
         if isinstance(node, ast.Constant):
             return Const(self.number(node))
         if isinstance(node, ast.Name):
@@ -96,18 +106,17 @@ class _Converter:
                 raise self.error(f"unknown name '{node.id}' ({hint})", node)
             return Operand(node.id)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            operand = self.convert(node.operand)
+            operand = self.convert(node.operand, depth + 1)
             if isinstance(node.op, ast.UAdd):
                 return operand
             if isinstance(operand, Const):
                 return Const(-operand.value)
             return Call("neg", operand)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPERATORS:
-            return BinOp(
-                _BINARY_OPERATORS[type(node.op)], self.convert(node.left), self.convert(node.right)
-            )
+            return BinOp(_BINARY_OPERATORS[type(node.op)], self.convert(node.left, depth + 1),
+                         self.convert(node.right, depth + 1))
         if isinstance(node, ast.Call):
-            return self.call(node)
+            return self.call(node, depth)
         raise self.error(f"unsupported syntax ({type(node).__name__})", node)
 
     def number(self, node: ast.Constant) -> float:
@@ -122,7 +131,7 @@ class _Converter:
             raise self.error("number out of range", node)
         return value
 
-    def call(self, node: ast.Call) -> Expr:
+    def call(self, node: ast.Call, depth: int) -> Expr:
         if not isinstance(node.func, ast.Name):
             raise self.error("only the language's functions can be called", node)
         name = node.func.id
@@ -135,10 +144,10 @@ class _Converter:
         if len(node.args) != expected:
             usage = f"{name}(x, {spec.param})" if spec.param else f"{name}(x)"
             raise self.error(f"{name}() takes {expected} argument(s): {usage}", node)
-        arg = self.convert(node.args[0])
+        arg = self.convert(node.args[0], depth + 1)
         if not spec.param:
             return Call(name, arg)
-        param = self.convert(node.args[1])
+        param = self.convert(node.args[1], depth + 1)
         if not isinstance(param, Const):
             raise self.error(f"the {spec.param} of {name}() must be a number", node.args[1])
         if name == "drop" and not 0.0 <= param.value < 1.0:
