@@ -16,7 +16,7 @@ import math
 
 import keras
 
-from nos_tf.optimizer import RuleOptimizer
+from nos_tf.optimizer import RuleOptimizer, check_number
 from nos_tf.rules.syntax import format_number
 
 SIGN_DECAYS = {None: None, "linear": "ld", "cosine": "cd", "restart": "rd"}
@@ -55,14 +55,14 @@ def _sign_factor(sign_decay: str | None) -> str:
 
 
 def powersign_rule(base: float = math.e, sign_decay: str | None = None) -> str:
-    if base <= 0:
-        raise ValueError(f"`base` must be positive. Received: {base}")
+    check_number("base", base, "positive", lambda base: base > 0)
     log_base = math.log(base)
     scale = "" if log_base == 1.0 else f"{format_number(log_base)} * "
     return f"g * exp({scale}{_sign_factor(sign_decay)})"
 
 
 def addsign_rule(alpha: float = 1.0, sign_decay: str | None = None) -> str:
+    check_number("alpha", alpha)
     return f"({format_number(float(alpha))} + {_sign_factor(sign_decay)}) * g"
 
 
@@ -81,6 +81,18 @@ def _check_arguments(optimizer: str, kwargs: dict) -> None:
             "its running average's decay is `beta`, and it has no other state or "
             "randomness. Use nos_tf.RuleOptimizer for a rule of your own."
         )
+
+
+def _check_decay(optimizer: str, beta, sign_decay, decay_steps) -> None:
+    """`beta` under its own name (RuleOptimizer would call it beta_1); decay_steps without
+    a sign decay would be ignored: most likely a sign_decay forgotten, which the run
+    would not show."""
+    check_number("beta", beta, "in [0, 1)", lambda beta: 0.0 <= beta < 1.0)
+    if decay_steps is not None and sign_decay is None:
+        raise ValueError(
+            f"{optimizer}'s `decay_steps` is T of a sign decay, and no `sign_decay` is "
+            f"given: pass sign_decay='linear', 'cosine' or 'restart', or no decay_steps. "
+            f"Received: decay_steps={decay_steps!r}")
 
 
 def _named_config(rule_config: dict, **arguments) -> dict:
@@ -111,6 +123,7 @@ class PowerSign(RuleOptimizer):
         name=None, **kwargs,
     ):
         _check_arguments("PowerSign", kwargs)
+        _check_decay("PowerSign", beta, sign_decay, decay_steps)
         super().__init__(
             powersign_rule(base, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,
@@ -144,6 +157,7 @@ class AddSign(RuleOptimizer):
         name=None, **kwargs,
     ):
         _check_arguments("AddSign", kwargs)
+        _check_decay("AddSign", beta, sign_decay, decay_steps)
         super().__init__(
             addsign_rule(alpha, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,

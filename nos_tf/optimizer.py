@@ -15,6 +15,7 @@ variable, the rule's element-wise graph fuses into a single pass over each varia
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import keras
@@ -81,6 +82,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         name=None,
         **kwargs,
     ):
+        if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
+            learning_rate = float(learning_rate)  # Keras refuses 1 and np.float32(0.1).
         super().__init__(
             learning_rate=learning_rate,
             name=name,
@@ -97,18 +100,20 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         )
         self.rule = as_rule(rule)
         for arg, beta in (("beta_1", beta_1), ("beta_2", beta_2), ("beta_3", beta_3)):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"`{arg}` must be in [0, 1). Received: {arg}={beta}")
+            check_number(arg, beta, "in [0, 1)", lambda beta: 0.0 <= beta < 1.0)
         self.beta_1, self.beta_2, self.beta_3 = beta_1, beta_2, beta_3
         if self.rule.needs_decay_steps and decay_steps is None:
             raise ValueError(
                 f"The rule `{self.rule}` uses a decay operand (ld, cd or rd), which needs "
                 "`decay_steps`: the total number of updates T. Pass decay_steps=T."
             )
-        if decay_steps is not None and decay_steps <= 0:
-            raise ValueError(f"`decay_steps` must be positive. Received: {decay_steps}")
+        if decay_steps is not None:
+            check_number("decay_steps", decay_steps, "positive", lambda steps: steps > 0)
         self.decay_steps = decay_steps
         self.seed = _check_seed(seed)
+        if jit_compile not in (True, False):  # bool("no") is True.
+            raise ValueError(f"Argument `jit_compile` must be True or False. Received: "
+                             f"jit_compile={jit_compile!r}")
         self.jit_compile = bool(jit_compile)
         self._decays = semantics.MomentDecays(m=beta_1, v=beta_2, y=beta_3)
         self._compiled_updates = {}
@@ -118,6 +123,11 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         reads (`m`, `v`, `y`); PowerSign keeps only `m`, plain `g` rules keep nothing."""
         if self.built:
             return
+        for variable in var_list:
+            if not keras.backend.is_float_dtype(variable.dtype):
+                raise TypeError(
+                    f"{type(self).__name__} updates floating-point variables; "
+                    f"{getattr(variable, 'path', variable.name)} is {variable.dtype}")
         super().build(var_list)
         self._moments = {
             name: self.add_optimizer_variables(var_list, f"moment_{name}")
@@ -203,6 +213,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             [_dense(g) for g in grads], variables, tf.convert_to_tensor(learning_rate)
         )
 
+    def __repr__(self):
+        return f"<{type(self).__name__} rule={str(self.rule)!r}>"
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -221,6 +234,17 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
 def _is_half(dtype) -> bool:
     return keras.backend.standardize_dtype(dtype) in ("float16", "bfloat16")
+
+
+def check_number(name: str, value, requirement: str = "", holds=lambda value: True) -> None:
+    """Refuses `value` for argument `name` unless it is a finite real number for which
+    `holds(value)` (`requirement` says when, in words): a string, None, inf or nan
+    otherwise failed later, in a comparison or the first step, naming no argument."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or not holds(value)):
+        requirement = f", {requirement}" if requirement else ""
+        raise ValueError(f"Argument `{name}` must be a finite number{requirement}. "
+                         f"Received: {name}={value!r}")
 
 
 def _check_seed(seed) -> int:

@@ -159,6 +159,24 @@ def test_seed_must_be_an_int32(seed):
         nos_tf.RuleOptimizer("noise", seed=seed)
 
 
+@pytest.mark.parametrize("argument, value", [
+    ("beta_1", "0.9"), ("beta_2", None), ("beta_3", 1.0), ("decay_steps", float("inf")),
+    ("decay_steps", "10"), ("decay_steps", True), ("jit_compile", "no")])
+def test_bad_arguments_are_named_when_the_optimizer_is_made(argument, value):
+    """Not a TypeError of a comparison that names no argument, or NaN weights at the
+    first step (decay_steps=inf), or a jit_compile="no" that compiled."""
+    with pytest.raises(ValueError, match=f"Argument `{argument}` must be"):
+        nos_tf.RuleOptimizer("ld * g", **{"decay_steps": 10, argument: value})
+
+
+def test_a_whole_number_learning_rate_is_taken_and_an_integer_variable_is_refused():
+    optimizer = nos_tf.RuleOptimizer("g", learning_rate=1)  # keras.optimizers.SGD refuses
+    assert float(optimizer.learning_rate) == 1.0
+    assert repr(optimizer) == "<RuleOptimizer rule='g'>"
+    with pytest.raises(TypeError, match="updates floating-point variables; .* is int32"):
+        optimizer.build([keras.Variable(np.zeros(3, "int32"), dtype="int32")])
+
+
 def run_from_step(rule, dtype, start, steps, gradients):
     """Updates of a `dtype` variable from iteration `start` on; returns the variable's
     values (as float32) after each step and the optimizer."""
