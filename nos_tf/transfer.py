@@ -215,7 +215,7 @@ _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", "runs/transfer", "Where the table (.md, .csv) and PNGs are written.")
 _SEED = flags.DEFINE_integer(
     "transfer_seed", 0, "Seed of data splits, initial weights, augmentation and batch order: the "
-    "same for every optimizer.")
+    "same for every optimizer.", lower_bound=0, upper_bound=2**31 - 1)
 _EPOCHS = flags.DEFINE_integer("train_epochs", 5, "Training epochs (wrn, gnmt).", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer(
     "train_batch_size", 128, "Batch size (wrn, gnmt).", lower_bound=1)
@@ -244,7 +244,8 @@ _WEIGHT_DECAY = flags.DEFINE_float(
     "weight_decay", 5e-4, "wrn: weight decay of conv and classifier kernels: each gradient "
     "gains weight_decay * w (paper: 5e-4), an L2 loss of weight_decay / 2 * sum(w ** 2).",
     lower_bound=0)
-_WRN_DROPOUT = flags.DEFINE_float("wrn_dropout", 0.0, "wrn: dropout inside each block.")
+_WRN_DROPOUT = flags.DEFINE_float("wrn_dropout", 0.0, "wrn: dropout inside each block.",
+                                   lower_bound=0.0)
 _LR_SCHEDULE = flags.DEFINE_enum(
     "lr_schedule", "cosine", ["cosine", "step", "constant"],
     "wrn: cosine decay to 0, WRN's step decay (x0.2 at 30/60/80%), or constant.")
@@ -275,21 +276,28 @@ _VOCABULARY_SIZE = flags.DEFINE_integer(
 _TOKENIZER = flags.DEFINE_enum(
     "tokenizer", "wordpiece", ["wordpiece", "word"],
     "gnmt: split sentences into word pieces (as GNMT does) or whole words.")
-_GNMT_UNITS = flags.DEFINE_integer("gnmt_units", 256, "gnmt: LSTM width (paper: 1024).")
+_GNMT_UNITS = flags.DEFINE_integer(
+    "gnmt_units", 256, "gnmt: LSTM width, even: the bidirectional first layer's two "
+    "directions have half each (paper: 1024).", lower_bound=2)
 _GNMT_EMBEDDING = flags.DEFINE_integer(
     "gnmt_embedding_dim", None, "gnmt: embedding width (default: --gnmt_units).")
 _ENCODER_LAYERS = flags.DEFINE_integer(
-    "encoder_layers", 2, "gnmt: encoder LSTM layers, the first bidirectional (paper: 8).")
-_DECODER_LAYERS = flags.DEFINE_integer("decoder_layers", 2, "gnmt: decoder layers (paper: 8).")
-_GNMT_DROPOUT = flags.DEFINE_float("gnmt_dropout", 0.2, "gnmt: dropout between layers.")
+    "encoder_layers", 2, "gnmt: encoder LSTM layers, the first bidirectional (paper: 8).",
+    lower_bound=1)
+_DECODER_LAYERS = flags.DEFINE_integer(
+    "decoder_layers", 2, "gnmt: decoder layers (paper: 8).", lower_bound=1)
+_GNMT_DROPOUT = flags.DEFINE_float("gnmt_dropout", 0.2, "gnmt: dropout between layers.",
+                                   lower_bound=0.0)
 _LABEL_SMOOTHING = flags.DEFINE_float(
     "label_smoothing", 0.0, "gnmt: label smoothing of the training loss (perplexities are "
     "reported unsmoothed).", lower_bound=0.0, upper_bound=0.99)
-_CLIP_NORM = flags.DEFINE_float("clip_norm", 5.0, "gnmt: global gradient norm clip.")
+_CLIP_NORM = flags.DEFINE_float(
+    "clip_norm", 5.0, "gnmt: global gradient norm clip (0: none).", lower_bound=0.0)
 _BEAM_SIZE = flags.DEFINE_integer(
     "beam_size", 1, "gnmt: test decoding: 1 greedy, more beam search.", lower_bound=1)
 _LENGTH_PENALTY = flags.DEFINE_float(
-    "length_penalty", 0.6, "gnmt: GNMT's length penalty alpha for beam search.")
+    "length_penalty", 0.6, "gnmt: GNMT's length penalty alpha for beam search.",
+    lower_bound=0.0)
 
 # Rosenbrock.
 _START = flags.DEFINE(_PointParser(), "rosenbrock_start", ["-1.2", "1.0"],
@@ -300,6 +308,16 @@ _TOLERANCE = flags.DEFINE_float(
     "rosenbrock_tolerance", 1e-3,
     "rosenbrock: Euclidean distance of (x, y) to the minimum (1, 1) that counts as "
     "reached, once a run stays within it to the end.")
+
+# Model flags that no bound expresses, checked as they are parsed: found later, they
+# failed each optimizer's run in turn, after the data had loaded.
+flags.register_validator(
+    "gnmt_units", lambda units: units % 2 == 0,
+    "--gnmt_units must be even: the bidirectional first layer's two directions have half each")
+flags.register_validator("wrn_dropout", lambda rate: rate < 1, "--wrn_dropout must be below 1")
+flags.register_validator("gnmt_dropout", lambda rate: rate < 1, "--gnmt_dropout must be below 1")
+flags.register_validator("rosenbrock_tolerance", lambda tolerance: tolerance > 0,
+                         "--rosenbrock_tolerance must be positive")
 
 
 # ------------------------------------------------------------------------- the tasks ---
@@ -334,6 +352,10 @@ class _Task:
     def reference_rows(self) -> list[dict]:
         """Rows for the table beside the optimizers' that say what its figures mean."""
         return []
+
+    def note(self) -> str | None:
+        """A line under the table on how a column is measured, where it needs one."""
+        return None
 
     @property
     def title(self) -> str:
@@ -461,6 +483,11 @@ class _TranslationTask(_Task):
                  "test BLEU": translation_data.corpus_bleu(translations, references),
                  "seconds": round(time.perf_counter() - started, 1)}]
 
+    def note(self):
+        from nos_tf import translation_data  # pylint: disable=import-outside-toplevel
+
+        return f"Test {translation_data.bleu_description()}."
+
     @property
     def title(self):
         return (f"GNMT-lite {_ENCODER_LAYERS.value}+{_DECODER_LAYERS.value}x{_GNMT_UNITS.value}, "
@@ -474,7 +501,7 @@ class _TranslationTask(_Task):
             units=_GNMT_UNITS.value, embedding_dim=_GNMT_EMBEDDING.value,
             encoder_layers=_ENCODER_LAYERS.value, decoder_layers=_DECODER_LAYERS.value,
             dropout=_GNMT_DROPOUT.value, label_smoothing=_LABEL_SMOOTHING.value,
-            clip_norm=_CLIP_NORM.value,
+            clip_norm=_CLIP_NORM.value or None,
             tokenizers=self.tokenizers,
             epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,
             batch_size=_BATCH_SIZE.value, beam_size=_BEAM_SIZE.value,
@@ -585,8 +612,8 @@ def _positive_float(flag, text):
         value = float(text)
     except ValueError:
         raise ValueError(f"{flag}: {text!r} is not a number") from None
-    if not value > 0:
-        raise ValueError(f"{flag}: learning rates must be positive, got {text}")
+    if not 0 < value < math.inf:
+        raise ValueError(f"{flag}: learning rates must be positive and finite, got {text}")
     return value
 
 
@@ -607,9 +634,9 @@ def run_label(label: str, learning_rate: float, repeated: bool, taken) -> str:
 
 
 def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
-                path_stem: str, title: str) -> str:
-    """Writes rows as `path_stem`.csv (full precision) and .md under a `title` heading;
-    returns the markdown."""
+                path_stem: str, title: str, note: str | None = None) -> str:
+    """Writes rows as `path_stem`.csv (full precision) and .md under a `title` heading,
+    with `note` under the table; returns the markdown."""
     with open(f"{path_stem}.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
@@ -622,6 +649,8 @@ def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
 
     lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
+    if note:
+        lines += ["", note]
     markdown = "\n".join(lines) + "\n"
     with open(f"{path_stem}.md", "w", encoding="utf-8") as file:
         file.write(markdown)
@@ -695,10 +724,25 @@ def write_results(task: _Task, rows: list[dict], outcomes: dict[str, Outcome],
     rows = [{**dict.fromkeys(columns, math.nan), **row} for row in rows]
     formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
     stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
-    markdown = write_table(rows, columns, formats, stem, title)
+    markdown = write_table(rows, columns, formats, stem, title, task.note())
     figures = task.write_figures(outcomes, _OUTPUT_DIR.value)
     print(f"\n{markdown}")
     return [f"{stem}.md", f"{stem}.csv", *figures]
+
+
+def _write_finished(task: _Task, rows: list[dict], outcomes: dict, total: int,
+                    why: str) -> str:
+    """Writes the optimizers that finished when the run stopped early (Ctrl-C, an error),
+    under a title that says why the table is partial; returns what to tell the user.
+
+    Each run takes minutes to hours, so none that finished is thrown away. The reference
+    rows are left out: gnmt's lookup takes minutes, and the run was asked to stop.
+    """
+    if not rows:
+        return "no results were written"
+    paths = write_results(task, rows, outcomes,
+                          f"{task.title} ({why}: {len(rows)} of {total} optimizers)")
+    return f"wrote the {len(rows)} of {total} optimizers that finished: {', '.join(paths)}"
 
 
 def _exit_interrupted(what: str):
@@ -746,7 +790,9 @@ def main(argv):
                 started = time.perf_counter()
                 outcome = task.run(spec, rate, sweep=False)
             except ValueError as error:  # A rule that cannot build (e.g. a bad operand).
-                sys.exit(f"error: optimizer {spec.label!r}: {error}")
+                kept = _write_finished(task, rows, outcomes, len(specs),
+                                       f"stopped by {spec.label}'s error")
+                sys.exit(f"error: optimizer {spec.label!r}: {error}\n{kept}")
             seconds = time.perf_counter() - started
             label = run_label(spec.label, rate, labels.count(spec.label) > 1, outcomes)
             outcomes[label] = outcome
@@ -755,16 +801,7 @@ def main(argv):
             logging.info("%s done in %.0f s: %s", label, seconds, outcome.cells)
         rows += task.reference_rows()
     except KeyboardInterrupt:
-        # Each run takes minutes to hours: those that finished are kept, under a title that
-        # says the table is partial, and without the reference rows (gnmt's lookup takes
-        # minutes, and Ctrl-C asked to stop).
-        if not rows:
-            _exit_interrupted("no results were written")
-        paths = write_results(
-            task, rows, outcomes,
-            f"{task.title} (interrupted: {len(rows)} of {len(specs)} optimizers)")
-        _exit_interrupted(f"wrote the {len(rows)} of {len(specs)} optimizers that finished: "
-                          f"{', '.join(paths)}")
+        _exit_interrupted(_write_finished(task, rows, outcomes, len(specs), "interrupted"))
     paths = write_results(task, rows, outcomes, task.title)
     print("Wrote", ", ".join(paths))
 

@@ -518,10 +518,23 @@ def lookup_translations(train: list[Pair], sources: list[str]) -> list[str]:
     return tokenize([train[index][1] for index in nearest.ravel()])
 
 
-def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
-    """sacrebleu's corpus BLEU of tokenized hypotheses against raw reference sentences."""
+def _bleu():
+    """sacrebleu's BLEU on text `tokenize` made (lowercased, punctuation split off)."""
     import sacrebleu  # pylint: disable=import-outside-toplevel
 
-    return sacrebleu.corpus_bleu(
-        hypotheses, [tokenize(references)], tokenize="none", force=True
-    ).score
+    return sacrebleu.BLEU(tokenize="none", lowercase=True, force=True)
+
+
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
+    """sacrebleu's corpus BLEU of tokenized hypotheses against raw reference sentences."""
+    return _bleu().corpus_score(hypotheses, [tokenize(references)]).score
+
+
+def bleu_description() -> str:
+    """What `corpus_bleu` scores, with sacrebleu's signature, to print beside its figures:
+    they are not the cased, detokenized BLEU of sacrebleu's defaults (lower: the
+    translators' vocabularies are lowercased)."""
+    metric = _bleu()
+    metric.corpus_score(["a"], [["a"]])  # Its signature names the references' number.
+    return (f"BLEU: sacrebleu {metric.get_signature()}, on lowercased words with "
+            "punctuation split off (tokenized BLEU, as GNMT reported)")

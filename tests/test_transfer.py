@@ -6,6 +6,7 @@ import os
 import binaries
 import keras
 import pytest
+import sacrebleu
 from absl import app, flags
 from absl.testing import flagsaver
 
@@ -187,18 +188,19 @@ def test_runs_of_one_optimizer_are_each_drawn_and_told_apart(tmp_path, monkeypat
     assert "| Adam (lr 0.01) #2 | 0.01 |" in markdown
 
 
-def _interrupt(monkeypatch, when):
-    """Ctrl-C in the Rosenbrock task: while it is built, or in the run of optimizer `when`."""
+def _interrupt(monkeypatch, when, error=KeyboardInterrupt):
+    """Ctrl-C (or `error`) in the Rosenbrock task: while it is built, or in the run of
+    optimizer `when`."""
     if when == "building the task":
         def build(self):
-            raise KeyboardInterrupt
+            raise error
         monkeypatch.setattr(transfer._RosenbrockTask, "__init__", build)
         return
     run = transfer._RosenbrockTask.run
 
     def run_until(self, spec, learning_rate, sweep):
         if spec.label == when:
-            raise KeyboardInterrupt
+            raise error
         return run(self, spec, learning_rate, sweep)
     monkeypatch.setattr(transfer._RosenbrockTask, "run", run_until)
 
@@ -217,6 +219,32 @@ def test_ctrl_c_keeps_the_optimizers_that_finished(tmp_path, monkeypatch, capsys
     last_line = capsys.readouterr().err.strip().splitlines()[-1]
     assert last_line.startswith("interrupted: wrote the 1 of 3 optimizers that finished: ")
     assert str(tmp_path / "rosenbrock_results.md") in last_line
+
+
+def test_an_optimizer_that_fails_keeps_those_that_finished(tmp_path, monkeypatch):
+    _interrupt(monkeypatch, when="Adam", error=ValueError("cannot build"))
+    with pytest.raises(SystemExit) as info:
+        _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,rmsprop", lrs="1e-3",
+             rosenbrock_steps="20")
+    first, second = str(info.value.code).splitlines()
+    assert first == "error: optimizer 'Adam': cannot build"
+    assert second.startswith("wrote the 1 of 3 optimizers that finished: ")
+    assert [row["optimizer"] for row in _read_csv(tmp_path / "rosenbrock_results.csv")] == [
+        "SGD"]
+    assert (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8").startswith(
+        "## Rosenbrock from (-1.2, 1.0) (stopped by Adam's error: 1 of 3 optimizers)")
+
+
+@pytest.mark.parametrize("name, value", [
+    ("transfer_seed", 2**31), ("transfer_seed", -1), ("gnmt_units", 15),
+    ("encoder_layers", 0), ("decoder_layers", 0), ("gnmt_dropout", 1.0),
+    ("wrn_dropout", -0.1), ("clip_norm", -1.0), ("length_penalty", -0.5),
+    ("rosenbrock_tolerance", 0.0)])
+def test_impossible_model_flags_are_refused_as_they_are_parsed(name, value):
+    """Not after the data has loaded, as each optimizer's error in turn (a seed past
+    int32 failed only the rule optimizers, after the Keras ones had trained)."""
+    with pytest.raises(flags.IllegalFlagValueError, match=name):
+        setattr(FLAGS, name, value)
 
 
 @pytest.mark.parametrize("when", ["building the task", "SGD"])
@@ -298,6 +326,9 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
     assert [rows[1][column] for column in ("learning rate", "train perplexity")] == ["nan"] * 2
     markdown = (tmp_path / "gnmt_results.md").read_text(encoding="utf-8")
     assert "| lookup: nearest training sentence | — | — | — |" in markdown
+    assert markdown.endswith("\nTest BLEU: sacrebleu nrefs:1|case:lc|eff:no|tok:none|"
+                             f"smooth:exp|version:{sacrebleu.__version__}, on lowercased words "
+                             "with punctuation split off (tokenized BLEU, as GNMT reported).\n")
     assert (tmp_path / "gnmt_curves.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -365,6 +396,8 @@ def test_progress_bars_on_a_terminal_and_a_line_per_epoch_in_a_log(
 def test_mismatched_learning_rates_are_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="error: --lrs has 2 values for 3 optimizers"):
         _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,powersign", lrs="0.1,0.2")
+    with pytest.raises(SystemExit, match="must be positive and finite, got inf"):
+        _run(tmp_path, model="rosenbrock", optimizers="sgd", lrs="inf")
 
 
 def test_stray_arguments_are_a_usage_error(tmp_path):

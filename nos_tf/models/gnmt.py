@@ -406,7 +406,7 @@ def train_translator(
     decoder_layers: int = 2,
     dropout: float = 0.2,
     label_smoothing: float = 0.0,
-    clip_norm: float = 5.0,
+    clip_norm: float | None = 5.0,
     vocabulary_size: int = 8000,
     tokenizer: str = "wordpiece",
     epochs: int = 5,
@@ -420,7 +420,8 @@ def train_translator(
 ) -> TranslationResult:
     """Trains GNMT-lite on `corpus` with `build_optimizer(learning_rate, total_steps, ...)`.
 
-    The optimizer is asked to clip the global gradient norm at `clip_norm`, as GNMT does.
+    The optimizer is asked to clip the global gradient norm at `clip_norm` (None: not at
+    all), as GNMT does.
     The loss is the token cross-entropy against targets smoothed by `label_smoothing`;
     the perplexities reported are of the unsmoothed cross-entropy.
     Each language gets its own `tokenizer` ("wordpiece" or "word",
