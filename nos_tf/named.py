@@ -83,16 +83,9 @@ def _check_arguments(optimizer: str, kwargs: dict) -> None:
         )
 
 
-def _check_decay(optimizer: str, beta, sign_decay, decay_steps) -> None:
-    """`beta` under its own name (RuleOptimizer would call it beta_1); decay_steps without
-    a sign decay would be ignored: most likely a sign_decay forgotten, which the run
-    would not show."""
+def _check_beta(beta) -> None:
+    """`beta` under its own name: RuleOptimizer would call it beta_1."""
     check_number("beta", beta, "in [0, 1)", lambda beta: 0.0 <= beta < 1.0)
-    if decay_steps is not None and sign_decay is None:
-        raise ValueError(
-            f"{optimizer}'s `decay_steps` is T of a sign decay, and no `sign_decay` is "
-            f"given: pass sign_decay='linear', 'cosine' or 'restart', or no decay_steps. "
-            f"Received: decay_steps={decay_steps!r}")
 
 
 def _named_config(rule_config: dict, **arguments) -> dict:
@@ -114,7 +107,7 @@ class PowerSign(RuleOptimizer):
       base: α > 0. Defaults to e.
       beta: decay of the running average m. Defaults to 0.9.
       sign_decay: None, "linear", "cosine" or "restart": f(t), the sign term's decay.
-      decay_steps: T of the sign decay; required with a sign decay.
+      decay_steps: T of the sign decay; required with a sign decay, unused without.
       **kwargs: the base Keras optimizer arguments (weight_decay, clipnorm, ...).
     """
 
@@ -123,7 +116,7 @@ class PowerSign(RuleOptimizer):
         name=None, **kwargs,
     ):
         _check_arguments("PowerSign", kwargs)
-        _check_decay("PowerSign", beta, sign_decay, decay_steps)
+        _check_beta(beta)
         super().__init__(
             powersign_rule(base, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,
@@ -148,7 +141,7 @@ class AddSign(RuleOptimizer):
       alpha: α. Defaults to 1.
       beta: decay of the running average m. Defaults to 0.9.
       sign_decay: None, "linear", "cosine" or "restart": f(t), the sign term's decay.
-      decay_steps: T of the sign decay; required with a sign decay.
+      decay_steps: T of the sign decay; required with a sign decay, unused without.
       **kwargs: the base Keras optimizer arguments (weight_decay, clipnorm, ...).
     """
 
@@ -157,7 +150,7 @@ class AddSign(RuleOptimizer):
         name=None, **kwargs,
     ):
         _check_arguments("AddSign", kwargs)
-        _check_decay("AddSign", beta, sign_decay, decay_steps)
+        _check_beta(beta)
         super().__init__(
             addsign_rule(alpha, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,
