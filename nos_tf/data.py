@@ -26,6 +26,7 @@ import gzip
 import math
 import os
 import socket
+import threading
 import zlib
 
 import numpy as np
@@ -362,12 +363,23 @@ def tfds_read_errors(name, data_dir):
 
 
 def _internet_reachable():
-    """Whether a TFDS download could start, answered within a few seconds."""
-    try:
-        socket.create_connection(_NETWORK_PROBE, timeout=_NETWORK_PROBE_TIMEOUT_S).close()
-        return True
-    except OSError:
-        return False
+    """Whether a TFDS download could start, answered within a few seconds.
+
+    The probe runs in a thread that is waited for no longer than that: the connection's
+    timeout does not cover looking up the host's name, which a resolver that does not
+    answer can hold for tens of seconds.
+    """
+    reached = threading.Event()
+
+    def probe():
+        try:
+            socket.create_connection(_NETWORK_PROBE, timeout=_NETWORK_PROBE_TIMEOUT_S).close()
+            reached.set()
+        except OSError:
+            pass
+
+    threading.Thread(target=probe, name="internet-probe", daemon=True).start()
+    return reached.wait(_NETWORK_PROBE_TIMEOUT_S)
 
 
 # ------------------------------------------------------------------------------ IDX ---

@@ -4,6 +4,9 @@ import gzip
 import logging
 import os
 import re
+import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -131,6 +134,24 @@ def test_a_tfds_copy_made_halfway_is_named_not_a_tensorflow_traceback(
     with pytest.raises(data.DataIncompleteError,
                        match=r"dataset 'cifar10' in .* is incomplete or corrupt .*tfds build"):
         data.load_images("cifar10", data_dir=str(tmp_path), validation_examples=15)
+
+
+def test_a_resolver_that_does_not_answer_is_offline_within_the_probes_timeout(monkeypatch):
+    """The connection's timeout does not cover the host name's lookup."""
+    released = threading.Event()
+
+    def silent_resolver(*args, **kwargs):
+        released.wait(60)
+        raise socket.gaierror("no answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", silent_resolver)
+    monkeypatch.setattr(data, "_NETWORK_PROBE_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    try:
+        assert not data._internet_reachable()
+        assert time.monotonic() - started < 30  # not the resolver's 60 s
+    finally:
+        released.set()
 
 
 @pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
