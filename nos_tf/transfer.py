@@ -16,8 +16,9 @@ The table's `seconds` is the wall time of the final run (training and evaluation
 counting a learning-rate sweep. Ctrl-C writes the table and figures of the optimizers that
 finished, the title marked "interrupted", and exits with status 130.
 
-Learning rates: `--lrs` gives one per optimizer (or one for all). Without it,
-each optimizer's rate is chosen from `--lr_grid` by a short run of `--sweep_epochs` epochs
+Learning rates: `--lrs` gives one per optimizer (or one for all). Without it, and for
+an optimizer whose entry is `sweep` (`--lrs=1.0,sweep,3e-3`), the optimizer's rate is
+chosen from `--lr_grid` by a short run of `--sweep_epochs` epochs
 (the best final validation accuracy for wrn, the lowest validation perplexity for gnmt,
 the fewest steps to the minimum for rosenbrock), as the paper chose each candidate's
 learning rate by a short run.
@@ -204,8 +205,8 @@ _OPTIMIZERS = flags.DEFINE(
     "is always the Keras optimizer: the rule of the operand alone is '1 * adam'.",
     serializer=flags.ListSerializer(","))
 _LEARNING_RATES = flags.DEFINE_list(
-    "lrs", [], "One learning rate per optimizer, in order, or one for all; "
-    "empty: choose each from --lr_grid by a short run.")
+    "lrs", [], "One learning rate per optimizer, in order, or one for all; 'sweep' for "
+    "one, or the flag empty for all: choose it from --lr_grid by a short run.")
 _LR_GRID = flags.DEFINE_list(
     "lr_grid", ["1e-4", "1e-3", "1e-2", "1e-1", "1.0"],
     "Learning rates tried for an optimizer without one in --lrs.")
@@ -594,6 +595,9 @@ def _with_own_flag_names(message: str) -> str:
     return message.replace("pass --data_dir=", f"pass --{_DATA_DIR.name}=")
 
 
+SWEEP = "sweep"
+
+
 def learning_rates_for(specs: list[OptimizerSpec], rates: list[str]) -> list[float | None]:
     """--lrs as one float (or None: sweep) per optimizer."""
     if not rates:
@@ -604,14 +608,16 @@ def learning_rates_for(specs: list[OptimizerSpec], rates: list[str]) -> list[flo
         raise ValueError(
             f"--lrs has {len(rates)} values for {len(specs)} optimizers "
             f"({', '.join(spec.label for spec in specs)}): give one each, or one for all")
-    return [_positive_float("--lrs", rate) for rate in rates]
+    return [None if rate.strip().lower() == SWEEP else _positive_float("--lrs", rate)
+            for rate in rates]
 
 
 def _positive_float(flag, text):
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{flag}: {text!r} is not a number") from None
+        hint = f" (or '{SWEEP}')" if flag == "--lrs" else ""
+        raise ValueError(f"{flag}: {text!r} is not a number{hint}") from None
     if not 0 < value < math.inf:
         raise ValueError(f"{flag}: learning rates must be positive and finite, got {text}")
     return value

@@ -117,9 +117,10 @@ def test_learning_rates_one_each_or_one_for_all():
     assert transfer.learning_rates_for(specs, []) == [None, None, None]
     assert transfer.learning_rates_for(specs, ["0.1"]) == [0.1, 0.1, 0.1]
     assert transfer.learning_rates_for(specs, ["0.1", "1e-3", "0.01"]) == [0.1, 1e-3, 0.01]
+    assert transfer.learning_rates_for(specs, ["0.1", "sweep", "0.01"]) == [0.1, None, 0.01]
     with pytest.raises(ValueError, match="2 values for 3 optimizers"):
         transfer.learning_rates_for(specs, ["0.1", "0.2"])
-    with pytest.raises(ValueError, match="'fast' is not a number"):
+    with pytest.raises(ValueError, match="'fast' is not a number \\(or 'sweep'\\)"):
         transfer.learning_rates_for(specs, ["fast"])
     with pytest.raises(ValueError, match="must be positive"):
         transfer.learning_rates_for(specs, ["0"])
@@ -145,8 +146,10 @@ def test_rosenbrock_start_set_in_code_is_checked_too(tmp_path):
 def test_rosenbrock_sweeps_rates_and_writes_table_and_plots(tmp_path):
     _run(tmp_path, model="rosenbrock",
          optimizers='adam,powersign,"drop(g, 0.1) * exp(sign(g) * sign(m))"',
-         lr_grid="0.03,0.1,0.3", rosenbrock_steps="600", rosenbrock_tolerance="0.1")
+         lrs="sweep,0.05,sweep", lr_grid="0.03,0.1,0.3", rosenbrock_steps="600",
+         rosenbrock_tolerance="0.1")
     rows = _read_csv(tmp_path / "rosenbrock_results.csv")
+    assert float(rows[1]["learning rate"]) == 0.05  # Given, not swept.
     assert list(rows[0]) == ["optimizer", "learning rate", "steps to 0.1", "final distance",
                              "final value", "seconds"]
     assert [row["optimizer"] for row in rows] == [
