@@ -12,6 +12,7 @@ The protocol's flags are those of `nos_tf.proxy_flags`.
 
 import dataclasses
 import functools
+import math
 import statistics
 import sys
 from typing import Callable
@@ -77,20 +78,25 @@ def format_result(result: proxy.EvalResult) -> str:
 
 
 def format_summary(results_by_name: dict[str, list[proxy.EvalResult]]) -> str:
-    """Best first: reward (mean ± std over seeds), statuses, chosen lrs, mean seconds."""
+    """Best first: reward (mean ± std over seeds; an `error` is no reward and is left
+    out, its status shown), statuses, chosen lrs (in increasing order), mean seconds."""
     rows = []
     for name, results in results_by_name.items():
-        rewards = [r.reward for r in results]
+        rewards = [r.reward for r in results if r.status != proxy.ERROR]
+        mean = statistics.mean(rewards) if rewards else None
         spread = f"{statistics.stdev(rewards):.4f}" if len(rewards) > 1 else "-"
         statuses = ",".join(sorted({r.status for r in results}))
-        lrs = ",".join(sorted({"-" if r.lr is None else f"{r.lr:g}" for r in results}))
+        rates = sorted({r.lr for r in results if r.lr is not None})
+        lrs = ",".join([f"{lr:g}" for lr in rates]
+                       + ["-"] * any(r.lr is None for r in results))
         seconds = statistics.mean(r.wall_time for r in results)
-        rows.append((statistics.mean(rewards), spread, statuses, lrs, seconds, name))
-    rows.sort(key=lambda row: -row[0])
+        rows.append((mean, spread, statuses, lrs, seconds, name))
+    rows.sort(key=lambda row: math.inf if row[0] is None else -row[0])  # Errors last.
     lines = [f"{'reward':>8s} {'± std':>8s}  {'status':<9s} {'lr':<13s} {'s':>6s}  rule"]
     for mean, spread, statuses, lrs, seconds, name in rows:
+        reward = f"{'-':>8s}" if mean is None else f"{mean:8.4f}"
         lines.append(
-            f"{mean:8.4f} {spread:>8s}  {statuses:<9s} {lrs:<13s} {seconds:6.1f}  {name}"
+            f"{reward} {spread:>8s}  {statuses:<9s} {lrs:<13s} {seconds:6.1f}  {name}"
         )
     return "\n".join(lines)
 
@@ -102,6 +108,7 @@ def main(argv):
         raise app.UsageError("Nothing to score: pass --rule=RULE (repeatable) or --baselines.")
     try:
         config = proxy_flags.config_from_flags()
+        dataclasses.replace(config, seed=config.seed + _NUM_SEEDS.value - 1)  # Its last.
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     results_by_name: dict[str, list[proxy.EvalResult]] = {}

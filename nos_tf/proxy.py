@@ -124,10 +124,18 @@ class ProxyConfig:
     def __post_init__(self):
         object.__setattr__(self, "learning_rates", tuple(float(lr) for lr in self.learning_rates))
         problems = []
-        if not self.learning_rates or any(not lr > 0 for lr in self.learning_rates):
-            problems.append(f"learning_rates must be positive, got {self.learning_rates}")
+        if not self.learning_rates:
+            problems.append("learning_rates must name at least one rate")
+        elif any(not 0 < lr < math.inf for lr in self.learning_rates):
+            problems.append(f"learning_rates must be positive and finite, got "
+                            f"{self.learning_rates}")
+        elif len(set(self.learning_rates)) < len(self.learning_rates):
+            # Each rate's run is recorded under the rate: a copy's would stand for another's.
+            problems.append(f"learning_rates must differ, got {self.learning_rates}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0 <= self.seed < 2**31:  # The random operands' seeds are int32.
+            problems.append(f"seed must be in [0, 2**31), got {self.seed}")
         if not 1 <= self.lr_search_epochs <= self.epochs:
             problems.append(
                 f"need 1 <= lr_search_epochs <= epochs, got {self.lr_search_epochs} and "
@@ -140,8 +148,9 @@ class ProxyConfig:
                 "halving_validation_examples must be at least 1 (or None: all), got "
                 f"{self.halving_validation_examples}"
             )
-        if not self.divergence_factor > 1:
-            problems.append(f"divergence_factor must exceed 1, got {self.divergence_factor}")
+        if not 1 < self.divergence_factor < math.inf:
+            problems.append(f"divergence_factor must exceed 1 and be finite, got "
+                            f"{self.divergence_factor}")
         if not 0 <= self.abandon_below <= 1:  # An accuracy: above 1 abandons every rule.
             problems.append(f"abandon_below must be in [0, 1], got {self.abandon_below}")
         if problems:
@@ -363,7 +372,10 @@ class Evaluator:
     ) -> EvalResult:
         """Scores a plain Keras optimizer (a baseline) under the same protocol.
 
-        `make_optimizer(learning_rate)` returns a fresh optimizer.
+        `make_optimizer(learning_rate)` returns a fresh optimizer. Like a rule's, it is
+        made once, at the grid's first rate, and compiled once; each run then sets its own
+        rate: so it must take a float learning rate (not a schedule), and everything else
+        about it is the same at every rate.
         """
         start = time.monotonic()
         result = self._score(name, "", lambda lr, decay_steps: make_optimizer(lr))

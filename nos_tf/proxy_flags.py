@@ -78,6 +78,7 @@ ABANDON_BELOW = flags.DEFINE_float(
 _CHECKED = {
     "learning_rates": LEARNING_RATES, "lr_search_epochs": LR_SEARCH_EPOCHS,
     "epochs": EPOCHS, "divergence_factor": DIVERGENCE_FACTOR, "abandon_below": ABANDON_BELOW,
+    "seed": PROXY_SEED,
 }
 
 

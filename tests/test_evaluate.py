@@ -6,7 +6,7 @@ import subprocess
 
 import binaries
 import pytest
-from absl import flags
+from absl import app, flags
 from absl.testing import flagsaver
 
 from nos_tf import data, evaluate, proxy
@@ -55,6 +55,22 @@ def test_a_rule_named_twice_is_scored_once(capsys):
     assert out.count("\ng\n  reward") == 1
     summary = out.rsplit("reward    ± std", 1)[1].splitlines()[1:]
     assert len(summary) == 1 and summary[0].split()[1] == "-"
+
+
+def test_the_summary_leaves_errors_out_of_the_mean_and_orders_rates_by_value():
+    def result(reward, status, lr):
+        return proxy.EvalResult(rule="g", fingerprint="", reward=reward, status=status, lr=lr)
+
+    summary = evaluate.format_summary({
+        "g": [result(0.8, "ok", 1e-3), result(0.0, "error", None), result(0.6, "ok", 1e-5)],
+        "m": [result(0.0, "error", None)]}).splitlines()
+    assert summary[1].split() == ["0.7000", "0.1414", "error,ok", "1e-05,0.001,-", "0.0", "g"]
+    assert summary[2].split() == ["-", "-", "error", "-", "0.0", "m"]
+
+
+def test_the_last_seed_is_checked_before_the_first_trains():
+    with pytest.raises(app.UsageError, match=r"seed must be in \[0, 2\*\*31\), got 2147483648"):
+        _main_with("--rule=g", "--proxy_seed=2147483647", "--num_seeds=2")
 
 
 def test_usage_errors_are_messages_not_tracebacks():
@@ -118,6 +134,7 @@ def test_ctrl_c_before_any_result_promises_no_summary(monkeypatch, capsys):
     ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
     ("--learning_rates=0,1", "learning_rates must be positive"),
     ("--lr_search_epochs=4", "need 1 <= lr_search_epochs <= epochs, got 4 and 3"),
+    ("--proxy_seed=-1", "seed must be in [0, 2**31), got -1"),
 ])
 def test_an_impossible_protocol_is_a_flag_error(flag, message):
     # Found while parsing, where absl names the flags in a line, not in main, where an

@@ -310,6 +310,13 @@ def test_workers_can_build_an_evaluator_from_a_pickled_factory():
     "change, problem",
     [
         ({"learning_rates": (0.1, -1.0)}, "learning_rates"),
+        ({"learning_rates": ()}, "learning_rates must name at least one rate"),
+        ({"learning_rates": (0.1, float("inf"))}, "positive and finite"),
+        # A copy's run was recorded under the rate and stood for the chosen one.
+        ({"learning_rates": (0.1, 0.1, 1e-1)}, "learning_rates must differ"),
+        ({"seed": 2**31}, r"seed must be in \[0, 2\*\*31\)"),
+        ({"seed": -1}, "seed must be in"),
+        ({"divergence_factor": float("inf")}, "divergence_factor must exceed 1 and be finite"),
         ({"lr_search_epochs": 6}, "lr_search_epochs"),
         ({"halving_rate": 0}, "halving_rate"),
         ({"halving_validation_examples": 0}, "halving_validation_examples"),
