@@ -355,9 +355,10 @@ def tfds_read_errors(name, data_dir):
     try:
         yield
     except tf.errors.OpError as error:
+        first_line = (error.message or "").strip().split("\n")[0]
         raise DataIncompleteError(
             f"dataset {name!r} in {data_dir} is incomplete or corrupt "
-            f"({type(error).__name__}: {error.message.splitlines()[0]}): prepare it again "
+            f"({type(error).__name__}: {first_line}): prepare it again "
             f"(`tfds build {name} --data_dir=DIR`) and copy all of DIR here"
         ) from None
 
@@ -369,7 +370,7 @@ def _internet_reachable():
     timeout does not cover looking up the host's name, which a resolver that does not
     answer can hold for tens of seconds.
     """
-    reached = threading.Event()
+    reached, answered = threading.Event(), threading.Event()
 
     def probe():
         try:
@@ -377,9 +378,12 @@ def _internet_reachable():
             reached.set()
         except OSError:
             pass
+        finally:
+            answered.set()  # A refusal, offline, comes at once: no need to wait it out.
 
     threading.Thread(target=probe, name="internet-probe", daemon=True).start()
-    return reached.wait(_NETWORK_PROBE_TIMEOUT_S)
+    answered.wait(_NETWORK_PROBE_TIMEOUT_S)
+    return reached.is_set()
 
 
 # ------------------------------------------------------------------------------ IDX ---

@@ -46,6 +46,14 @@ _NUM_SEEDS = flags.DEFINE_integer(
     lower_bound=1)
 
 
+@flags.multi_flags_validator(
+    [proxy_flags.PROXY_SEED.name, _NUM_SEEDS.name],
+    message="--proxy_seed + --num_seeds - 1 must be below 2**31: seeds are int32")
+def _last_seed_fits(values: dict) -> bool:
+    """The last seed too, found before the first one's rules train."""
+    return values[proxy_flags.PROXY_SEED.name] + values[_NUM_SEEDS.name] - 1 < 2**31
+
+
 def _baseline_optimizers() -> dict[str, Callable]:
     """The paper's hand-made baselines, Keras defaults apart from the learning rate."""
     import keras  # pylint: disable=import-outside-toplevel  (keep --help fast)
@@ -108,7 +116,6 @@ def main(argv):
         raise app.UsageError("Nothing to score: pass --rule=RULE (repeatable) or --baselines.")
     try:
         config = proxy_flags.config_from_flags()
-        dataclasses.replace(config, seed=config.seed + _NUM_SEEDS.value - 1)  # Its last.
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     results_by_name: dict[str, list[proxy.EvalResult]] = {}

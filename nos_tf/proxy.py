@@ -373,9 +373,9 @@ class Evaluator:
         """Scores a plain Keras optimizer (a baseline) under the same protocol.
 
         `make_optimizer(learning_rate)` returns a fresh optimizer. Like a rule's, it is
-        made once, at the grid's first rate, and compiled once; each run then sets its own
-        rate: so it must take a float learning rate (not a schedule), and everything else
-        about it is the same at every rate.
+        made once for the learning-rate search, at the grid's first rate, and each run sets
+        its own rate (the final run makes another without `continue_best_run`): so it must
+        take a float learning rate (not a schedule), and be the same at every rate.
         """
         start = time.monotonic()
         result = self._score(name, "", lambda lr, decay_steps: make_optimizer(lr))

@@ -399,6 +399,8 @@ class _WideResNetTask(_Task):
         if _IMAGE_DATASET.value == "auto":
             try:
                 self.images = load("cifar10")
+            except data.DataIncompleteError:
+                raise  # Part of CIFAR-10 is there: the user meant it, not Fashion-MNIST.
             except data.DataUnavailableError as error:
                 logging.warning("cifar10 is not available (%s); using fashion_mnist",
                                 _with_own_flag_names(str(error)))
@@ -795,10 +797,16 @@ def main(argv):
                 logging.info("%s: training at learning rate %g", spec.label, rate)
                 started = time.perf_counter()
                 outcome = task.run(spec, rate, sweep=False)
-            except ValueError as error:  # A rule that cannot build (e.g. a bad operand).
+            except Exception as error:  # pylint: disable=broad-except
+                # A rule that cannot build (a ValueError: a bad operand, say) or TensorFlow's
+                # error (out of memory): the optimizers that finished are written first.
+                what = str(error)
+                if not isinstance(error, ValueError):
+                    logging.exception("optimizer %s failed", spec.label)
+                    what = f"{type(error).__name__}: {error}"
                 kept = _write_finished(task, rows, outcomes, len(specs),
                                        f"stopped by {spec.label}'s error")
-                sys.exit(f"error: optimizer {spec.label!r}: {error}\n{kept}")
+                sys.exit(f"error: optimizer {spec.label!r}: {what}\n{kept}")
             seconds = time.perf_counter() - started
             label = run_label(spec.label, rate, labels.count(spec.label) > 1, outcomes)
             outcomes[label] = outcome

@@ -160,8 +160,9 @@ def read_trans_de_en(
 
     A sentence that occurs twice on either side is kept once (its first pair), so a test
     sentence never reappears, with another translation, in training. Twice means the same
-    to the model: the same words after `tokenize` (which lowercases) and with ’ read as '
-    ("Es ist mir ernst damit." and "Es ist mir Ernst damit." are one sentence).
+    words after `tokenize`, which lowercases ("Es ist mir ernst damit." and "Es ist mir
+    Ernst damit." are one sentence), with ’ and ' taken as one (they are different
+    tokens, but "I’m" and "I'm" are not different sentences).
     """
     candidates = []
     for entry in _ding_entries(path):

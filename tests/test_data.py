@@ -154,6 +154,15 @@ def test_a_resolver_that_does_not_answer_is_offline_within_the_probes_timeout(mo
         released.set()
 
 
+def test_a_refused_probe_is_offline_at_once(monkeypatch):
+    """Offline, the probe usually fails at once: not a reason to wait out its timeout."""
+    monkeypatch.setattr(data, "_NETWORK_PROBE", ("127.0.0.1", 1))  # Nothing listens there.
+    monkeypatch.setattr(data, "_NETWORK_PROBE_TIMEOUT_S", 60.0)
+    started = time.monotonic()
+    assert not data._internet_reachable()
+    assert time.monotonic() - started < 30
+
+
 @pytest.mark.parametrize("name", ["cifar10", "fashion_mnist"])
 def test_missing_dataset_offline_says_how_to_provide_it(tmp_path, no_system_fashion_mnist, name,
                                                         caplog):

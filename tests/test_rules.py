@@ -216,6 +216,7 @@ def test_fingerprint_is_behavioural():
     assert fp("g * exp(sign(g) * sign(m))") == fp("exp(sign(m) * sign(g)) * g")
     assert fp("m * 1") == fp("m")
     assert fp("g + m") == fp("m + g")
+    assert fp("-m") == fp("0 - m")  # -0 where 0 - m is 0: w - lr * ±0 is w either way
     assert fp("g") != fp("m")
     assert fp("g * exp(sign(g) * sign(m))") != fp("(1 + sign(g) * sign(m)) * g")
     assert fp("drop(g, 0.1)") != fp("drop(g, 0.3)")
@@ -409,6 +410,7 @@ def test_screen_takes_milliseconds():
         ("g + 0 * (g3 * g3)", "g + 0 * (g3 * g3)"),  # NaN where g3 * g3 overflows
         ("g ** 1 / 1", "g"),
         ("drop(g, 0) - 0", "g"),
+        ("log(1) - m", "-m"),  # -0 and 0 where m is 0: the same update
         ("g * exp(sign(g) * sign(m))", "g * exp(sign(g) * sign(m))"),
     ],
 )

@@ -224,13 +224,17 @@ def test_ctrl_c_keeps_the_optimizers_that_finished(tmp_path, monkeypatch, capsys
     assert str(tmp_path / "rosenbrock_results.md") in last_line
 
 
-def test_an_optimizer_that_fails_keeps_those_that_finished(tmp_path, monkeypatch):
-    _interrupt(monkeypatch, when="Adam", error=ValueError("cannot build"))
+@pytest.mark.parametrize("error, message", [
+    (ValueError("cannot build"), "cannot build"),
+    (MemoryError("out of memory"), "MemoryError: out of memory")])
+def test_an_optimizer_that_fails_keeps_those_that_finished(tmp_path, monkeypatch, error,
+                                                           message):
+    _interrupt(monkeypatch, when="Adam", error=error)
     with pytest.raises(SystemExit) as info:
         _run(tmp_path, model="rosenbrock", optimizers="sgd,adam,rmsprop", lrs="1e-3",
              rosenbrock_steps="20")
     first, second = str(info.value.code).splitlines()
-    assert first == "error: optimizer 'Adam': cannot build"
+    assert first == f"error: optimizer 'Adam': {message}"
     assert second.startswith("wrote the 1 of 3 optimizers that finished: ")
     assert [row["optimizer"] for row in _read_csv(tmp_path / "rosenbrock_results.csv")] == [
         "SGD"]
@@ -333,6 +337,15 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
                              f"smooth:exp|version:{sacrebleu.__version__}, on lowercased words "
                              "with punctuation split off (tokenized BLEU, as GNMT reported).\n")
     assert (tmp_path / "gnmt_curves.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_wrn_auto_with_cifar10_copied_halfway_stops_instead_of_using_fashion_mnist(tmp_path):
+    data_dir = tmp_path / "tfds"
+    _store_tiny_cifar10(str(data_dir))
+    next(data_dir.glob("cifar10/*/cifar10-train.tfrecord*")).unlink()
+    with pytest.raises(SystemExit, match="error: dataset 'cifar10' in .* is incomplete"):
+        _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3", image_dataset="auto",
+             datasets_dir=str(data_dir))
 
 
 def test_wrn_auto_without_cifar10_in_datasets_dir_trains_on_the_offline_default(tmp_path):

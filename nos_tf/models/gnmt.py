@@ -203,9 +203,9 @@ class Translator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Beam search: (ids [B, <= steps], log-probabilities [B]) of the best beam.
 
-        As in GNMT and tf/nmt's beam search, beams are ranked by summed log-probability
-        divided by GNMT's length penalty, both when the best `beam_size` continuations are
-        kept at each step and for the final pick. A finished beam carries on at no cost,
+        As in GNMT's beam search, beams are ranked by summed log-probability divided by
+        GNMT's length penalty (the end token counted in the length), both when the best
+        `beam_size` continuations are kept at each step and for the final pick. A finished beam carries on at no cost,
         padding, its length unchanged, so finished and unfinished beams compete on equal
         terms.
         """
@@ -228,13 +228,13 @@ class Translator:
             vocabulary = log_probs.shape[-1]
             log_probs[finished] = -np.inf
             log_probs[finished, PAD_ID] = 0.0
-            candidates = (scores[..., None] + log_probs).reshape(batch, -1)
-            candidate_lengths = np.repeat(lengths + ~finished, vocabulary, axis=1)
-            ranked = candidates / gnmt_length_penalty(candidate_lengths, length_penalty)
-            best = tf.math.top_k(ranked, k=beam_size).indices.numpy()
-            scores = np.take_along_axis(candidates, best, axis=1)
-            lengths = np.take_along_axis(candidate_lengths, best, axis=1)
+            candidates = scores[..., None] + log_probs  # [B, K, V]
+            next_lengths = lengths + ~finished  # A beam's continuations share its length.
+            ranked = candidates / gnmt_length_penalty(next_lengths, length_penalty)[..., None]
+            best = tf.math.top_k(ranked.reshape(batch, -1), k=beam_size).indices.numpy()
+            scores = np.take_along_axis(candidates.reshape(batch, -1), best, axis=1)
             parents, tokens_2d = best // vocabulary, (best % vocabulary).astype(np.int32)
+            lengths = np.take_along_axis(next_lengths, parents, axis=1)
             was_finished = np.take_along_axis(finished, parents, axis=1)
             finished = was_finished | (tokens_2d == self.end_id)
             history.append((parents, tokens_2d))

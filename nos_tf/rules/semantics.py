@@ -192,7 +192,8 @@ def probe_gradients(variant: int = 0, scale_decades: tuple[float, float] | None 
     A persistent direction lets momentum-style rules (m, adam) look like what they are;
     independent gradients each step would make them look random. `scale_decades`
     (log10 bounds) spreads the coordinates' scales evenly over those orders of magnitude
-    instead, and makes the second and fourth steps' gradients small against the history.
+    instead, and makes the second and fourth steps' gradients small against the history;
+    it also holds the coordinates of `_add_edge_coordinates` (zero, tiny and large inputs).
     """
     rng = np.random.default_rng(_PROBE_SEED + variant)
     base = rng.normal(size=PROBE_SIZE)
@@ -290,7 +291,8 @@ def fingerprint_of(expr: Expr) -> str:
                 directions = reordered
     except (tf.errors.OpError, ValueError, TypeError) as error:
         return "invalid:" + hashlib.sha256(str(error).encode()).hexdigest()[:16]
-    rounded = np.char.mod("%.5g", directions.ravel().astype(np.float64))
+    # + 0.0 makes -0 0: "%.5g" tells them apart, the update does not (w - lr * ±0 is w).
+    rounded = np.char.mod("%.5g", directions.ravel().astype(np.float64) + 0.0)
     return hashlib.sha256(" ".join(rounded.tolist()).encode()).hexdigest()[:16]
 
 
