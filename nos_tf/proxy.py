@@ -15,9 +15,10 @@ can on each without changing what the reward measures:
   behavioural fingerprint was already scored gets the earlier result.
 - *Compile once.* The network is built once; every run starts from the same saved initial
   weights. Its gradient computation is one `tf.function`, traced once for all rules; each
-  rule's optimizer compiles its own update (RuleOptimizer uses XLA) once and is reused for
-  every learning rate, its state restored between runs. The model itself is not
-  jit-compiled: on CPU, XLA did not run its convolutions faster than oneDNN does.
+  rule's optimizer is built once (its update traced once, compiled with XLA only with
+  `xla_updates`) and reused for every learning rate, its state restored between runs.
+  The model itself is not jit-compiled: on CPU, XLA did not run its convolutions faster
+  than oneDNN does.
 - *Fused batch norm.* The child normalizes with TensorFlow's fused kernel
   (`nos_tf.models.batch_norm`): Keras's function, and a training step 1.5× faster on CPU.
 - *Data in memory*, one stream of batches: every learning rate sees the same batches in
@@ -103,6 +104,12 @@ class ProxyConfig:
         anyway. Part of the protocol: a larger factor costs time on exploding rules.
       abandon_below: a rule whose best lr-search accuracy is below this is not trained
         further (0 trains every rule to the end, as the paper does).
+      xla_updates: compile each rule's update with XLA (`RuleOptimizer(jit_compile=True)`).
+        Off by default: a compiled update is kept for the life of the process, ~4 MiB a
+        rule (a worker that evaluates thousands runs out of memory), and on the cpu preset
+        it saves nothing (six paper rules: 119 s of CPU with it, 116 s without). XLA rounds
+        otherwise and draws other random numbers, so rewards differ a little either way:
+        part of the protocol. Runs recorded before the field existed used XLA.
     """
 
     dataset: str = "fashion_mnist"
@@ -120,6 +127,7 @@ class ProxyConfig:
     continue_best_run: bool = True
     divergence_factor: float = 100.0
     abandon_below: float = 0.0
+    xla_updates: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "learning_rates", tuple(float(lr) for lr in self.learning_rates))
@@ -163,12 +171,15 @@ class ProxyConfig:
 
         `halving_validation_examples` is left out where no cut reads a subset: the runs
         are then ranked on the whole set, as they were before the field existed, so the
-        protocols trial stores recorded then still match.
+        protocols trial stores recorded then still match. Likewise `xla_updates` where it
+        is on, as every update was before it existed.
         """
         fields = dataclasses.asdict(self)
         fields["learning_rates"] = list(self.learning_rates)
         if not self._cuts_read_a_subset():
             del fields["halving_validation_examples"]
+        if self.xla_updates:
+            del fields["xla_updates"]
         return fields
 
     def _cuts_read_a_subset(self) -> bool:
@@ -386,7 +397,8 @@ class Evaluator:
 
     def _rule_optimizer(self, rule, learning_rate, decay_steps):
         return RuleOptimizer(
-            rule, learning_rate=learning_rate, decay_steps=decay_steps, seed=self.config.seed
+            rule, learning_rate=learning_rate, decay_steps=decay_steps, seed=self.config.seed,
+            jit_compile=self.config.xla_updates,
         )
 
     def _score(self, text, fingerprint, make_optimizer) -> EvalResult:

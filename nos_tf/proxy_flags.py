@@ -64,6 +64,11 @@ CONTINUE_BEST_RUN = flags.DEFINE_bool(
     "continue_best_run", _DEFAULTS.continue_best_run,
     "The final run continues the chosen rate's lr-search run rather than repeating it "
     "(identical for rules without decay operands; decays then span the final run).")
+XLA_UPDATES = flags.DEFINE_bool(
+    "xla_updates", _DEFAULTS.xla_updates,
+    "Compile each rule's update with XLA: no faster on the proxy, and the compiled updates "
+    "stay in memory (~4 MiB a rule). Part of the protocol: runs recorded before this flag "
+    "existed used it, so resume them with --xla_updates.")
 DIVERGENCE_FACTOR = flags.DEFINE_float(
     "divergence_factor", _DEFAULTS.divergence_factor,
     "A run whose loss exceeds this times log(num_classes) has exploded and stops "
@@ -132,4 +137,5 @@ def config_from_flags() -> proxy.ProxyConfig:
         continue_best_run=CONTINUE_BEST_RUN.value,
         divergence_factor=DIVERGENCE_FACTOR.value,
         abandon_below=ABANDON_BELOW.value,
+        xla_updates=XLA_UPDATES.value,
     )

@@ -262,13 +262,31 @@ def test_a_protocol_recorded_before_the_cuts_subset_existed_is_the_whole_sets():
         {"halving_validation_examples": 300},  # The whole set (SMALL's default, 1000, too).
         {"halving_validation_examples": 7, "halving_rate": 1},  # No cut.
     ]
+    with_xla = dataclasses.replace(SMALL, xla_updates=True)  # As every update was then.
     for change in unread:
-        protocol = dataclasses.replace(SMALL, **change).protocol()
+        protocol = dataclasses.replace(with_xla, **change).protocol()
         others = {key: value for key, value in change.items()
                   if key != "halving_validation_examples"}
         assert protocol == {**recorded_before, **others}
-    read = dataclasses.replace(SMALL, halving_validation_examples=7).protocol()
+    read = dataclasses.replace(with_xla, halving_validation_examples=7).protocol()
     assert read == {**recorded_before, "halving_validation_examples": 7}
+    assert SMALL.protocol() == {**recorded_before, "xla_updates": False}
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_rules_train_with_xla_only_when_the_protocol_says(monkeypatch, xla):
+    """A compiled update stays in memory for the life of the process (~4 MiB a rule)."""
+    made = []
+    original = proxy.RuleOptimizer
+
+    def recording(*args, **kwargs):
+        made.append(kwargs["jit_compile"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(proxy, "RuleOptimizer", recording)
+    config = dataclasses.replace(SMALL, learning_rates=(0.1,), epochs=1, xla_updates=xla)
+    assert proxy.Evaluator(config).evaluate("g").status == "ok"
+    assert made == [xla]
 
 
 def test_the_flag_gives_the_cuts_subset_and_0_the_whole_set():

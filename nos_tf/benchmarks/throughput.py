@@ -11,7 +11,8 @@ controller's token space (`nos_tf.rules.TokenSpace(--num_units)`), plus the pape
 - naive: what a user would write: for each grid learning rate a fresh model and
   `model.fit` with Keras's defaults for the lr-search epochs (on a machine without an
   accelerator Keras's `jit_compile="auto"` leaves the model's step to TensorFlow's
-  kernels, as the evaluator does; RuleOptimizer XLA-compiles its own update in both),
+  kernels, as the evaluator does; RuleOptimizer XLA-compiles its own update here, and
+  in the evaluator only with `--xla_updates`),
   then a fresh final run at the best; reward = its last val_accuracy, or 0 if its loss
   went NaN/Inf or exploded (the protocol's "diverged", here judged on the epoch losses
   after the run rather than by stopping it).
@@ -121,7 +122,7 @@ _PAPER_RULES = flags.DEFINE_list(
 
 _SHOW_DISAGREEMENTS = 5  # Rules listed at the end, those whose two rewards differ most.
 
-REVISION = 4
+REVISION = 5
 """What the code measures, beside the flags: bumped whenever the evaluator or the naive
 reference changes what a row holds (the screen, the child's layers, a lever), so that a
 results file's older rows are measured again rather than mixed with new ones.
@@ -131,7 +132,10 @@ other numbers, and fewer seconds both ways. For rules without random operands re
 2 would measure the same.
 4: halving's cuts rank on 1,000 validation images (`halving_validation_examples`, a
 flag and so also in the protocol's text). The naive reference, and the evaluator's
-rejected rules, measure what revision 3 did."""
+rejected rules, measure what revision 3 did.
+5: the evaluator's updates are not XLA-compiled (`xla_updates`, in the protocol's text
+too), and fingerprints read zero, tiny and large inputs (its cache may train a rule that
+revision 4 answered from it). The naive reference measures what revision 4 did."""
 
 flags.set_default(proxy_flags.TRAIN_EXAMPLES, 10_000)
 flags.set_default(proxy_flags.VALIDATION_EXAMPLES, 5_000)
