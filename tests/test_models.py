@@ -232,6 +232,17 @@ def test_beam_search_keeps_beams_by_length_normalised_score_as_gnmt_does():
     assert scores[0] == pytest.approx(math.log(0.6 * 0.49), abs=1e-5)
 
 
+def test_decoding_never_writes_padding_or_the_start_token():
+    # Never a target, so their probabilities were never learnt; decoding dropped them.
+    decoder = _ScriptedDecoder({1: {0: 0.4, 1: 0.35, 5: 0.25}})
+    translator = gnmt.Translator(decoder, start_id=1, end_id=2, max_length=4)
+    source = np.ones((1, 1), np.int32)
+    assert translator.greedy(source)[0, :2].tolist() == [5, 2]
+    output, scores = translator.beam_search(source, beam_size=3, length_penalty=0.0)
+    assert output[0, :2].tolist() == [5, 2]
+    assert scores[0] == pytest.approx(math.log(0.25), abs=1e-5)
+
+
 def test_translations_may_be_twice_as_long_as_the_longest_source_by_default():
     never_ends = _ScriptedDecoder({token: {3: 1.0} for token in (1, 3)})
     translator = gnmt.Translator(never_ends, start_id=1, end_id=2)

@@ -176,6 +176,15 @@ class Translator:
         logits, states = self.model.decode(token_ids[:, None], states, memory, source_mask)
         return tf.nn.log_softmax(logits[:, 0, :]), states
 
+    def _next_token_log_probs(self, tokens, states, memory, source_mask):
+        """Log-probabilities of the next token ([rows, vocabulary], numpy), and the new
+        states. Padding and the start token are never a target, so the model never learnt
+        their probability: they are ruled out (decoding dropped them, unsaid)."""
+        log_probs, states = self._step(tf.constant(tokens), states, memory, source_mask)
+        log_probs = log_probs.numpy()
+        log_probs[:, [PAD_ID, self.start_id]] = -np.inf
+        return log_probs, states
+
     def steps_for(self, source_ids: np.ndarray) -> int:
         """The most tokens a translation of this batch may have."""
         if self.max_length is not None:
@@ -190,8 +199,8 @@ class Translator:
         finished = np.zeros(len(source_ids), dtype=bool)
         output = []
         for _ in range(self.steps_for(source_ids)):
-            log_probs, states = self._step(tf.constant(tokens), states, memory, source_mask)
-            tokens = np.argmax(log_probs.numpy(), axis=-1).astype(np.int32)
+            log_probs, states = self._next_token_log_probs(tokens, states, memory, source_mask)
+            tokens = np.argmax(log_probs, axis=-1).astype(np.int32)
             output.append(np.where(finished, PAD_ID, tokens))
             finished |= tokens == self.end_id
             if finished.all():
@@ -223,8 +232,8 @@ class Translator:
         lengths = np.zeros((batch, beam_size), dtype=np.int32)
         history = []  # (parent beam, token) per step, each [B, K].
         for _ in range(self.steps_for(source_ids)):
-            log_probs, states = self._step(tf.constant(tokens), states, memory, source_mask)
-            log_probs = log_probs.numpy().reshape(batch, beam_size, -1)
+            log_probs, states = self._next_token_log_probs(tokens, states, memory, source_mask)
+            log_probs = log_probs.reshape(batch, beam_size, -1)
             vocabulary = log_probs.shape[-1]
             log_probs[finished] = -np.inf
             log_probs[finished, PAD_ID] = 0.0
