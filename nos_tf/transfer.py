@@ -587,14 +587,26 @@ def _builder(spec: OptimizerSpec):
 
 
 def _with_own_flag_names(message: str) -> str:
-    """A loader's DataUnavailableError message with transfer's flag for the data folder.
+    """A loader's error message with transfer's flags for what it names.
 
     nos_tf.data and nos_tf.translation_data say "pass --data_dir=DIR", the flag of the
     binaries that share nos_tf.proxy_flags; transfer cannot define --data_dir too (absl
     flags are process-wide, and that module is imported in the same process), so its flag
     is --datasets_dir. TFDS's own `tfds build ... --data_dir=DIR` in the message stays.
+    The loaders' arguments are named as the flags that set them.
     """
-    return message.replace("pass --data_dir=", f"pass --{_DATA_DIR.name}=")
+    for loaders, own in _LOADER_ARGUMENT_FLAGS.items():
+        message = re.sub(loaders, own, message)
+    return message
+
+
+# A loader's words (a regular expression) -> what transfer's user set.
+_LOADER_ARGUMENT_FLAGS = {
+    r"pass --data_dir=": f"pass --{_DATA_DIR.name}=",
+    r"^validation_examples=": f"--{_VALIDATION_EXAMPLES.name}=",
+    r"^train_examples=": f"--{_TRAIN_EXAMPLES.name}=",
+    r"^validation_pairs \+ test_pairs = ": f"2 x --{_HELD_OUT_PAIRS.name} = ",
+}
 
 
 SWEEP = "sweep"
@@ -776,16 +788,12 @@ def main(argv):
     except OSError as error:
         sys.exit(f"error: cannot write to --output_dir={_OUTPUT_DIR.value}: "
                  f"{error.strerror or error}")
-    from nos_tf import data  # pylint: disable=import-outside-toplevel
-
     try:
         task = _TASKS[_MODEL.value]()
     except KeyboardInterrupt:  # While loading data, or learning gnmt's tokenizers.
         _exit_interrupted("no results were written")
-    except data.DataUnavailableError as error:  # Also translation_data's: the same class.
+    except ValueError as error:  # Data not there (DataUnavailableError), bad flag values.
         sys.exit(f"error: {_with_own_flag_names(str(error))}")
-    except ValueError as error:  # Bad flag values.
-        sys.exit(f"error: {error}")
 
     labels = [spec.label for spec in specs]
     outcomes, rows = {}, []

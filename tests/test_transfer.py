@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 
 import binaries
 import keras
@@ -380,6 +381,19 @@ def test_a_datasets_dir_with_part_of_a_dataset_is_an_error_not_replaced_by_debia
                        "pass --datasets_dir=DIR"):
         _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3",
              image_dataset="fashion_mnist", datasets_dir=str(partial))
+
+
+@pytest.mark.parametrize("model, flag, value, message", [
+    ("wrn", "wrn_validation_examples", "5000", "error: --wrn_validation_examples=5000 must be "
+     "between 1 and "),
+    ("gnmt", "held_out_pairs", "20000", "error: 2 x --held_out_pairs = 40000 must be between"),
+])
+def test_sizes_the_data_cannot_hold_are_named_by_transfers_flags(tmp_path, model, flag, value,
+                                                                  message):
+    """Not by the loader's arguments (validation_examples=, validation_pairs + test_pairs)."""
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        _run(tmp_path, model=model, optimizers="adam", lrs="1e-3", image_dataset="digits",
+             **{flag: value})
 
 
 def test_missing_dataset_error_names_transfers_own_flag(tmp_path):
