@@ -586,6 +586,15 @@ def _builder(spec: OptimizerSpec):
 # ------------------------------------------------------------------------ the report ---
 
 
+# A loader's words (a regular expression) -> what transfer's user set.
+_LOADER_ARGUMENT_FLAGS = {
+    r"pass --data_dir=": f"pass --{_DATA_DIR.name}=",
+    r"^validation_examples=": f"--{_VALIDATION_EXAMPLES.name}=",
+    r"^train_examples=": f"--{_TRAIN_EXAMPLES.name}=",
+    r"^validation_pairs \+ test_pairs = ": f"2 x --{_HELD_OUT_PAIRS.name} = ",
+}
+
+
 def _with_own_flag_names(message: str) -> str:
     """A loader's error message with transfer's flags for what it names.
 
@@ -598,15 +607,6 @@ def _with_own_flag_names(message: str) -> str:
     for loaders, own in _LOADER_ARGUMENT_FLAGS.items():
         message = re.sub(loaders, own, message)
     return message
-
-
-# A loader's words (a regular expression) -> what transfer's user set.
-_LOADER_ARGUMENT_FLAGS = {
-    r"pass --data_dir=": f"pass --{_DATA_DIR.name}=",
-    r"^validation_examples=": f"--{_VALIDATION_EXAMPLES.name}=",
-    r"^train_examples=": f"--{_TRAIN_EXAMPLES.name}=",
-    r"^validation_pairs \+ test_pairs = ": f"2 x --{_HELD_OUT_PAIRS.name} = ",
-}
 
 
 SWEEP = "sweep"
