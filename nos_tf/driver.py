@@ -69,9 +69,13 @@ class Search:
     A fingerprint already in flight is not trained again: its twin waits for the result.
     """
 
-    def __init__(self, store, run, searcher, executor, summaries, total, batch_size):
+    def __init__(self, store, run, searcher, executor, summaries, total, batch_size,
+                 summarized_through: int = 0):
+        """`summarized_through`: the last step of the run's TensorBoard summaries already
+        written (`last_summary_step`), which a resumed run does not write again."""
         self.store, self.run, self.searcher, self.executor = store, run, searcher, executor
         self.summaries, self.total, self.batch_size = summaries, total, batch_size
+        self._summarized_through = summarized_through
         self.progress = Progress()
         self.step = 0
         self.asked = 0
@@ -195,10 +199,14 @@ class Search:
         batch.trials[index] = trial
         self._record(trial, trained_here)
 
+    def _summarize(self) -> bool:
+        """Whether this step's summaries are to be written: not twice on resume."""
+        return self.summaries is not None and self.progress.done > self._summarized_through
+
     def _record(self, trial, trained_here: bool = False) -> None:
         self.progress.record(trial, self.total, trained_here)
         self.unique_fingerprints.add(trial.fingerprint)
-        if self.summaries is not None:
+        if self._summarize():
             with self.summaries.as_default(step=self.progress.done):
                 tf.summary.scalar("reward", trial.result.reward)
                 tf.summary.scalar("best_reward", self.progress.best_reward)
@@ -215,7 +223,7 @@ class Search:
             ahead_trials=sorted({t.trial_id for b in self._batches for t in self._trials_of(b)}),
         )
         self.store.save_checkpoint(self.run.run_id, checkpoint.to_bytes(), self.step)
-        if self.summaries is not None:
+        if self._summarize():
             with self.summaries.as_default(step=self.progress.done):
                 tf.summary.scalar("batch/mean_reward", sum(rewards) / len(rewards))
                 for name, value in metrics.items():
@@ -228,6 +236,22 @@ class Search:
                      if any(b is batch and twin is None for b, _, twin in waiters)]
         return [t for t in batch.trials if t is not None] + [
             self.store.trial(trial_id) for trial_id in in_flight]
+
+
+def last_summary_step(logdir: str, tag: str = "reward") -> int:
+    """The last step at which `tag` was written in `logdir`'s TensorBoard event files
+    (0: none). A resumed run replays the killed one's trials, in another order: written
+    again, their steps showed two values each; what the killed process had not yet
+    flushed is written once."""
+    last = 0
+    for path in tf.io.gfile.glob(f"{logdir}/events.out.tfevents.*"):
+        try:
+            for event in tf.compat.v1.train.summary_iterator(path):
+                if any(value.tag == tag for value in event.summary.value):
+                    last = max(last, event.step)
+        except tf.errors.DataLossError:  # The killed process's last record, cut short.
+            continue
+    return last
 
 
 @dataclasses.dataclass

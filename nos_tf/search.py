@@ -256,7 +256,8 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
         try:
             search = driver.Search(
                 store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
-                _BATCH_SIZE.value)
+                _BATCH_SIZE.value,
+                summarized_through=driver.last_summary_step(logdir) if _RESUME.value else 0)
             if _RESUME.value:
                 try:
                     search.resume()
