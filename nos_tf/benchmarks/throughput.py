@@ -56,6 +56,7 @@ to their being measured at another time than the naive halves. A run of this bin
 on the paper's 17 rules alone (`--num_rules=0`, two shards), both ways side by side,
 gave both ways the merged rows' rewards, and 2.71x in CPU (2.80x wall) where those
 rows give 2.80x (3.02x): 3% less, which would put the whole list at ~10.1x in CPU.
+Revision 5 (updates not XLA-compiled), the same run: 2.7x in CPU (2.8x wall), as before.
 (Revision 3: 9.5x CPU, 9.6x wall; revision 2: 9.3x and 9.7x; Spearman 0.78 at both.)
 The screen decides most of both figures. A rejected rule costs milliseconds, so the
 sampled rules, most of them rejected, ran 18.3x faster in CPU, and the paper's rules,
