@@ -238,20 +238,25 @@ class Search:
             self.store.trial(trial_id) for trial_id in in_flight]
 
 
-def last_summary_step(logdir: str, tag: str = "reward") -> int:
-    """The last step at which `tag` was written in `logdir`'s TensorBoard event files
-    (0: none). A resumed run replays the killed one's trials, in another order: written
-    again, their steps showed two values each; what the killed process had not yet
-    flushed is written once."""
-    last = 0
+def summary_steps(logdir: str, tag: str = "reward") -> list[int]:
+    """The steps at which `tag` was written in `logdir`'s TensorBoard event files, up to
+    a last record cut short (by a kill)."""
+    steps = []
     for path in tf.io.gfile.glob(f"{logdir}/events.out.tfevents.*"):
         try:
             for event in tf.compat.v1.train.summary_iterator(path):
                 if any(value.tag == tag for value in event.summary.value):
-                    last = max(last, event.step)
+                    steps.append(event.step)
         except tf.errors.DataLossError:  # The killed process's last record, cut short.
             continue
-    return last
+    return steps
+
+
+def last_summary_step(logdir: str, tag: str = "reward") -> int:
+    """The last step at which `tag` was written in `logdir` (0: none). A resumed run
+    replays the killed one's trials, in another order: written again, their steps showed
+    two values each; what the killed process had not yet flushed is written once."""
+    return max(summary_steps(logdir, tag), default=0)
 
 
 @dataclasses.dataclass
