@@ -68,8 +68,8 @@ def _baseline_optimizers() -> dict[str, Callable]:
 
 def format_result(result: proxy.EvalResult) -> str:
     """One evaluation: reward, status, chosen lr, then validation accuracy per lr and the
-    training steps it is after (fewer for a rate successive halving pruned; the accuracy
-    of a rate that did not reach its last rung is on `halving_validation_examples`)."""
+    training steps it is after (fewer for a rate successive halving pruned, whose accuracy
+    is on `halving_validation_examples`, or for one that diverged, shown as such)."""
     lr = "-" if result.lr is None else f"{result.lr:g}"
     lines = [
         f"{result.rule}",
@@ -81,7 +81,8 @@ def format_result(result: proxy.EvalResult) -> str:
         for rate, score in sorted(result.lr_scores.items()):
             steps = result.lr_steps.get(rate, "")  # Unknown for results from the store.
             chosen = "  <- chosen" if rate == result.lr else ""
-            lines.append(f"  {rate:>8g}  {score:7.4f}  {steps:>5}{chosen}")
+            accuracy = "diverged" if rate in result.diverged_lrs else f"{score:7.4f}"
+            lines.append(f"  {rate:>8g}  {accuracy:>7s}  {steps:>5}{chosen}")
     return "\n".join(lines)
 
 

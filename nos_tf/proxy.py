@@ -215,6 +215,9 @@ class EvalResult:
         or fewer for a rate halving pruned (or one that diverged). Without it a pruned
         rate's accuracy, after a fraction of an epoch, reads as a full lr-search score.
         Not kept by the trial store ({} for results read back from it).
+      diverged_lrs: the rates of `lr_scores` whose run diverged, in increasing order: their
+        0 is not an accuracy, and without them reads like a pruned rate's. Not kept by the
+        trial store either.
     """
 
     rule: str
@@ -227,6 +230,7 @@ class EvalResult:
     reason: str = ""
     worker: str = ""
     lr_steps: dict[float, int] = dataclasses.field(default_factory=dict)
+    diverged_lrs: list[float] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-able: lr_scores and lr_steps become lists of [lr, value] pairs (JSON keys
@@ -234,6 +238,7 @@ class EvalResult:
         fields = dataclasses.asdict(self)
         fields["lr_scores"] = [[float(lr), float(s)] for lr, s in sorted(self.lr_scores.items())]
         fields["lr_steps"] = [[float(lr), int(n)] for lr, n in sorted(self.lr_steps.items())]
+        fields["diverged_lrs"] = [float(lr) for lr in self.diverged_lrs]
         return fields
 
     @classmethod
@@ -416,6 +421,7 @@ class Evaluator:
                 text, fingerprint, 0.0, OK, lr=best.learning_rate,
                 lr_scores={run.learning_rate: run.score for run in runs},
                 lr_steps={run.learning_rate: run.steps for run in runs},
+                diverged_lrs=sorted(run.learning_rate for run in runs if run.diverged),
             )
             if best.diverged:
                 result.status, result.lr = DIVERGED, None

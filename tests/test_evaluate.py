@@ -47,6 +47,17 @@ def test_the_table_shows_how_much_training_each_score_is_after():
     assert rows["0.01"] == ["0.01", "0.7000", "5", "<-", "chosen"]
 
 
+def test_the_table_tells_a_diverged_rate_from_a_pruned_one():
+    """Both stopped early; a diverged run's 0 is no accuracy, a pruned one's is."""
+    result = proxy.EvalResult(
+        rule="g", fingerprint="", reward=0.9, status="ok", lr=0.01,
+        lr_scores={0.001: 0.2, 0.01: 0.7, 0.1: 0.0}, lr_steps={0.001: 3, 0.01: 5, 0.1: 2},
+        diverged_lrs=[0.1])
+    rows = {line.split()[0]: line.split() for line in evaluate.format_result(result).splitlines()}
+    assert rows["0.1"] == ["0.1", "diverged", "2"]
+    assert rows["0.001"] == ["0.001", "0.2000", "3"]
+
+
 def test_a_rule_named_twice_is_scored_once(capsys):
     """The summary gathers results by rule text: a repeated --rule read as a second seed's
     score, with a spread of ± 0 and the cache hit's ~0 s halving the wall time."""

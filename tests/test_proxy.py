@@ -93,6 +93,7 @@ def test_exploding_loss_stops_the_run_with_reward_zero():
     result = proxy.Evaluator(config).evaluate_optimizer("SGD", keras.optimizers.SGD)
     assert result.status == "diverged" and result.reward == 0.0 and result.lr is None
     assert result.lr_scores == {1e3: 0.0, 1e6: 0.0}
+    assert result.diverged_lrs == [1e3, 1e6]
 
 
 def test_diverged_rates_score_zero_and_lose():
@@ -100,6 +101,8 @@ def test_diverged_rates_score_zero_and_lose():
     result = proxy.Evaluator(config).evaluate_optimizer("SGD", keras.optimizers.SGD)
     assert result.status == "ok" and result.lr == 1e-2
     assert result.lr_scores[1e6] == 0.0 < result.lr_scores[1e-2]
+    assert result.diverged_lrs == [1e6]
+    assert proxy.EvalResult.from_dict(result.to_dict()) == result
 
 
 def test_a_rule_is_diverged_only_if_every_rate_diverges_however_halving_cut():
