@@ -240,7 +240,11 @@ _ONE_THREAD = _one_thread_options()
 
 
 def _load_digits(data_dir):
-    del data_dir  # Bundled with scikit-learn.
+    """Bundled with scikit-learn: a `data_dir` is not read, and the log says so, since a
+    user who names one expects it to matter."""
+    if data_dir:
+        logging.warning("data_dir=%s is not read: digits are bundled with scikit-learn",
+                        data_dir)
     from sklearn import datasets, model_selection  # pylint: disable=import-outside-toplevel
 
     digits = datasets.load_digits()

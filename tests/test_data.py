@@ -271,6 +271,11 @@ def test_digits_ships_with_scikit_learn():
     assert set(np.unique(images.train[1])) == set(range(10))
 
 
+def test_digits_says_a_data_dir_is_not_read(tmp_path, caplog):
+    data.load_images("digits", data_dir=str(tmp_path))
+    assert f"data_dir={tmp_path} is not read" in caplog.text
+
+
 @pytest.mark.skipif(
     not os.path.isdir(data.DEBIAN_FASHION_MNIST_DIR),
     reason="Debian's dataset-fashion-mnist is not installed (`make data` installs it)",
