@@ -12,7 +12,7 @@ def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
     header = ("rank", "reward", "lr", "count", "rule")
     rows = [(str(entry.rank), f"{entry.reward:.4f}",
              "-" if entry.lr is None else f"{entry.lr:g}", str(entry.count),
-             str(simplified(entry.rule)))
+             shown(entry.rule))
             for entry in entries]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(5)]
     aligns = (">", ">", ">", ">", "<")  # Numbers align right, the rule left.
@@ -22,8 +22,17 @@ def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
 
 
 def simplified(rule_text: str) -> rules.Rule:
-    """A stored rule as the leaderboard shows it: simplified, the same update."""
+    """A stored rule simplified: the same update."""
     return rules.simplify(rules.parse(rule_text))
+
+
+def shown(rule_text: str) -> str:
+    """A stored rule as the leaderboard shows it: simplified, or as stored when this
+    version's language cannot read it (a store written by another version)."""
+    try:
+        return str(simplified(rule_text))
+    except rules.RuleSyntaxError:
+        return f"{rule_text}  (not in this version's rule language)"
 
 
 def format_statuses(counts: dict[str, int]) -> str:

@@ -102,16 +102,33 @@ def plot_progress(store: TrialStore) -> Figure:
 
 def write_report(store_path: str, top: int, output: str | None = None) -> str:
     """The report's text (leaderboard, runs); writes the plot to `output` (default: next to
-    the store). Raises StoreError when `store_path` is not a trial store."""
+    the store). The store is only read, as it was at one instant: a search may be writing.
+
+    Raises:
+      StoreError: `store_path` is not a trial store.
+      ValueError: `output` names an image format matplotlib cannot write.
+    """
     if not os.path.isfile(store_path):
         raise StoreError(f"no trial store at {store_path}")
     output = output or os.path.splitext(store_path)[0] + ".png"
-    with TrialStore(store_path) as store:
+    _check_image_format(output)
+    with TrialStore(store_path, readonly=True) as store, store.snapshot():
         text = "\n\n".join([format_leaderboards(store, top), format_runs(store)])
-        if os.path.dirname(output):
-            os.makedirs(os.path.dirname(output), exist_ok=True)
-        plot_progress(store).savefig(output, dpi=120)
+        figure = plot_progress(store)
+    if os.path.dirname(output):
+        os.makedirs(os.path.dirname(output), exist_ok=True)
+    figure.savefig(output, dpi=120)
     return f"{text}\n\nprogress plot: {output}"
+
+
+def _check_image_format(output: str) -> None:
+    """Before the store is read: matplotlib names an unknown format only when saving.
+    A name without an extension is a PNG (matplotlib adds ".png")."""
+    extension = os.path.splitext(output)[1].lstrip(".").lower()
+    formats = Figure().canvas.get_supported_filetypes()
+    if extension and extension not in formats:
+        raise ValueError(f"--output={output}: matplotlib writes no .{extension} image "
+                         f"(it writes {', '.join(sorted(formats))})")
 
 
 def main(argv):
@@ -126,7 +143,7 @@ def main(argv):
     # without absl's usage text (the whole docstring and every flag) above it.
     try:
         print(write_report(_STORE.value, _TOP.value, _OUTPUT.value))
-    except StoreError as error:
+    except (StoreError, ValueError) as error:  # StoreError is a ValueError too.
         sys.exit(f"error: {error}")
     except OSError as error:  # --output in a folder that cannot be made or written
         sys.exit(f"error: cannot write the plot: {error}")

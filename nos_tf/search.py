@@ -179,7 +179,10 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
     print(f"\nTop {len(entries)} rules (paste into nos_tf.RuleOptimizer):")
     print(leaderboard.format_leaderboard(entries))
     best = entries[0]
-    best_rule = leaderboard.simplified(best.rule)
+    try:
+        best_rule = leaderboard.simplified(best.rule)
+    except rules.RuleSyntaxError:  # Another version's rule, shown as it was stored.
+        return
     learning_rate = float(best.lr or 1e-3)  # a float: Keras rejects an int learning rate
     arguments = f'"{best_rule}", learning_rate={learning_rate!r}'
     if best_rule.needs_decay_steps:

@@ -33,11 +33,16 @@ The resume protocol (what ``nos_tf.search --resume`` does with this store):
      order. The restored searcher does not know them. A deterministic searcher (those of
      ``nos_tf.controller``) proposes them again: match its proposals to these trials by
      tokens and take the trials instead of proposing anew, so that nothing is counted or
-     trained twice.
-  4. ``state.finished_since``: trials finished after the checkpoint, in finish order: their
-     results are to be handed to the searcher as if they had just arrived (a trial taken
-     back in step 3 carries its result, which is all ``nos_tf.driver`` needs).
-  5. ``state.pending``: resubmit each to the executor under its ``trial_id``.
+     trained twice. A trial taken back carries its result if it finished (it reaches the
+     searcher with its batch, as it would have), and is submitted again if it is pending.
+  4. The run's other finished trials were told to the searcher before the checkpoint: they
+     count towards the run's progress and nothing more. (``state.finished_since`` lists the
+     trials finished after the checkpoint, in finish order, for a searcher that is told
+     results one by one rather than by batch.)
+  5. ``state.pending``: the run's unfinished trials. ``nos_tf.driver`` trains again those
+     the restored searcher proposes again (step 3). One it does not propose again was left
+     by an earlier resume and is never trained: it stays ``pending`` in the store (and in
+     `nos_tf.report`'s count), and the driver names it in a warning.
 
 This is exact provided the driver keeps two habits: it calls ``finish`` as soon as a result
 arrives and only then hands the result to the searcher, and the blob it checkpoints captures
@@ -45,24 +50,33 @@ everything the searcher has seen so far (results buffered for the next update in
 checkpoint records the last trial proposed and the last one finished when it is saved, which
 is how ``resume_state`` knows what came after it.
 
+Concurrent runs share finished results, not work in progress: a rule pending in one run is
+trained again by another run that proposes it meanwhile (each records its own evaluation).
+
 Only one driver may work on a given run at a time (different runs may share a store
 concurrently): two would train the same pending trials, and whichever recorded a result
 second would fail. So a driver claims its run (`claim_run`), which takes an exclusive
 ``flock`` on an empty file beside the store, ``<store>-run<run_id>.lock``; a second claim
 is refused while the first is held. The kernel drops the lock when its process ends, SIGKILL
 included, so a killed search can be resumed at once.
+
+`nos_tf.report` opens a store with ``readonly=True``: read-only in SQLite's sense, so it
+neither creates, upgrades nor switches a file to WAL, and works on a read-only copy; its
+reads inside `snapshot()` see the store at one instant while a search writes on.
 """
 
 import contextlib
 import dataclasses
 import fcntl
-import functools
 import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+from nos_tf.proxy import EvalResult
 
 SCHEMA_VERSION = 2
 
@@ -112,9 +126,15 @@ _SCHEMA = (
     )""",
 )
 
+# The tables a store of any schema version holds.
+_TABLES = frozenset({"runs", "trials", "checkpoints"})
+
 # Version 1 stores lacked runs.protocol: their runs keep NULL, and share results only with
 # each other, as they always did.
 _MIGRATIONS = {1: ("ALTER TABLE runs ADD COLUMN protocol TEXT",)}
+# The same upgrade for a store opened read-only, in the connection's temporary schema
+# (searched before the file's own for names not qualified): the file is left as it is.
+_READ_ONLY_UPGRADES = {1: ("CREATE TEMP VIEW runs AS SELECT *, NULL AS protocol FROM main.runs",)}
 
 # sqlite's primary result codes that say what is wrong with the store's file or disk.
 _FILE_ERROR_CODES = frozenset({
@@ -143,11 +163,7 @@ class Run:
 
 @dataclasses.dataclass(frozen=True)
 class Trial:
-    """One proposed rule and, once finished, its result (`EvalResult`; None while pending).
-
-    The result is built from `result_fields` on first use: the proxy module that defines
-    EvalResult pulls in TensorFlow, which a process that only records trials need not load.
-    """
+    """One proposed rule and, once finished, its result (None while pending)."""
 
     trial_id: int
     run_id: int
@@ -159,12 +175,7 @@ class Trial:
     finished_seq: int | None
     finished_at: float | None
     cached_from: int | None
-    result_fields: dict[str, Any] | None = dataclasses.field(repr=False)
-
-    @functools.cached_property
-    def result(self):
-        """The `nos_tf.proxy.EvalResult`, or None while the trial is pending."""
-        return None if self.result_fields is None else _make_result(self.result_fields)
+    result: EvalResult | None = dataclasses.field(repr=False)
 
     @property
     def cached(self) -> bool:
@@ -209,42 +220,67 @@ class TrialStore:
     """A search's trials, runs and checkpoints in one SQLite file; see the module docstring.
 
     Every method commits before it returns. Usable as a context manager (closes on exit).
+    With `readonly`, the file is only read (see the module docstring): an empty or missing
+    file is then an error rather than a new store.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, readonly: bool = False):
         self.path = str(path)
+        self.readonly = readonly
         self._claims: dict[int, int] = {}  # run_id -> file descriptor holding its lock
-        # Autocommit mode: transactions are explicit (`_write`), so nothing is left open.
-        # `timeout` is the busy timeout: how long to wait for another process's write.
-        try:
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.OperationalError as error:  # A folder, or a file sqlite cannot make.
-            raise StoreError(f"cannot open the trial store {self.path}: {error}") from None
-        self._db.row_factory = sqlite3.Row
+        self._db = self._connect()
         try:
             # Read before anything is written: a file that is not ours (another program's
             # database, a newer schema) is refused as it was found. Switching to WAL alone
             # would rewrite its header and leave that program's database in WAL mode.
             try:
-                with self._file_errors("open"):  # A store it cannot read is still a store.
-                    _check_schema(self.path, *_schema_version(self._db))
-            except sqlite3.DatabaseError as error:  # Not SQLite at all.
-                raise StoreError(f"{self.path} is not a trial store: {error}") from None
+                with self._file_errors("open"):
+                    version, tables = _schema(self._db)
+            except StoreError:
+                if not (readonly and _wal_is_empty(self.path)):
+                    raise
+                # A read-only folder: SQLite cannot make the -shm file that reading a WAL
+                # store takes. With no WAL file there, the store's own file holds every
+                # write, and no writer can add one: it is read as immutable.
+                self._db.close()
+                self._db = self._connect(immutable=True)
+                with self._file_errors("open"):
+                    version, tables = _schema(self._db)
+            _check_schema(self.path, version, tables, readonly)
+            if readonly:
+                for statement in _READ_ONLY_UPGRADES.get(version, ()):
+                    self._db.execute(statement)
+                return
             with self._file_errors():
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._create_or_check_schema()
-        except StoreError:
+        except BaseException:
             self._db.close()
             raise
+
+    def _connect(self, immutable: bool = False) -> sqlite3.Connection:
+        """A connection in autocommit mode: transactions are explicit (`_write`), so
+        nothing is left open. `timeout` is the busy timeout: how long to wait for another
+        process's write."""
+        target, uri = self.path, False
+        if self.readonly:
+            target = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro"
+            target, uri = target + "&immutable=1" * immutable, True
+        try:
+            db = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.OperationalError as error:  # A folder, or a file sqlite cannot make.
+            raise StoreError(f"cannot open the trial store {self.path}: {error}") from None
+        db.row_factory = sqlite3.Row
+        return db
 
     def _create_or_check_schema(self) -> None:
         """Creates or upgrades the schema. Checked again under the write lock: another
         process may have created or upgraded it since `__init__` read it."""
         with self._write() as db:
-            version, has_tables = _schema_version(db)
-            _check_schema(self.path, version, has_tables)
-            if version == 0 and not has_tables:
+            version, tables = _schema(db)
+            _check_schema(self.path, version, tables)
+            if version == 0 and not tables:
                 for statement in _SCHEMA:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -272,6 +308,8 @@ class TrialStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed on exit. IMMEDIATE takes the write lock up front,
         so a read-then-write (the cache check in `propose`) cannot race another process."""
+        if self.readonly:
+            raise StoreError(f"cannot write to the trial store {self.path}: opened read-only")
         with self._file_errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -283,16 +321,45 @@ class TrialStore:
                 raise
 
     @contextlib.contextmanager
+    def snapshot(self) -> Iterator["TrialStore"]:
+        """Reads inside see the store at one instant, whatever other processes write
+        meanwhile (WAL keeps the snapshot): a report's leaderboard, counts and plot agree.
+        For reading only: a write inside would find a transaction open."""
+        with self._file_errors("read"):
+            self._db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
     def _file_errors(self, doing: str = "write to") -> Iterator[None]:
         """sqlite's complaints about the file or the machine rather than about our SQL (a
-        read-only store, a lock held past the busy timeout, a full disk) as a StoreError that
-        names the store: the search says it in one line, not in a traceback."""
+        read-only store, a lock held past the busy timeout, a full disk, a damaged file,
+        one that is not SQLite) as a StoreError that names the store: the binaries say it
+        in one line, not in a traceback."""
         try:
             yield
-        except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF not in _FILE_ERROR_CODES:  # Primary code.
-                raise
-            raise StoreError(f"cannot {doing} the trial store {self.path}: {error}") from None
+        except sqlite3.DatabaseError as error:
+            code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF  # Primary code.
+            if code == sqlite3.SQLITE_NOTADB:
+                raise StoreError(f"{self.path} is not a trial store: {error}") from None
+            if code == sqlite3.SQLITE_CORRUPT:
+                raise StoreError(f"the trial store {self.path} is damaged: {error}") from None
+            if isinstance(error, sqlite3.OperationalError) and code in _FILE_ERROR_CODES:
+                raise StoreError(
+                    f"cannot {doing} the trial store {self.path}: {error}") from None
+            raise
+
+    def _rows(self, sql: str, parameters: Sequence | dict = ()) -> list[sqlite3.Row]:
+        """A query's rows, with `_file_errors`' messages."""
+        with self._file_errors("read"):
+            return self._db.execute(sql, parameters).fetchall()
+
+    def _check_run(self, db: sqlite3.Connection, run_id: int) -> None:
+        if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            raise StoreError(f"no run with id {run_id} in {self.path}")
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -318,7 +385,7 @@ class TrialStore:
         return self.run(name)
 
     def run(self, name: str) -> Run:
-        row = self._db.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+        row = next(iter(self._rows("SELECT * FROM runs WHERE name = ?", (name,))), None)
         if row is None:
             known = ", ".join(run.name for run in self.runs()) or "none"
             raise StoreError(f"no run {name!r} in {self.path} (runs: {known})")
@@ -326,8 +393,7 @@ class TrialStore:
 
     def runs(self) -> list[Run]:
         """All runs, oldest first."""
-        rows = self._db.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
-        return [_run_from_row(row) for row in rows]
+        return [_run_from_row(row) for row in self._rows("SELECT * FROM runs ORDER BY run_id")]
 
     def resume_run(self, name: str | None = None) -> Run:
         """The run called `name`, or the most recently started one when `name` is None."""
@@ -346,6 +412,8 @@ class TrialStore:
         """
         if run.run_id in self._claims:
             return
+        if self.readonly:
+            raise StoreError(f"cannot claim run {run.name!r}: {self.path} is opened read-only")
         lock_path = self._lock_path(run)
         try:
             descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -361,7 +429,9 @@ class TrialStore:
         self._claims[run.run_id] = descriptor
 
     def _lock_path(self, run: Run) -> str:
-        return f"{self.path}-run{run.run_id}.lock"
+        """Named after the store's real path: a store opened through a symbolic link is
+        locked by the same file."""
+        return f"{os.path.realpath(self.path)}-run{run.run_id}.lock"
 
     def discard_run(self, run: Run) -> None:
         """Deletes a run that finished no trial, with its pending proposals and checkpoint:
@@ -400,6 +470,7 @@ class TrialStore:
         tokens_json = None if tokens is None else json.dumps([int(t) for t in tokens])
         now = time.time()
         with self._write() as db:
+            self._check_run(db, run_id)
             source = _first_evaluation(db, fingerprint, run_id)
             if source is None:
                 cursor = db.execute(
@@ -437,8 +508,8 @@ class TrialStore:
         return self.trial(trial_id)
 
     def trial(self, trial_id: int) -> Trial:
-        row = self._db.execute(
-            "SELECT * FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
+        row = next(iter(self._rows("SELECT * FROM trials WHERE trial_id = ?", (trial_id,))),
+                   None)
         if row is None:
             raise StoreError(f"no trial {trial_id} in {self.path}")
         return _trial_from_row(row)
@@ -472,8 +543,7 @@ class TrialStore:
         sql = "SELECT * FROM trials"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self._db.execute(f"{sql} ORDER BY {order}", params).fetchall()
-        return [_trial_from_row(row) for row in rows]
+        return [_trial_from_row(row) for row in self._rows(f"{sql} ORDER BY {order}", params)]
 
     def pending(self, run_id: int) -> list[Trial]:
         """The run's submitted, unfinished trials, in proposal order."""
@@ -482,8 +552,9 @@ class TrialStore:
     def lookup(self, fingerprint: str, run_id: int):
         """The result (`EvalResult`) that `propose` would give `fingerprint` in run
         `run_id` (the first evaluation under its protocol), or None."""
-        row = _first_evaluation(self._db, fingerprint, run_id)
-        return None if row is None else _make_result(_result_fields(row))
+        with self._file_errors("read"):
+            row = _first_evaluation(self._db, fingerprint, run_id)
+        return None if row is None else _result(row)
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -491,11 +562,11 @@ class TrialStore:
         """Replaces the run's checkpoint. Records how far the run had got, so call it only
         when `blob` captures every result handed to the searcher so far."""
         with self._write() as db:
+            self._check_run(db, run_id)
             last_trial_id = db.execute(
                 "SELECT COALESCE(MAX(trial_id), 0) FROM trials WHERE run_id = ?",
                 (run_id,)).fetchone()[0]
-            last_finished_seq = db.execute(
-                "SELECT COALESCE(MAX(finished_seq), 0) FROM trials").fetchone()[0]
+            last_finished_seq = _next_finished_seq(db) - 1
             db.execute(
                 "INSERT OR REPLACE INTO checkpoints (run_id, step, blob, last_trial_id, "
                 "last_finished_seq, saved) VALUES (?, ?, ?, ?, ?, ?)",
@@ -504,8 +575,8 @@ class TrialStore:
         return self.load_checkpoint(run_id)
 
     def load_checkpoint(self, run_id: int) -> Checkpoint | None:
-        row = self._db.execute(
-            "SELECT * FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
+        row = next(iter(self._rows("SELECT * FROM checkpoints WHERE run_id = ?", (run_id,))),
+                   None)
         if row is None:
             return None
         return Checkpoint(run_id=row["run_id"], step=row["step"], blob=bytes(row["blob"]),
@@ -534,12 +605,14 @@ class TrialStore:
         `count` is how many times the fingerprint was proposed and finished: evaluations plus
         cache hits. `rule` and `lr` come from the best evaluation.
         """
-        rows = self._db.execute(
-            """
+        if run_id is not None:
+            with self._file_errors("read"):
+                self._check_run(self._db, run_id)
+        rows = self._rows(
+            f"""
             WITH scope AS (
               SELECT trials.* FROM trials JOIN runs USING (run_id)
-              WHERE ?1 IS NULL OR runs.protocol IS (
-                SELECT protocol FROM runs WHERE run_id = ?1)),
+              WHERE ?1 IS NULL OR {_same_protocol_as("?1")}),
             counts AS (
               SELECT fingerprint, COUNT(*) AS count FROM scope
               WHERE state != 'pending' GROUP BY fingerprint),
@@ -550,7 +623,7 @@ class TrialStore:
             SELECT best.fingerprint, rule, reward, lr, count
             FROM best JOIN counts USING (fingerprint)
             WHERE position = 1 ORDER BY reward DESC, count DESC, rule LIMIT ?2
-            """, (run_id, -1 if top is None else int(top))).fetchall()
+            """, (run_id, -1 if top is None else int(top)))
         return [LeaderboardEntry(rank=rank, reward=row["reward"], rule=row["rule"],
                                  lr=row["lr"], count=row["count"],
                                  fingerprint=row["fingerprint"])
@@ -560,7 +633,7 @@ class TrialStore:
         """How many trials are in each state, and how many evaluations ended in each status
         (keys like ``pending``, ``cached``, ``evaluated``, ``status:ok``)."""
         totals = {PENDING: 0, EVALUATED: 0, CACHED: 0}
-        for state, status, count in self._db.execute(
+        for state, status, count in self._rows(
                 "SELECT state, status, COUNT(*) FROM trials WHERE ?1 IS NULL OR run_id = ?1 "
                 "GROUP BY state, status", (run_id,)):
             totals[state] += count
@@ -569,34 +642,56 @@ class TrialStore:
         return totals
 
 
-_RUN_LOCAL_STATUSES = ("timeout", "failed", "error")  # Of the machine, not the rule alone.
+# Of the machine, not the rule alone; as an SQL list.
+_RUN_LOCAL_STATUSES = ("timeout", "failed", "error")
+_RUN_LOCAL_STATUSES_SQL = "(" + ", ".join(f"'{status}'" for status in _RUN_LOCAL_STATUSES) + ")"
 
 
-def _schema_version(db: sqlite3.Connection) -> tuple[int, bool]:
-    """The store's `user_version`, and whether it holds any table (0 and none: a new file)."""
+def _wal_is_empty(path: str) -> bool:
+    """Whether the store at `path` has no write-ahead log to read (none, or empty)."""
+    try:
+        return os.path.getsize(f"{path}-wal") == 0
+    except FileNotFoundError:
+        return True
+
+
+def _schema(db: sqlite3.Connection) -> tuple[int, frozenset[str]]:
+    """The store's `user_version` and the names of its tables (0 and none: a new file)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    has_tables = db.execute(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
-    return version, has_tables
+    tables = frozenset(row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"))
+    return version, tables
 
 
-def _check_schema(path: str, version: int, has_tables: bool) -> None:
-    """Raises StoreError unless the file is new, of this schema, or one we can upgrade."""
-    if (version == 0 and not has_tables) or version == SCHEMA_VERSION or version in _MIGRATIONS:
+def _check_schema(path: str, version: int, tables: frozenset[str],
+                  readonly: bool = False) -> None:
+    """Raises StoreError unless the file is new (and may be made a store), of this schema,
+    or one we can upgrade. Another program's database may well have user_version 1 or 2:
+    the tables tell."""
+    if version == 0 and not tables:
+        if readonly:
+            raise StoreError(f"{path} is empty: not a trial store yet")
         return
+    if (version == SCHEMA_VERSION or version in _MIGRATIONS) and _TABLES <= tables:
+        return
+    found = f"user_version={version}" + ("" if _TABLES <= tables else ", other tables")
     raise StoreError(f"{path} is not a nos_tf trial store of schema version "
-                     f"{SCHEMA_VERSION} (found user_version={version})")
+                     f"{SCHEMA_VERSION} (found {found})")
+
+
+def _same_protocol_as(run_id_parameter: str) -> str:
+    """SQL: the joined run's protocol is that of the run `run_id_parameter` names (NULL
+    matches NULL: version-1 runs share among themselves)."""
+    return f"runs.protocol IS (SELECT protocol FROM runs WHERE run_id = {run_id_parameter})"
 
 
 def _first_evaluation(db: sqlite3.Connection, fingerprint: str, run_id: int):
     """The first evaluated trial of `fingerprint` in a run whose protocol is run
-    `run_id`'s (NULL matches NULL: version-1 runs share among themselves), or None.
-    A timeout, a failure or an error counts only in its own run."""
+    `run_id`'s, or None. A timeout, a failure or an error counts only in its own run."""
     return db.execute(
         "SELECT trials.* FROM trials JOIN runs USING (run_id) "
-        "WHERE fingerprint = ?1 AND state = ?2 "
-        "AND runs.protocol IS (SELECT protocol FROM runs WHERE run_id = ?3) "
-        f"AND (status NOT IN {_RUN_LOCAL_STATUSES} OR trials.run_id = ?3) "
+        f"WHERE fingerprint = ?1 AND state = ?2 AND {_same_protocol_as('?3')} "
+        f"AND (status NOT IN {_RUN_LOCAL_STATUSES_SQL} OR trials.run_id = ?3) "
         "ORDER BY trial_id LIMIT 1", (fingerprint, EVALUATED, run_id)).fetchone()
 
 
@@ -612,18 +707,12 @@ def _result_values(result) -> tuple:
             result.reason, float(result.wall_time), result.worker)
 
 
-def _result_fields(row: sqlite3.Row) -> dict[str, Any]:
-    """A finished trial's row as EvalResult's keyword arguments."""
-    return dict(rule=row["rule"], fingerprint=row["fingerprint"], reward=row["reward"],
-                status=row["status"], lr=row["lr"],
-                lr_scores={lr: score for lr, score in json.loads(row["lr_scores"])},
-                wall_time=row["wall_time"], reason=row["reason"], worker=row["worker"])
-
-
-def _make_result(fields: dict[str, Any]):
-    from nos_tf.proxy import EvalResult  # Deferred: see `Trial`.
-
-    return EvalResult(**fields)
+def _result(row: sqlite3.Row) -> EvalResult:
+    """A finished trial's row as the EvalResult it recorded."""
+    return EvalResult(rule=row["rule"], fingerprint=row["fingerprint"], reward=row["reward"],
+                      status=row["status"], lr=row["lr"],
+                      lr_scores={lr: score for lr, score in json.loads(row["lr_scores"])},
+                      wall_time=row["wall_time"], reason=row["reason"], worker=row["worker"])
 
 
 def _trial_from_row(row: sqlite3.Row) -> Trial:
@@ -634,7 +723,7 @@ def _trial_from_row(row: sqlite3.Row) -> Trial:
         state=row["state"], proposed_at=row["proposed_at"],
         finished_seq=row["finished_seq"], finished_at=row["finished_at"],
         cached_from=row["cached_from"],
-        result_fields=None if row["state"] == PENDING else _result_fields(row))
+        result=None if row["state"] == PENDING else _result(row))
 
 
 def _run_from_row(row: sqlite3.Row) -> Run:

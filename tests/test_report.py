@@ -122,3 +122,29 @@ def test_an_unwritable_output_is_named(store_path, tmp_path):
     assert process.returncode != 0
     assert process.stderr.splitlines()[-1].startswith("error: cannot write the plot: ")
     assert "Traceback" not in process.stderr and "--top" not in process.stderr
+
+
+def test_a_rule_this_version_cannot_read_is_shown_as_stored(tmp_path):
+    # A store written by another version: one such rule made the whole report a traceback.
+    path = str(tmp_path / "search.db")
+    with TrialStore(path) as store:
+        run = store.start_run("old", "ppo", {})
+        add_evaluations(store, run.run_id, [("g * old_operand", 0.9, "ok"), ("g", 0.8, "ok")])
+    rows = report.write_report(path, top=5).splitlines()[1:3]
+    assert rows[0].split(maxsplit=4)[4] == "g * old_operand  (not in this version's rule language)"
+    assert rows[1].split(maxsplit=4)[4] == "g"
+
+
+def test_the_report_only_reads_the_store(store_path):
+    before = open(store_path, "rb").read()
+    process = run_report(f"--store={store_path}")
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert open(store_path, "rb").read() == before
+
+
+def test_an_image_format_matplotlib_cannot_write_is_named(store_path, tmp_path):
+    process = run_report(f"--store={store_path}", f"--output={tmp_path}/plot.txt")
+    assert process.returncode != 0
+    assert process.stderr.splitlines()[-1].startswith(
+        f"error: --output={tmp_path}/plot.txt: matplotlib writes no .txt image (it writes ")
+    assert "Traceback" not in process.stderr

@@ -1,6 +1,7 @@
 """The trial store: results, the fingerprint cache, runs, checkpoints, resume, sharing."""
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -306,10 +307,12 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path):
 
 
 
-@pytest.mark.parametrize("version", [0, store_module.SCHEMA_VERSION + 1])
+@pytest.mark.parametrize("version", [0, 1, store_module.SCHEMA_VERSION,
+                                     store_module.SCHEMA_VERSION + 1])
 def test_a_refused_database_is_left_as_it_was(tmp_path, version):
-    # Another program's database (version 0 with tables) or a newer store's: refusing it
-    # once switched it to WAL mode first, rewriting its header.
+    # Another program's database (its tables not ours, whatever its user_version: 1 was
+    # taken for a store to upgrade, and the upgrade's ALTER TABLE failed) or a newer
+    # store's: refusing it once switched it to WAL mode first, rewriting its header.
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE things (x)")
@@ -344,7 +347,7 @@ def test_a_store_it_cannot_read_is_not_called_foreign(store, monkeypatch):
         error.sqlite_errorcode = sqlite3.SQLITE_CANTOPEN
         raise error
 
-    monkeypatch.setattr(store_module, "_schema_version", cannot_open)
+    monkeypatch.setattr(store_module, "_schema", cannot_open)
     with pytest.raises(StoreError, match=f"^cannot open the trial store {store.path}: unable"):
         TrialStore(store.path)
 
@@ -353,3 +356,114 @@ def test_a_folder_is_not_a_store(tmp_path):
     # `--store=runs/` was sqlite3's OperationalError, a traceback out of the search.
     with pytest.raises(StoreError, match=f"cannot open the trial store {tmp_path}: unable"):
         TrialStore(str(tmp_path))
+
+
+def test_a_damaged_store_is_named(tmp_path):
+    # sqlite's "database disk image is malformed" was a traceback out of report and search.
+    path = tmp_path / "trials.db"
+    with TrialStore(str(path)) as store:
+        run_id = store.start_run("run", "ppo", {}).run_id
+        for index in range(300):
+            store.propose(run_id, f"g * {index}", f"fp-{index}", tokens=list(range(20)))
+    page_size = 4096
+    damaged = bytearray(path.read_bytes())
+    damaged[2 * page_size:] = os.urandom(len(damaged) - 2 * page_size)
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(StoreError, match=f"the trial store {path} is damaged"):
+        with TrialStore(str(path), readonly=True) as store:
+            store.trials()
+
+
+def test_an_unknown_run_is_a_store_error(store, run_id):
+    # propose and save_checkpoint raised sqlite3's IntegrityError; the leaderboard of an
+    # unknown run was that of the runs without a protocol.
+    with pytest.raises(StoreError, match="no run with id 99 in"):
+        store.propose(99, "g", "fp-g")
+    with pytest.raises(StoreError, match="no run with id 99 in"):
+        store.save_checkpoint(99, b"state", step=1)
+    with pytest.raises(StoreError, match="no run with id 99 in"):
+        store.leaderboard(run_id=99)
+    assert store.trials() == []
+
+
+def test_a_store_reached_through_a_link_has_the_same_run_locks(store, run_id, tmp_path):
+    # The lock file was named after the path given: two drivers, one through a symbolic
+    # link, both claimed the run.
+    link = tmp_path / "link.db"
+    link.symlink_to(store.path)
+    store.claim_run(store.run("ppo-1"))
+    with TrialStore(str(link)) as linked, pytest.raises(StoreError, match="being driven"):
+        linked.claim_run(linked.run("ppo-1"))
+
+
+def test_a_store_opened_read_only_is_left_as_it_was(tmp_path):
+    path = tmp_path / "v1.db"
+    with TrialStore(str(path)) as store:
+        run_id = store.start_run("old", "ppo", {}).run_id
+        store.finish(store.propose(run_id, "g", "fp-g").trial_id, result("g", 0.9))
+    with sqlite3.connect(path) as db:  # A version 1 store: runs had no protocol.
+        db.execute("ALTER TABLE runs DROP COLUMN protocol")
+        db.execute("PRAGMA user_version=1")
+        db.execute("PRAGMA journal_mode=DELETE")
+    db.close()
+    before = path.read_bytes()
+    with TrialStore(str(path), readonly=True) as store:
+        assert store.run("old").protocol is None
+        assert [entry.rule for entry in store.leaderboard(run_id=run_id)] == ["g"]
+        with pytest.raises(StoreError, match="cannot write to the trial store"):
+            store.start_run("new", "ppo", {})
+    assert path.read_bytes() == before  # Neither upgraded nor switched to WAL.
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(StoreError, match="empty.db is empty: not a trial store yet"):
+        TrialStore(str(empty), readonly=True)
+    assert empty.read_bytes() == b""
+
+
+def test_reads_in_a_snapshot_see_one_instant(store, run_id):
+    with TrialStore(store.path, readonly=True) as reader:
+        with reader.snapshot():
+            before = reader.counts()
+            store.propose(run_id, "g", "fp-g")  # Another connection writes meanwhile.
+            assert reader.counts() == before
+        assert reader.counts()["pending"] == before["pending"] + 1
+
+
+def _can_mount_read_only() -> bool:
+    """Whether this process may bind-mount a folder read-only in a mount namespace of its
+    own (root, where the kernel allows unprivileged namespaces or the container does)."""
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-m", "mount", "-t", "tmpfs", "none", "/mnt"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_read_only(), reason="needs a private read-only mount")
+def test_a_store_on_a_read_only_mount_is_read(tmp_path):
+    # Reading a WAL store takes its -shm file, which SQLite cannot make in a read-only
+    # folder: the report of a store on a read-only mount was "unable to open database file".
+    folder, mount = tmp_path / "store", tmp_path / "mount"
+    folder.mkdir()
+    mount.mkdir()
+    with TrialStore(str(folder / "trials.db")) as store:
+        run_id = store.start_run("run", "ppo", {}).run_id
+        store.finish(store.propose(run_id, "g", "fp-g").trial_id, result("g", 0.9))
+    script = tmp_path / "read.py"
+    script.write_text(textwrap.dedent(f"""
+        from nos_tf.store import StoreError, TrialStore
+        try:
+            TrialStore({str(mount / "trials.db")!r})
+        except StoreError as error:
+            print("to write:", error)
+        with TrialStore({str(mount / "trials.db")!r}, readonly=True) as store:
+            print("read:", [entry.reward for entry in store.leaderboard()])
+    """))
+    process = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount --bind {folder} {mount} && "
+         f"mount -o remount,ro,bind {mount} && {sys.executable} {script}"],
+        capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr[-2000:]
+    lines = process.stdout.splitlines()
+    assert lines[0].startswith(f"to write: cannot open the trial store {mount}")
+    assert lines[1] == "read: [0.9]"
