@@ -51,7 +51,8 @@ _ALIVE_CHECK_S = 5.0
 
 class WorkerStartupError(RuntimeError):
     """The evaluator factory failed on a worker (bad config, missing data): every
-    evaluation would fail the same way, so the search must stop rather than retry."""
+    evaluation would fail the same way, so the search must stop rather than retry.
+    (`RayExecutor` retries a replacement worker's failure to start: see there.)"""
 
 
 def _worker_name() -> str:
@@ -221,6 +222,13 @@ class RayExecutor(Executor):
     replaced too, and costs the evaluation sent to it no retry. One running past
     `eval_timeout` seconds is reported "timeout" and its actor killed and replaced.
     `ray.util.ActorPool` does neither, hence this small scheduler.
+
+    A worker whose evaluator cannot be built raises `WorkerStartupError` before any worker
+    has started (the configuration or the data is wrong). After that, a replacement's
+    failure to start is the machine's passing state (a GPU whose killed worker has not yet
+    let go of its memory, say): another is started, its evaluation waiting, unless more
+    than `max_retries` replacements fail in a row. The clock of `eval_timeout` starts once
+    a worker is ready, so it does not bound a worker stuck building its evaluator.
     """
 
     def __init__(self, evaluator_factory: Callable[[], Any], *, address: str | None = None,
@@ -255,6 +263,8 @@ class RayExecutor(Executor):
         self.capacity = num_workers
         self._queue: collections.deque[_Job] = collections.deque()
         self._closed = False
+        self._any_ready = False  # Whether a worker has built its evaluator yet.
+        self._failed_starts = 0  # Replacements that failed to start, in a row.
         self._workers = [self._start_worker() for _ in range(num_workers)]
 
     # -- Executor ---------------------------------------------------------------------------
@@ -343,6 +353,7 @@ class RayExecutor(Executor):
         except self._ray.exceptions.RayError as error:
             return self._worker_died(worker, error)
         worker.ready_at = time.monotonic()
+        self._any_ready, self._failed_starts = True, 0
         if worker.job is not None and worker.started_at is None:
             worker.started_at = worker.ready_at
         return []
@@ -364,17 +375,26 @@ class RayExecutor(Executor):
     def _worker_died(self, worker: _Worker, error) -> list[tuple[Hashable, EvalResult]]:
         """Replaces a dead worker; retries its job, or reports it failed past max_retries.
 
-        Raises WorkerStartupError when the worker died building its evaluator."""
-        _raise_if_startup_failed(error)
+        Raises WorkerStartupError when the worker died building its evaluator, unless it
+        was a replacement (see the class docstring)."""
+        failed_start = getattr(error, "actor_init_failed", False)
+        if failed_start:
+            self._failed_starts += 1
+            if not self._any_ready or self._failed_starts > self._max_retries:
+                raise WorkerStartupError(
+                    f"the evaluator could not be created on a Ray worker: {error}") from error
+            logging.warning("a replacement worker could not build its evaluator (%d/%d in a "
+                            "row); starting another: %s", self._failed_starts,
+                            self._max_retries, _first_line(error))
         job, elapsed = worker.job, _elapsed(worker.started_at)
-        died_idle = self._died_before_its_job(worker)
+        died_idle = failed_start or self._died_before_its_job(worker)
         worker.job = worker.result_ref = worker.started_at = worker.alive_ref = None
         self._replace(worker)
         if job is None:
             return []
-        if died_idle:  # A node lost while the worker waited: not the rule's doing.
-            logging.warning("worker %s had died before it was sent %r; sending it to a "
-                            "fresh worker", worker.name, job.rule_text)
+        if died_idle:  # A node lost, or a worker never started: not the rule's doing.
+            logging.warning("worker %s had died before it started %r; sending it to a "
+                            "fresh worker", worker.name or "(never ready)", job.rule_text)
             self._queue.appendleft(job)
             return []
         job.deaths += 1
@@ -462,12 +482,6 @@ def import_ray():
         raise ImportError("the ray executor needs Ray: pip install 'nos_tf[ray]' (in a "
                           "checkout: pip install -e '.[ray]')") from None
     return ray
-
-
-def _raise_if_startup_failed(error) -> None:
-    if getattr(error, "actor_init_failed", False):
-        raise WorkerStartupError(
-            f"the evaluator could not be created on a Ray worker: {error}") from error
 
 
 def _check(condition: bool, message: str) -> None:

@@ -30,9 +30,16 @@ class ScriptedEvaluator:
     has served.
     """
 
-    def __init__(self, fail_to_start: bool = False):
+    def __init__(self, fail_to_start: bool = False, fail_start_number: int = 0,
+                 starts_file: str = ""):
         if fail_to_start:
             raise FileNotFoundError("no dataset at /nonexistent")
+        if starts_file:  # Counts the evaluators built; the fail_start_number-th fails.
+            with open(starts_file, "a") as starts:
+                starts.write("start\n")
+            with open(starts_file) as starts:
+                if len(starts.readlines()) == fail_start_number:
+                    raise MemoryError("the GPU still holds the killed worker's memory")
         self.calls = 0
 
     def evaluate(self, rule_text: str):
@@ -156,6 +163,19 @@ def test_ray_retries_a_killed_worker_then_reports_failed(ray_instance, tmp_path)
     assert marker.exists()
     assert (exited_once.status, exited_once.reason) == ("ok", "call 1")
     assert after.status == "ok"
+
+
+def test_ray_starts_another_worker_when_a_replacement_cannot_start(ray_instance, tmp_path):
+    """Once a worker has started, the configuration is sound: a replacement that fails to
+    build its evaluator (the second evaluator built here) is the machine's passing state,
+    and cost the search its end (WorkerStartupError) and the rule a retry."""
+    marker, starts = tmp_path / "exited-once", tmp_path / "starts"
+    factory = functools.partial(ScriptedEvaluator, fail_start_number=2, starts_file=str(starts))
+    with executors.RayExecutor(factory, num_workers=1, max_retries=1) as executor:
+        executor.submit("exit_once", f"exit_once:{marker}")
+        result = collect(executor, 1)["exit_once"]
+    assert (result.status, result.reason) == ("ok", "call 1")
+    assert starts.read_text().count("start") == 3
 
 
 def test_ray_worker_that_died_idle_costs_the_next_rule_no_retry(ray_instance):
