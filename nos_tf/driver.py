@@ -29,13 +29,18 @@ class Progress:
     best_rule: str = ""
     started: float = dataclasses.field(default_factory=time.monotonic)
 
-    def record(self, trial: store_lib.Trial, total: int, trained_here: bool = False) -> None:
+    def record(self, trial: store_lib.Trial, total: int, trained_here: bool = False,
+               log: bool = True) -> None:
+        """Counts a finished trial and logs its line (not for a resumed run's history,
+        logged when it happened)."""
         result = trial.result
         self.done += 1
         self.cache_hits += trial.cached
         self.trained_here += trained_here
         if result.reward > self.best_reward:
             self.best_reward, self.best_rule = result.reward, trial.rule
+        if not log:
+            return
         hours = max(time.monotonic() - self.started, 1e-9) / 3600.0
         logging.info(
             "[%d/%d] reward=%.4f best=%.4f evals/h=%.0f cache_hits=%d status=%s lr=%s  %s%s",
@@ -101,13 +106,15 @@ class Search:
         replayed = {trial.trial_id for trial in self._replay}
         for trial in self.store.trials(self.run.run_id):
             # A pending trial not to be replayed was stranded by an earlier resume (whose
-            # searcher did not propose it again, see run_all): it has nothing to tell.
+            # searcher did not propose it again, see `_enqueue`): it has nothing to tell.
             if trial.trial_id not in replayed and trial.result is not None:
-                self._record(trial)
+                self._record(trial, log=False)
         self.asked = self.progress.done
         logging.info(
-            "Resuming run %r: %d rules told to the searcher, %d to replay (%d unfinished).",
-            self.run.name, self.asked, len(self._replay), len(state.pending))
+            "Resuming run %r: %d rules done, %d proposed after its checkpoint to take back "
+            "(%d of them unfinished); best reward so far %.4f.", self.run.name, self.asked,
+            len(self._replay), sum(trial.result is None for trial in self._replay),
+            self.progress.best_reward)
         if ahead:
             self._enqueue(ahead)
 
@@ -119,10 +126,8 @@ class Search:
                 self._finish(trial_id, result)
             while self._batches and self._batches[0].complete:
                 self._tell(self._batches.popleft())
-        leftover = [trial for trial in self._replay if trial.result is None]
-        if leftover:  # only if the restored searcher did not propose them again
-            logging.warning("%d trials of the killed run were not proposed again: %s",
-                            len(leftover), ", ".join(t.rule for t in leftover))
+        if self._replay:  # The budget ran out first.
+            self._end_replay()
 
     def _workers_would_idle(self) -> bool:
         """Sample another batch when there is none, or when the current one no longer keeps
@@ -159,8 +164,10 @@ class Search:
         batch = Batch(list(proposals), [None] * len(proposals))
         self._batches.append(batch)
         self.asked += len(proposals)
+        took_nothing_back = bool(self._replay)
         for index, proposal in enumerate(proposals):
             trial = self._adopt(proposal)
+            took_nothing_back = took_nothing_back and trial is None
             if trial is None:
                 fingerprint = proposal.rule.fingerprint()
                 if fingerprint in self._in_flight:  # wait for the twin's result
@@ -176,6 +183,21 @@ class Search:
                 self._in_flight[trial.fingerprint] = trial.trial_id
                 self.executor.submit(trial.trial_id, trial.rule)
             self._waiting[trial.trial_id].insert(0, (batch, index, None))
+        if took_nothing_back:
+            self._end_replay()
+
+    def _end_replay(self) -> None:
+        """The restored searcher proposed a batch without one of the killed run's trials:
+        it proposes them in the order the killed run did, so it will not propose those left
+        (only a searcher that is not deterministic, or another machine's arithmetic, gets
+        here). Those unfinished stay pending in the store, never trained; and the search
+        stops sampling ahead on their account (`_workers_would_idle`)."""
+        unfinished = [trial.rule for trial in self._replay if trial.result is None]
+        logging.warning(
+            "%d trials of the killed run were not proposed again (%d unfinished, left "
+            "pending): %s", len(self._replay), len(unfinished),
+            ", ".join(trial.rule for trial in self._replay))
+        self._replay = []
 
     def _adopt(self, proposal) -> store_lib.Trial | None:
         """A trial of the killed run with these tokens, taken back instead of a new one."""
@@ -203,8 +225,8 @@ class Search:
         """Whether this step's summaries are to be written: not twice on resume."""
         return self.summaries is not None and self.progress.done > self._summarized_through
 
-    def _record(self, trial, trained_here: bool = False) -> None:
-        self.progress.record(trial, self.total, trained_here)
+    def _record(self, trial, trained_here: bool = False, log: bool = True) -> None:
+        self.progress.record(trial, self.total, trained_here, log)
         self.unique_fingerprints.add(trial.fingerprint)
         if self._summarize():
             with self.summaries.as_default(step=self.progress.done):

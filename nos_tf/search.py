@@ -62,7 +62,7 @@ _RESUME = flags.DEFINE_bool(
     "resume", False, "Continue the run --run_name (default: the store's latest run).")
 _LOGDIR = flags.DEFINE_string(
     "logdir", None, "TensorBoard directory; default: next to the store, per run.")
-_TOP = flags.DEFINE_integer("top", 10, "Rules to print at the end.")
+_TOP = flags.DEFINE_integer("top", 10, "Rules to print at the end.", lower_bound=1)
 
 _EXECUTOR = flags.DEFINE_enum(
     "executor", "local", list(executors.EXECUTORS),
@@ -70,13 +70,27 @@ _EXECUTOR = flags.DEFINE_enum(
 _RAY_ADDRESS = flags.DEFINE_string(
     "ray_address", None, "Ray cluster to join ('auto': the local cluster that `ray start` "
     "made); unset: start a Ray instance on this machine.")
-_NUM_WORKERS = flags.DEFINE_integer("num_workers", 1, "Ray workers (each keeps its data).")
+_NUM_WORKERS = flags.DEFINE_integer(
+    "num_workers", 1, "Ray workers (each keeps its data).", lower_bound=1)
 _CPUS_PER_WORKER = flags.DEFINE_float("cpus_per_worker", 1.0, "CPUs each Ray worker holds.")
-_GPUS_PER_WORKER = flags.DEFINE_float("gpus_per_worker", 0.0, "GPUs each Ray worker holds.")
+_GPUS_PER_WORKER = flags.DEFINE_float(
+    "gpus_per_worker", 0.0, "GPUs each Ray worker holds.", lower_bound=0.0)
 _EVAL_TIMEOUT = flags.DEFINE_float(
     "eval_timeout", None, "Seconds before a Ray evaluation is cancelled (status timeout).")
 _MAX_RETRIES = flags.DEFINE_integer(
-    "max_retries", 2, "Retries of an evaluation whose Ray worker died (then status failed).")
+    "max_retries", 2, "Retries of an evaluation whose Ray worker died (then status failed).",
+    lower_bound=0)
+
+
+@flags.validator(_CPUS_PER_WORKER.name, message="--cpus_per_worker must be positive")
+def _positive_cpus(value: float) -> bool:
+    return value > 0
+
+
+@flags.validator(_EVAL_TIMEOUT.name, message="--eval_timeout must be positive (unset: none)")
+def _positive_timeout(value: float | None) -> bool:
+    """Checked whichever the executor: the local one warns that it cannot enforce it."""
+    return value is None or value > 0
 
 # Searcher hyperparameters. Unset, each takes the searcher's own default
 # (`controller.searcher_hyperparameters`); set, it goes to the searchers that take it.
@@ -112,19 +126,29 @@ _HYPERPARAMETER_FLAGS = {
 
 
 def make_searcher() -> controller.Searcher:
+    """The --searcher, with the hyperparameter flags it takes; a flag set for another
+    searcher is named in a warning (one set of flags serves every searcher)."""
     name = _SEARCHER.value
     accepted = controller.searcher_hyperparameters(name)
-    hyperparameters = {
-        key: flag.value for key, flag in _HYPERPARAMETER_FLAGS.items()
-        if key in accepted and flag.value is not None
-    }
+    unused = sorted(flag.name for key, flag in _HYPERPARAMETER_FLAGS.items()
+                    if key not in accepted and flag.value is not None)
+    if unused:
+        logging.warning("The %s searcher does not use --%s.", name, ", --".join(unused))
     return controller.make_searcher(
-        name, rules.TokenSpace(_UNITS.value), seed=_SEED.value, **hyperparameters
-    )
+        name, rules.TokenSpace(_UNITS.value), seed=_SEED.value,
+        **_hyperparameters({flag.name: flag.value for flag in _HYPERPARAMETER_FLAGS.values()}))
+
+
+def _hyperparameters(values_by_flag: dict) -> dict:
+    """The --searcher's keyword arguments from hyperparameter flag values (by flag name),
+    those unset left to its defaults."""
+    accepted = controller.searcher_hyperparameters(_SEARCHER.value)
+    return {key: values_by_flag.get(flag.name) for key, flag in _HYPERPARAMETER_FLAGS.items()
+            if key in accepted and values_by_flag.get(flag.name) is not None}
 
 
 # What decides which rules a run proposes, besides the searcher's own hyperparameters
-# (which its checkpoint checks): a run resumed with others would not continue exactly.
+# (also checked on resume): a run resumed with others would not continue exactly.
 _COURSE_FLAGS = (_SEARCHER, _UNITS, _BATCH_SIZE, _SEED)
 
 
@@ -132,8 +156,10 @@ def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
     """The run --resume continues: --run_name, or the store's latest.
 
     Raises:
-      StoreError: no such run, or a run of another proxy protocol or other
-        `_COURSE_FLAGS` (their values at the start are in the run's recorded flags).
+      StoreError: no such run, or a run of another proxy protocol, other
+        `_COURSE_FLAGS` or other searcher hyperparameters (their values at the start are
+        in the run's recorded flags; the searcher's checkpoint checks its hyperparameters
+        too, but a run killed before its first batch was told has none).
     """
     run = store.resume_run(_RUN_NAME.value)
     if run.protocol is not None and run.protocol != protocol:
@@ -148,6 +174,18 @@ def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
             f"cannot resume run {run.name!r} with other search flags "
             f"({_changes(started, course)}): it would not continue as it began; give the "
             "flags it started with")
+    # Those the run recorded (a flag added since is left to the checkpoint's check).
+    defaults = controller.searcher_hyperparameters(_SEARCHER.value)
+    recorded = {**defaults, **_hyperparameters(run.flags)}
+    current = {**defaults, **_hyperparameters(
+        {flag.name: flag.value for flag in _HYPERPARAMETER_FLAGS.values()})}
+    known = [key for key, flag in _HYPERPARAMETER_FLAGS.items()
+             if key in defaults and flag.name in run.flags]
+    if any(recorded[key] != current[key] for key in known):
+        raise store_lib.StoreError(
+            f"cannot resume run {run.name!r} with other searcher hyperparameters "
+            f"({_changes({k: recorded[k] for k in known}, {k: current[k] for k in known})}):"
+            " give the flags it started with")
     return run
 
 
@@ -169,14 +207,22 @@ def start_run(store: store_lib.TrialStore, name: str, protocol: dict) -> store_l
 
 
 def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int) -> None:
-    """The best rules of the runs that share `run`'s protocol."""
+    """The best rules of the runs that share `run`'s protocol (their rewards compare, and
+    cache hits make them one search), saying which runs those are when there are others."""
     entries = store.leaderboard(top, run_id=run.run_id)
     if not entries:
-        statuses = leaderboard.format_statuses(store.counts(run.run_id))
-        print(f"No rule finished training ({statuses or 'none evaluated'}): most sampled "
-              "rules are rejected before training; raise --max_evaluations.")
+        counts = store.counts(run.run_id)
+        statuses = leaderboard.format_statuses(counts) or "none trained"
+        print(f"No rule has trained successfully ({statuses}, {counts['cached']} answered "
+              "from the store): most sampled rules are rejected before training; raise "
+              "--max_evaluations.")
         return
-    print(f"\nTop {len(entries)} rules (paste into nos_tf.RuleOptimizer):")
+    others = [other.name for other in store.runs()
+              if other.protocol == run.protocol and other.run_id != run.run_id]
+    scope = (f" of this run and {len(others)} other{'s' * (len(others) > 1)} of its "
+             f"protocol in the store ({', '.join(others)})" if others else "")
+    print(f"\nTop {len(entries)} rule{'s' * (len(entries) > 1)}{scope} "
+          "(paste into nos_tf.RuleOptimizer):")
     print(leaderboard.format_leaderboard(entries))
     best = entries[0]
     try:
@@ -194,6 +240,10 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    # Before TensorFlow's runtime starts (the searcher below is its first use): it would
+    # otherwise take all of each GPU's memory for the controller, leaving none to Ray's
+    # workers on the same machine (which set this for themselves).
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     # Before the store records a run: a bad flag leaves nothing behind. Its message, like
     # every error of this binary's, is one line: app.UsageError would print this module's
     # docstring and every one of its flags above it.
@@ -219,7 +269,11 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
     """
     import tensorflow as tf
 
-    # The executor starts first: flags it cannot serve (the local one with several
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(_STORE.value)), exist_ok=True)
+    except OSError as error:  # A file where a folder should be, or no permission.
+        raise OSError(f"cannot make the folder of --store={_STORE.value}: {error}") from None
+    # The executor starts next: flags it cannot serve (the local one with several
     # workers, Ray not installed, a cluster short of the resources asked for) end in one
     # line, with the store untouched.
     try:
@@ -234,7 +288,6 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
         print("\nInterrupted while the executor started; nothing was recorded.",
               file=sys.stderr)
         sys.exit(130)
-    os.makedirs(os.path.dirname(os.path.abspath(_STORE.value)), exist_ok=True)
     with executor, store_lib.TrialStore(_STORE.value) as store:
         protocol = config.protocol()
         if _RESUME.value:

@@ -67,7 +67,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
                          "--seed=9", "--resume", "--entropy_floor=0.2")
     assert process.returncode != 0
-    assert "entropy_floor: stored 0.5, now 0.2" in process.stderr
+    assert "other searcher hyperparameters (entropy_floor 0.5 -> 0.2)" in process.stderr
     assert "Traceback" not in process.stderr
     # So is resuming it with another proxy protocol: its rewards would not compare.
     process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
@@ -81,6 +81,12 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     assert process.returncode == 1
     assert "other search flags (batch_size 3 -> 2)" in process.stderr
     assert "Traceback" not in process.stderr
+    # Another run of the protocol, answered from the store: its leaderboard says whose.
+    process = run_search(path, "--searcher=ppo", "--max_evaluations=3", "--batch_size=3",
+                         "--seed=9", "--run_name=second")
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert f" of this run and 1 other of its protocol in the store ({run.name})" in (
+        process.stdout)
 
 
 @pytest.mark.parametrize("flag, message", [
@@ -93,6 +99,13 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--abandon_below=1.5", "abandon_below must be in [0, 1], got 1.5"),
     ("--resume", "nothing to resume: no trial store at"),
     ("--num_workers=2", "the local executor evaluates one rule at a time"),
+    ("--num_workers=0", "--num_workers=0: 0 is not a positive integer"),
+    ("--top=0", "--top=0: 0 is not a positive integer"),
+    ("--controller_learning_rate=-5e-3", "learning_rate must be positive and finite"),
+    ("--entropy_weight=-1", "entropy_weight must be at least 0"),
+    ("--eval_timeout=-1", "--eval_timeout must be positive"),
+    ("--max_retries=-3", "--max_retries=-3"),
+    (f"--store={os.devnull}/s.sqlite", "cannot make the folder of --store=/dev/null/s.sqlite"),
 ])
 def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
     process = run_search(tmp_path / "s.sqlite", flag)
@@ -228,8 +241,14 @@ def test_a_search_that_trained_nothing_says_what_became_of_its_rules(tmp_path):
     process = run_search(tmp_path / "s.sqlite", "--max_evaluations=3", "--batch_size=3")
     assert process.returncode == 0, process.stderr[-3000:]
     assert process.stdout.strip() == (  # Seed 0's first three rules are all rejected.
-        "No rule finished training (rejected 3): most sampled rules are rejected before "
-        "training; raise --max_evaluations.")
+        "No rule has trained successfully (rejected 3, 0 answered from the store): most "
+        "sampled rules are rejected before training; raise --max_evaluations.")
+    # A second run of the same protocol: its proposals are answered from the store.
+    process = run_search(tmp_path / "s.sqlite", "--max_evaluations=3", "--batch_size=3",
+                         "--run_name=again")
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.stdout.strip().startswith(
+        "No rule has trained successfully (none trained, 3 answered from the store)")
 
 
 @pytest.mark.parametrize("searcher", ["random", "evolution"])
@@ -348,6 +367,35 @@ def test_a_search_resumed_with_fewer_workers_takes_back_all_it_had_proposed(tmp_
     assert search.progress.done == 16 and search.progress.trained_here == 0
     with store_lib.TrialStore(path) as store:
         assert store.pending(run_id) == [stranded]
+
+
+def test_a_trial_the_resumed_searcher_does_not_propose_again_stops_holding_it_back(
+        tmp_path, monkeypatch):
+    """While trials of the killed run remain to be taken back, the resumed search samples
+    a batch ahead, as the killed run had. One the restored searcher does not propose again
+    (another machine's arithmetic, a searcher that is not deterministic) kept it doing so
+    for the rest of the run: with one worker, every later batch came from the policy
+    before the last update. Once a batch takes nothing back, it samples as usual."""
+    path = tmp_path / "killed.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        drive(path, OneWorkerExecutor(crash_after=6), total=24)  # In the second batch.
+    with store_lib.TrialStore(path) as store:
+        foreign = store.propose(store.run("r").run_id, "g", rules.parse("g").fingerprint(),
+                                tokens=[0])
+    ahead_at_each_update = []  # Proposals asked beyond the batch being told.
+    original_tell = Search._tell
+
+    def tell(search, batch):
+        ahead_at_each_update.append(search.asked - 4 * (search.step + 1))
+        original_tell(search, batch)
+
+    monkeypatch.setattr(Search, "_tell", tell)
+    drive(path, OneWorkerExecutor(), resume=True, total=24)
+    # The second batch is told after the third was sampled (the foreign trial could have
+    # been one of it), the third takes nothing back, and the rest are on-policy.
+    assert ahead_at_each_update == [4, 0, 0, 0, 0]
+    with store_lib.TrialStore(path) as store:
+        assert store.pending(store.run("r").run_id) == [store.trial(foreign.trial_id)]
 
 
 def searcher_state(path):
