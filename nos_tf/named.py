@@ -83,6 +83,18 @@ def _check_arguments(optimizer: str, kwargs: dict) -> None:
         )
 
 
+def _check_sign_decay(sign_decay, decay_steps) -> None:
+    """A sign decay needs decay_steps, said in the user's words: RuleOptimizer's own
+    message would blame the rule written from them (`ld * sign(g) * sign(m)`), which the
+    user never wrote. An unknown name is refused first, by `_sign_factor`."""
+    _sign_factor(sign_decay)
+    if sign_decay is not None and decay_steps is None:
+        raise ValueError(
+            f"sign_decay={sign_decay!r} needs decay_steps (the number of updates the decay "
+            "runs over). Pass decay_steps=T."
+        )
+
+
 def _check_beta(beta) -> None:
     """`beta` under its own name: RuleOptimizer would call it beta_1."""
     check_number("beta", beta, "in [0, 1)", lambda beta: 0.0 <= beta < 1.0)
@@ -117,6 +129,7 @@ class PowerSign(RuleOptimizer):
     ):
         _check_arguments("PowerSign", kwargs)
         _check_beta(beta)
+        _check_sign_decay(sign_decay, decay_steps)
         super().__init__(
             powersign_rule(base, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,
@@ -151,6 +164,7 @@ class AddSign(RuleOptimizer):
     ):
         _check_arguments("AddSign", kwargs)
         _check_beta(beta)
+        _check_sign_decay(sign_decay, decay_steps)
         super().__init__(
             addsign_rule(alpha, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,

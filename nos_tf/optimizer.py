@@ -37,7 +37,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
     Args:
       rule: a `nos_tf.rules.Rule` or its text.
       learning_rate: a float, a `keras.optimizers.schedules.LearningRateSchedule`, or a
-        callable. Defaults to `0.001`.
+        callable. Defaults to `0.001`. A number must be finite and not negative (0 freezes
+        the weights); schedules and callables are Keras's to check.
       beta_1: decay of `m`, the running average of g. Defaults to `0.9`.
       beta_2: decay of `v`, the running average of g². Defaults to `0.999`.
       beta_3: decay of `y`, the running average of g³. Defaults to `0.999`.
@@ -45,16 +46,21 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         and `rd` go from 1 to 0 (`rd`, TF1's with one period, is 1 again from T on).
         Required when the rule uses them.
       seed: int seed of the stochastic operands (`noise`, `noise_t`) and of `drop`:
-        the same seed gives the same run. Defaults to 0. An int32: the random ops' seeds
-        are pairs of int32. The numbers drawn also depend on whether XLA compiles the
-        update (`jit_compile` here or the model's): XLA's random number generator is not
-        TensorFlow's, so a seed draws other numbers with and without it.
+        the same seed gives the same run. Defaults to `None`, which is seed 0, not a
+        fresh random seed as elsewhere in Keras: a run is reproducible unless told
+        otherwise. An int32: the random ops' seeds are pairs of int32. The numbers drawn
+        also depend on whether XLA compiles the update (`jit_compile` here or the
+        model's): XLA's random number generator is not TensorFlow's, so a seed draws
+        other numbers with and without it.
       jit_compile: whether the update of all variables is one XLA computation, fused and
         compiled once per model. Defaults to `True`. `False` runs it op by op: for a
         process that builds thousands of optimizers on tiny problems (a search's cheap
         reward), where compiling costs more than it saves and every compiled update stays
         in memory for the life of the process.
       {{base_optimizer_keyword_args}}
+
+    Needs Keras's TensorFlow backend (`KERAS_BACKEND=tensorflow`, Keras's default): the
+    update is a `tf.function` over TensorFlow ops.
 
     References:
       - [Bello et al., 2017](https://arxiv.org/abs/1709.07417)
@@ -82,8 +88,12 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         name=None,
         **kwargs,
     ):
+        _check_backend(type(self).__name__)
         if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
-            learning_rate = float(learning_rate)  # Keras refuses 1 and np.float32(0.1).
+            # Keras takes nan and -1.0 (trains to NaN weights, or uphill), and refuses 1
+            # and np.float32(0.1).
+            check_number("learning_rate", learning_rate, "not negative", lambda lr: lr >= 0)
+            learning_rate = float(learning_rate)
         super().__init__(
             learning_rate=learning_rate,
             name=name,
@@ -245,6 +255,18 @@ def check_number(name: str, value, requirement: str = "", holds=lambda value: Tr
         requirement = f", {requirement}" if requirement else ""
         raise ValueError(f"Argument `{name}` must be a finite number{requirement}. "
                          f"Received: {name}={value!r}")
+
+
+def _check_backend(optimizer: str) -> None:
+    """Refuses Keras's jax and torch backends when the optimizer is made: the update is a
+    tf.function over tf ops (and tf.IndexedSlices), which would otherwise fail at the
+    first step, deep inside Keras, naming neither the backend nor nos_tf."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            f"nos_tf.{optimizer} needs Keras's TensorFlow backend; KERAS_BACKEND is "
+            f"{backend!r}. Set KERAS_BACKEND=tensorflow before Keras is imported."
+        )
 
 
 def _check_seed(seed) -> int:

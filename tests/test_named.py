@@ -108,11 +108,22 @@ def test_linear_decay_is_exact_at_the_end_of_a_long_run(t):
     )
 
 
-def test_sign_decay_needs_decay_steps_and_known_name():
-    with pytest.raises(ValueError, match="decay_steps"):
-        nos_tf.PowerSign(sign_decay="linear")
-    with pytest.raises(ValueError, match="sign_decay"):
-        nos_tf.AddSign(sign_decay="exponential", decay_steps=10)
+@pytest.mark.parametrize("optimizer", [nos_tf.PowerSign, nos_tf.AddSign])
+@pytest.mark.parametrize("sign_decay", ["linear", "cosine", "restart"])
+def test_sign_decay_needs_decay_steps_in_the_users_words(optimizer, sign_decay):
+    """The user chose a sign decay, not the rule written from it: the message says so."""
+    with pytest.raises(ValueError) as error:
+        optimizer(sign_decay=sign_decay)
+    assert str(error.value).startswith(
+        f"sign_decay={sign_decay!r} needs decay_steps (the number of updates the decay "
+        "runs over)")
+    assert "rule" not in str(error.value)
+
+
+def test_sign_decay_must_be_a_known_name():
+    for decay_steps in (10, None):  # an unknown name is the first thing wrong
+        with pytest.raises(ValueError, match="`sign_decay` must be one of"):
+            nos_tf.AddSign(sign_decay="exponential", decay_steps=decay_steps)
 
 
 @pytest.mark.parametrize("optimizer", [nos_tf.PowerSign, nos_tf.AddSign])

@@ -1,7 +1,11 @@
 """RuleOptimizer in the ways people train Keras models."""
 
+import ast
+import inspect
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -167,6 +171,53 @@ def test_bad_arguments_are_named_when_the_optimizer_is_made(argument, value):
     first step (decay_steps=inf), or a jit_compile="no" that compiled."""
     with pytest.raises(ValueError, match=f"Argument `{argument}` must be"):
         nos_tf.RuleOptimizer("ld * g", **{"decay_steps": 10, argument: value})
+
+
+@pytest.mark.parametrize("learning_rate", [float("nan"), float("inf"), -1.0, -1])
+def test_a_bad_number_learning_rate_is_named_when_the_optimizer_is_made(learning_rate):
+    """Keras takes a NaN or negative float and trains to NaN weights, or uphill."""
+    with pytest.raises(ValueError, match=r"Argument `learning_rate` must be a finite number, "
+                                         r"not negative\. Received: learning_rate="):
+        nos_tf.RuleOptimizer("g", learning_rate=learning_rate)
+
+
+def test_a_zero_learning_rate_and_a_schedule_are_taken():
+    """0 freezes the weights, which is legitimate; a schedule is Keras's to check."""
+    assert float(nos_tf.RuleOptimizer("g", learning_rate=0.0).learning_rate) == 0.0
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    assert nos_tf.RuleOptimizer("g", learning_rate=schedule)._learning_rate is schedule
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("make", [lambda: nos_tf.RuleOptimizer("g"), nos_tf.PowerSign,
+                                  nos_tf.AddSign])
+def test_other_keras_backends_are_refused_by_name(monkeypatch, backend, make):
+    """The update is a tf.function over tf ops: under jax or torch it would fail at the
+    first step, deep in Keras, naming neither the backend nor nos_tf."""
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    with pytest.raises(ValueError, match=f"needs Keras's TensorFlow backend; "
+                                         f"KERAS_BACKEND is '{backend}'"):
+        make()
+
+
+@pytest.mark.parametrize("optimizer", [nos_tf.RuleOptimizer, nos_tf.PowerSign, nos_tf.AddSign])
+def test_documented_defaults_are_the_signatures(optimizer):
+    """Each "Defaults to X" of the docstring's Args is the signature's default (seed's
+    once said 0 where the signature has None; None is seed 0, which the text must say)."""
+    defaults = {name: parameter.default
+                for name, parameter in inspect.signature(optimizer).parameters.items()}
+    documented = re.findall(r"^ {6}(\w+): (.*?)(?=^ {6}\w+: |\Z)", optimizer.__doc__,
+                            flags=re.MULTILINE | re.DOTALL)
+    checked = 0
+    for name, text in documented:
+        stated = re.search(r"Defaults to `?(.+?)`?[.,:]?(?:\s|$)", text)
+        if stated is None or name not in defaults:
+            continue
+        value = math.e if stated[1] == "e" else ast.literal_eval(stated[1])
+        assert value == defaults[name] and (value is None) == (defaults[name] is None), name
+        checked += 1
+    assert checked >= 2
+    assert "None" in dict(documented).get("seed", "None")
 
 
 def test_a_whole_number_learning_rate_is_taken_and_an_integer_variable_is_refused():
