@@ -265,8 +265,9 @@ def summary_steps(logdir: str, tag: str = "reward") -> list[int]:
     a last record cut short (by a kill)."""
     steps = []
     for path in tf.io.gfile.glob(f"{logdir}/events.out.tfevents.*"):
-        try:
-            for event in tf.compat.v1.train.summary_iterator(path):
+        try:  # Not tf.compat.v1.train.summary_iterator, which warns that it is deprecated.
+            for record in tf.data.TFRecordDataset(path):
+                event = tf.compat.v1.Event.FromString(record.numpy())
                 if any(value.tag == tag for value in event.summary.value):
                     steps.append(event.step)
         except tf.errors.DataLossError:  # The killed process's last record, cut short.

@@ -11,6 +11,7 @@ import time
 import binaries
 import keras
 import pytest
+import tensorflow as tf
 
 import nos_tf
 
@@ -432,3 +433,18 @@ def test_a_search_killed_during_an_update_resumes_exactly(tmp_path, monkeypatch)
             case = (executor.__name__, killed_update)
             assert outcome(killed) == outcome(reference), case
             assert searcher_state(killed) == searcher_state(reference), case
+
+
+def test_summary_steps_read_up_to_a_record_a_kill_cut_short(tmp_path, caplog):
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        for step in (1, 2, 3):
+            tf.summary.scalar("reward", 0.5, step=step)
+            tf.summary.scalar("other", 0.5, step=step + 10)
+    writer.close()
+    [path] = tmp_path.glob("events.out.tfevents.*")
+    path.write_bytes(path.read_bytes()[:-5])  # The last record (step 13's) cut short.
+    assert driver.summary_steps(str(tmp_path)) == [1, 2, 3]
+    assert driver.last_summary_step(str(tmp_path), tag="other") == 12
+    assert driver.last_summary_step(str(tmp_path / "none")) == 0
+    assert "deprecated" not in caplog.text  # What resuming printed twice.
