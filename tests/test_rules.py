@@ -1,5 +1,6 @@
 """The rule language: text form, errors, controller tokens, fingerprints, screens, simplify."""
 
+import binaries
 import keras
 import numpy as np
 import pytest
@@ -431,3 +432,12 @@ def test_simplify_keeps_fingerprint_of_controller_rules(seeds):
     ]
     rule = space.decode(tokens)
     assert nos_tf.simplify(rule).fingerprint() == rule.fingerprint()
+
+
+def test_the_binary_prints_the_vocabulary_and_refuses_arguments():
+    process = binaries.run("nos_tf.rules")
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout == vocab.describe() + "\n"
+    process = binaries.run("nos_tf.rules", "g * m")  # It printed the vocabulary anyway.
+    assert process.returncode != 0
+    assert process.stderr.splitlines()[-1] == "unexpected arguments: g * m"

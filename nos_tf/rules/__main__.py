@@ -1,6 +1,16 @@
-"""`python -m nos_tf.rules`: prints the vocabulary, generated from the tables."""
+"""`python -m nos_tf.rules`: prints the vocabulary of the rule language, generated from
+its tables (`nos_tf.rules.vocab`)."""
+
+from absl import app
 
 from nos_tf.rules import vocab
 
-if __name__ == "__main__":
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     print(vocab.describe())
+
+
+if __name__ == "__main__":
+    app.run(main)
