@@ -96,6 +96,13 @@ class Proposal:
     rule: rules.Rule
     log_prob: float = math.nan
 
+    @classmethod
+    def of_tokens(cls, token_space: rules.TokenSpace, tokens: Sequence[int],
+                  log_prob: float = math.nan) -> "Proposal":
+        """The proposal of `tokens`, its rule decoded by `token_space`."""
+        tokens = tuple(int(token) for token in tokens)
+        return cls(tokens=tokens, rule=token_space.decode(tokens), log_prob=log_prob)
+
 
 class Searcher(abc.ABC):
     """The interface search.py drives: ask for rules, tell their rewards, checkpoint.
@@ -203,8 +210,7 @@ class Searcher(abc.ABC):
         }))
 
     def _proposal(self, tokens: Sequence[int], log_prob: float = math.nan) -> Proposal:
-        tokens = tuple(int(token) for token in tokens)
-        return Proposal(tokens=tokens, rule=self.token_space.decode(tokens), log_prob=log_prob)
+        return Proposal.of_tokens(self.token_space, tokens, log_prob)
 
     def _random_tokens(self) -> list[int]:
         return [int(self._rng.choice(valid)) for valid in self._valid_tokens]

@@ -100,7 +100,8 @@ class Search:
             saved = SearchCheckpoint.from_bytes(state.checkpoint.blob)
             self.searcher.set_state(saved.searcher_state)
             self.step = state.checkpoint.step
-            ahead = [self._proposal(tokens, log_prob) for tokens, log_prob in saved.ahead]
+            ahead = [controller.Proposal.of_tokens(self.searcher.token_space, tokens, log_prob)
+                     for tokens, log_prob in saved.ahead]
             self._replay = [self.store.trial(trial_id) for trial_id in saved.ahead_trials]
         self._replay += state.proposed_since
         replayed = {trial.trial_id for trial in self._replay}
@@ -155,10 +156,6 @@ class Search:
         if self._batches[-1].complete:
             return False
         return self.executor.num_in_flight < self.executor.capacity
-
-    def _proposal(self, tokens, log_prob):
-        tokens = tuple(int(t) for t in tokens)
-        return controller.Proposal(tokens, self.searcher.token_space.decode(tokens), log_prob)
 
     def _enqueue(self, proposals) -> None:
         batch = Batch(list(proposals), [None] * len(proposals))
