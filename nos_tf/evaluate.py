@@ -111,14 +111,17 @@ def format_summary(results_by_name: dict[str, list[proxy.EvalResult]]) -> str:
 
 
 def main(argv):
+    # Each of these errors is one line, as search says its own: app.UsageError would print
+    # this module's docstring and every one of its flags above it. A flag value that is
+    # wrong on its own is absl's error, found while the flags are parsed.
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     if not _RULES.value and not _BASELINES.value:
-        raise app.UsageError("Nothing to score: pass --rule=RULE (repeatable) or --baselines.")
+        sys.exit("error: nothing to score: pass --rule=RULE (repeatable) or --baselines")
     try:
         config = proxy_flags.config_from_flags()
     except ValueError as error:
-        raise app.UsageError(str(error)) from None
+        sys.exit(f"error: {error}")
     results_by_name: dict[str, list[proxy.EvalResult]] = {}
     try:
         _score(config, results_by_name)
@@ -140,7 +143,7 @@ def _score(config: proxy.ProxyConfig, results_by_name: dict) -> None:
         try:
             evaluator = proxy.Evaluator(dataclasses.replace(config, seed=seed))
         except (data.DataUnavailableError, ValueError) as error:
-            raise SystemExit(f"nos_tf.evaluate: {error}") from None
+            sys.exit(f"error: {error}")
         print(f"# proxy seed {seed}: {config.dataset}, {len(evaluator.data.train[0])} "
               f"training / {len(evaluator.data.validation[0])} validation examples", flush=True)
         jobs = [functools.partial(evaluator.evaluate, rule) for rule in _distinct(_RULES.value)]

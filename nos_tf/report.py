@@ -132,15 +132,15 @@ def _check_image_format(output: str) -> None:
 
 
 def main(argv):
+    # Every error of this binary's is one line, as search and transfer say theirs, without
+    # absl's usage text (the whole docstring and every flag) above it that app.UsageError
+    # prints. A flag value wrong on its own (--top=0) is absl's error, found while parsing.
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     # Checked here rather than with flags.mark_flag_as_required, whose validator would
     # also bind any other program that imports this module and parses flags.
     if not _STORE.value:
-        raise app.UsageError("--store is required: the trial store to report on")
-    # A store that is not there and a plot that cannot be written are facts about the
-    # file system, not misuse of the flags: one line, as search and transfer say theirs,
-    # without absl's usage text (the whole docstring and every flag) above it.
+        sys.exit("error: --store is required: the trial store to report on")
     try:
         print(write_report(_STORE.value, _TOP.value, _OUTPUT.value))
     except (StoreError, ValueError) as error:  # StoreError is a ValueError too.

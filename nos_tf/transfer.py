@@ -23,16 +23,19 @@ chosen from `--lr_grid` by a short run of `--sweep_epochs` epochs
 the fewest steps to the minimum for rosenbrock), as the paper chose each candidate's
 learning rate by a short run.
 
-Models (each in nos_tf/models/):
+Models (each in nos_tf/models/). Each table has a row per optimizer: `optimizer`,
+`learning rate`, the model's columns below, then `seconds`.
 - wrn: Wide ResNet on cifar10 through TFDS when it is available, else Fashion-MNIST offline.
-  Columns: final val, final test, best val, best test (accuracy %).
+  Columns: final val, final test, best val, best test (accuracy %, "best" the highest
+  of any epoch).
 - gnmt: GNMT-lite on wmt14_translate/de-en through TFDS when it is prepared, else the
-  example sentences of Debian's trans-de-en. Columns: train perplexity, test BLEU; a last
-  row gives the BLEU of translation by lookup (the training translation of the most
-  similar training sentence), what a small corpus gives without learning to translate.
+  example sentences of Debian's trans-de-en. Columns: train perplexity, validation
+  perplexity, test BLEU (perplexities after the last epoch); a last row gives the test
+  BLEU of translation by lookup (the training translation of the most similar training
+  sentence), what a small corpus gives without learning to translate, and its seconds.
 - rosenbrock: the 2-D Rosenbrock function from a fixed start. Columns: steps to come
   within --rosenbrock_tolerance of the minimum (1, 1) (the Euclidean distance of the point
-  (x, y)) and stay there to the end of the run, final distance and value.
+  (x, y)) and stay there to the end of the run, final distance, final value.
 """
 
 from __future__ import annotations
@@ -653,6 +656,20 @@ def run_label(label: str, learning_rate: float, repeated: bool, taken) -> str:
     return unique
 
 
+def format_cell(value, number_format: str | None = None) -> str:
+    """A cell as the markdown table shows it: a float by `number_format` (default 3
+    significant digits), nan as a dash; anything else as its text."""
+    if isinstance(value, float):
+        return "—" if math.isnan(value) else (number_format or "{:.3g}").format(value)
+    return str(value)
+
+
+def format_cells(cells: dict[str, object], formats: dict[str, str]) -> str:
+    """An optimizer's cells for the log, as the table shows them: "final val 91.2, ..."."""
+    return ", ".join(f"{column} {format_cell(value, formats.get(column))}"
+                     for column, value in cells.items())
+
+
 def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
                 path_stem: str, title: str, note: str | None = None) -> str:
     """Writes rows as `path_stem`.csv (full precision) and .md under a `title` heading,
@@ -663,9 +680,7 @@ def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
         writer.writerows(rows)
 
     def cell(column, value):
-        if isinstance(value, float):
-            return "—" if math.isnan(value) else formats.get(column, "{:.3g}").format(value)
-        return str(value).replace("|", "\\|")
+        return format_cell(value, formats.get(column)).replace("|", "\\|")
 
     lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
@@ -820,7 +835,8 @@ def main(argv):
             outcomes[label] = outcome
             rows.append({"optimizer": label, "learning rate": rate, **outcome.cells,
                          "seconds": round(seconds, 1)})
-            logging.info("%s done in %.0f s: %s", label, seconds, outcome.cells)
+            logging.info("%s done in %.0f s: %s", label, seconds,
+                         format_cells(outcome.cells, task.formats))
         rows += task.reference_rows()
     except KeyboardInterrupt:
         _exit_interrupted(_write_finished(task, rows, outcomes, len(specs), "interrupted"))

@@ -84,10 +84,18 @@ def test_the_last_seed_is_checked_before_the_first_trains():
         _main_with("--rule=g", "--proxy_seed=2147483647", "--num_seeds=2")
 
 
-def test_usage_errors_are_messages_not_tracebacks():
-    done = _run()
-    assert done.returncode != 0
-    assert "Nothing to score" in done.stderr and "Traceback" not in done.stderr
+@pytest.mark.parametrize("args, message", [
+    ((), "error: nothing to score: pass --rule=RULE (repeatable) or --baselines"),
+    (("--rule=g", "extra"), "error: unexpected arguments: extra"),
+])
+def test_usage_errors_are_one_line_as_the_search_says_them(args, message):
+    # They were app.UsageErrors: absl printed the module's docstring and every flag, some
+    # 90 lines, above the one that says what is wrong.
+    done = _run(*args)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == message
+    assert "--num_seeds" not in done.stderr and "Traceback" not in done.stderr
+    assert "# proxy seed" not in done.stdout
 
 
 def test_a_rule_not_in_the_language_is_a_flag_error_before_any_training():

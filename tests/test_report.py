@@ -99,6 +99,24 @@ def test_the_binary_names_bad_input(tmp_path):
     assert "--top" not in process.stderr  # One line, not absl's usage text of every flag.
 
 
+@pytest.mark.parametrize("args, message", [
+    ((), "error: --store is required: the trial store to report on"),
+    (("--store=runs/search.sqlite", "extra"), "error: unexpected arguments: extra"),
+])
+def test_misuse_is_one_line_not_the_usage_text(args, message):
+    # They were app.UsageErrors: absl printed the docstring and every flag above them.
+    process = run_report(*args)
+    assert process.returncode == 1
+    assert process.stderr.splitlines()[-1] == message
+    assert "--top" not in process.stderr and "Traceback" not in process.stderr
+
+
+def test_a_bad_flag_value_is_still_absls_error():
+    process = run_report("--store=runs/search.sqlite", "--top=0")
+    assert process.returncode != 0
+    assert "flag --top=0" in process.stderr and "Traceback" not in process.stderr
+
+
 def test_runs_of_other_protocols_get_a_leaderboard_each(tmp_path):
     path = str(tmp_path / "search.db")
     with TrialStore(path) as store:

@@ -192,6 +192,37 @@ def test_runs_of_one_optimizer_are_each_drawn_and_told_apart(tmp_path, monkeypat
     assert "| Adam (lr 0.01) #2 | 0.01 |" in markdown
 
 
+def test_the_log_shows_each_optimizers_cells_as_the_table_does(tmp_path, monkeypatch):
+    # It logged the raw dict: {'final val': 9.000000357627869, ...}.
+    lines = []
+    monkeypatch.setattr(transfer.logging, "info", lambda text, *args: lines.append(text % args))
+    _run(tmp_path, model="rosenbrock", optimizers="sgd", lrs="1e-3", rosenbrock_steps="20",
+         rosenbrock_tolerance="0.1")
+    done = next(line for line in lines if line.startswith("SGD done in "))
+    cells = _read_csv(tmp_path / "rosenbrock_results.csv")[0]
+    assert done.split(": ", 1)[1] == (
+        f"steps to 0.1 —, final distance {float(cells['final distance']):.2e}, "
+        f"final value {float(cells['final value']):.2e}")
+
+
+def test_cells_are_formatted_by_the_tasks_formats():
+    cells = {"final val": 9.000000357627869, "final test": 10.25, "best val": float("nan"),
+             "best test": 11}
+    assert transfer.format_cells(cells, transfer._WideResNetTask.formats) == (
+        "final val 9.0, final test 10.2, best val —, best test 11")
+    assert transfer.format_cells({"x": 0.123456}, {}) == "x 0.123"
+
+
+@pytest.mark.parametrize("task", [transfer._WideResNetTask, transfer._TranslationTask])
+def test_the_help_names_every_column_of_the_models_table(task):
+    # --help said gnmt's columns were "train perplexity, test BLEU": it left out the
+    # validation perplexity (which chooses a swept rate) and seconds.
+    doc = " ".join(transfer.__doc__.split())
+    paragraph = doc.split(f"- {task.name}: ", 1)[1].split(" - ", 1)[0]
+    assert f"Columns: {', '.join(task.columns)}" in paragraph, paragraph
+    assert "`optimizer`, `learning rate`, the model's columns below, then `seconds`" in doc
+
+
 def _interrupt(monkeypatch, when, error=KeyboardInterrupt):
     """Ctrl-C (or `error`) in the Rosenbrock task: while it is built, or in the run of
     optimizer `when`."""

@@ -27,10 +27,13 @@ controller's token space (`nos_tf.rules.TokenSpace(--num_units)`), plus the pape
 Prints both rewards and times per rule, then the seconds per rule of each (wall clock and
 process CPU time, the latter less sensitive to other load on the machine), the speed-ups,
 the Spearman correlation of the two reward lists, and the rules whose two rewards differ
-most (what the correlation loses). The defaults are the issue's setup:
-Fashion-MNIST, 10,000 training images, the paper's protocol, 100 sampled rules.
+most (what the correlation loses). The defaults: Fashion-MNIST with 10,000 training and
+5,000 validation images, the proxy flags' protocol otherwise (the paper's learning-rate
+grid and epochs, the evaluator's levers as `nos_tf.search` has them), 100 sampled rules
+and the paper's 17. The proxy flags (`--train_examples`, `--abandon_below`, ...) are
+listed in --help with this module's own.
 
-That setup takes hours (the naive reference ~100 s a rule on 2 cores, 150-270 s on one).
+The defaults take hours (the naive reference ~100 s a rule on 2 cores, 150-270 s on one).
 With `--results_file`, each rule's row is appended to a JSON-lines file as it finishes, and
 a run that was killed takes the rows of the same protocol back instead of measuring them
 again; every rule's two figures still come from one process, side by side. The evaluator's
@@ -45,19 +48,23 @@ of the whole list from the file:
         --num_shards=2 --shard_index=1
     python -m nos_tf.benchmarks.throughput --results_file=rows.jsonl
 
-Measured at revision 4 on the issue's setup with `--abandon_below=0.2`, one core per
-process: 10.4x faster in process CPU (naive 118.5 s a rule, evaluator 11.4 s) and 11.1x
-by the wall clock (127.4 s and 11.5 s), Spearman 0.78 over the 117 rules. That file was
-merged by hand, not by a run of this binary (which measures a new revision's rows
-afresh): revision 4 changed only what the evaluator trains, so the rows kept revision
-3's naive halves and rejected rules, and the 35 trained rules were evaluated again, two
-processes pinned to one core each as before; the CPU figure is the one less sensitive
-to their being measured at another time than the naive halves. A run of this binary
-on the paper's 17 rules alone (`--num_rules=0`, two shards), both ways side by side,
-gave both ways the merged rows' rewards, and 2.71x in CPU (2.80x wall) where those
-rows give 2.80x (3.02x): 3% less, which would put the whole list at ~10.1x in CPU.
-Revision 5 (updates not XLA-compiled), the same run: 2.7x in CPU (2.8x wall), as before.
-(Revision 3: 9.5x CPU, 9.6x wall; revision 2: 9.3x and 9.7x; Spearman 0.78 at both.)
+Measured on the defaults with `--abandon_below=0.2`, one core per process, over the 117
+rules (100 sampled and the paper's 17): the evaluator 10.4x faster in process CPU (naive
+118.5 s a rule, evaluator 11.4 s) and 11.1x by the wall clock (127.4 s and 11.5 s),
+Spearman 0.78 between the two reward lists. A results file's rows carry the protocol and
+this module's REVISION, a number raised whenever what a row measures changes (2: the
+evaluator's fused batch norm; 3: random operands drawn by Philox; 4: halving's cuts ranked
+on 1,000 validation images; 5: the evaluator's updates not XLA-compiled, the current
+one). These figures are REVISION 4's, from rows of two sessions: the naive reference's
+halves and the rules the screen rejected were measured at REVISION 3, which measures the
+same for them; the 35 rules the evaluator trained were measured at REVISION 4, two
+processes pinned to one core each as before. The CPU figure is the one less sensitive to
+the two halves being measured at different times. A run on the paper's 17 rules alone
+(`--num_rules=0`, two shards), both ways side by side, gave the same rewards as those rows,
+and 2.71x in CPU (2.80x wall) where those rows give 2.80x (3.02x): 3% less, which would
+put the whole list at ~10.1x in CPU. At REVISION 5 (updates not XLA-compiled, the
+default) the same run gave 2.7x in CPU (2.8x wall): no change. At REVISION 3 the whole
+list gave 9.5x in CPU and 9.6x wall, at REVISION 2 9.3x and 9.7x; Spearman 0.78 at both.
 The screen decides most of both figures. A rejected rule costs milliseconds, so the
 sampled rules, most of them rejected, ran 18.3x faster in CPU, and the paper's rules,
 which all train, 2.8x. Where both train a rule, the two rewards mostly agree to three
@@ -77,7 +84,7 @@ the evaluator with every lever off (`--noscreen_rules --halving_rate=1
 --nocontinue_best_run --abandon_below=0`) gave the naive reference's split for 24, and on
 `--proxy_seed=1` the same split as on seed 0 for 16 of 17. Only training tells it:
 training every rule the NaN screen passes, the other levers kept, gave Spearman 0.88 at
-about 5x (at revision 2, with the evaluator's rows for the rules the screen had rejected
+about 5x (at REVISION 2, with the evaluator's rows for the rules the screen had rejected
 measured in separate runs). Nor does a run without training tell it. The screen
 rejects 82 rules: 17 give NaN on its probes, and the naive reference scores all 17 0;
 the other 65 are constant or not downhill. Each of those 65 was applied to the child at
@@ -100,6 +107,8 @@ from scipy import stats
 
 import nos_tf
 from nos_tf import data, proxy, proxy_flags, rules
+
+flags.adopt_module_key_flags(proxy_flags)  # --help shows the protocol's flags too.
 
 _NUM_RULES = flags.DEFINE_integer(
     "num_rules", 100, "Rules sampled from the token space.", lower_bound=0)

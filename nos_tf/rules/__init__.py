@@ -4,6 +4,9 @@
     str(rule), rule.fingerprint(), nos_tf.rules.screen(rule), nos_tf.rules.simplify(rule)
     space = nos_tf.rules.TokenSpace(num_units=2); space.decode(tokens)
 
+The language itself is described in README.md's "The rule language";
+`python -m nos_tf.rules` prints its vocabulary (operands, functions, operators).
+
 This package knows nothing of Keras models or of the search; `nos_tf.RuleOptimizer`
 turns a Rule into a Keras optimizer.
 """

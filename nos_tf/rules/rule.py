@@ -53,7 +53,8 @@ class Rule:
 
 
 def parse(text: str) -> Rule:
-    """Reads a rule from its text form (DESIGN.md), e.g. `g * exp(sign(g) * sign(m))`.
+    """Reads a rule from its text form, e.g. `g * exp(sign(g) * sign(m))` (README.md, "The
+    rule language"; `python -m nos_tf.rules` prints the vocabulary).
 
     Raises:
       RuleSyntaxError: a ValueError that shows the position of the problem and, for an

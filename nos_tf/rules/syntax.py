@@ -1,6 +1,7 @@
 """The text form of rules: `parse(text) -> Expr` and `format_expr(expr) -> text`.
 
-Rules are written as Python expressions (DESIGN.md), so Python's own parser (`ast`) reads
+Rules are written as Python expressions (the language: README.md's "The rule language",
+and `python -m nos_tf.rules` prints its vocabulary), so Python's own parser (`ast`) reads
 them: precedence, associativity and number syntax are exactly Python's, and its error
 positions are reused. This module then checks the tree against the vocabulary tables and
 turns it into `expr` nodes. The printer writes the fewest parentheses that parse back to
