@@ -335,6 +335,7 @@ class Outcome:
     curves: dict[str, list[float]]  # Curve name -> value per epoch (or per step).
     score: float  # Higher is better; nan counts as worst.
     details: object = None  # The model module's own result.
+    score_text: str = ""  # What the score is, in words, for the log of a rate sweep.
 
 
 class _Task:
@@ -442,6 +443,7 @@ class _WideResNetTask(_Task):
                     "test accuracy %": _percent(result.history["test_accuracy"])},
             score=result.final_validation,
             details=result,
+            score_text=f"validation accuracy {100 * result.final_validation:.2f}%",
         )
 
 
@@ -527,6 +529,7 @@ class _TranslationTask(_Task):
                     "validation perplexity": result.history["validation_perplexity"]},
             score=-result.validation_perplexity,
             details=result,
+            score_text=f"validation perplexity {result.validation_perplexity:.2f}",
         )
 
 
@@ -564,6 +567,10 @@ class _RosenbrockTask(_Task):
             # Reaching sooner is better; among runs that never reach, closer is better.
             score=-reached if reached is not None else -_STEPS.value - min(distance, 1e9),
             details=descent,
+            score_text=(f"within {_TOLERANCE.value:g} of the minimum after {reached} steps"
+                        if reached is not None else
+                        f"not within {_TOLERANCE.value:g} of the minimum: final distance "
+                        f"{distance:.3g}"),
         )
 
     def write_figures(self, outcomes, output_dir):
@@ -743,10 +750,11 @@ def choose_learning_rate(task: _Task, spec: OptimizerSpec, grid: list[float]) ->
     scores = {}
     for rate in grid:
         logging.info("%s: trying learning rate %g", spec.label, rate)
-        score = task.run(spec, rate, sweep=True).score
+        outcome = task.run(spec, rate, sweep=True)
+        score = outcome.score
         scores[rate] = score if math.isfinite(score) else -math.inf
-        logging.info("%s: learning rate %g %s", spec.label, rate,
-                     f"scores {score:g}" if math.isfinite(score) else "diverged")
+        logging.info("%s: learning rate %g: %s", spec.label, rate,
+                     outcome.score_text if math.isfinite(score) else "diverged")
     return max(grid, key=lambda rate: scores[rate])
 
 

@@ -205,6 +205,21 @@ def test_the_log_shows_each_optimizers_cells_as_the_table_does(tmp_path, monkeyp
         f"final value {float(cells['final value']):.2e}")
 
 
+def test_a_sweep_logs_what_each_rate_scored_in_words(tmp_path, monkeypatch):
+    # It logged "learning rate 0.0001 scores -5001.13", the score the sweep ranks by.
+    lines = []
+    monkeypatch.setattr(transfer.logging, "info", lambda text, *args: lines.append(text % args))
+    _run(tmp_path, model="rosenbrock", optimizers="adam", lrs="sweep",
+         lr_grid="1e-4,0.03,0.3,1e9", rosenbrock_steps="600", rosenbrock_tolerance="0.1")
+    swept = {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in lines
+             if line.startswith("Adam: learning rate ") and ": " in line[20:]}
+    assert swept["learning rate 0.0001"].startswith(
+        "not within 0.1 of the minimum: final distance ")
+    assert any(re.fullmatch(r"within 0\.1 of the minimum after \d+ steps", text)
+               for text in (swept["learning rate 0.03"], swept["learning rate 0.3"])), swept
+    assert swept["learning rate 1e+09"] == "diverged"
+
+
 def test_cells_are_formatted_by_the_tasks_formats():
     cells = {"final val": 9.000000357627869, "final test": 10.25, "best val": float("nan"),
              "best test": 11}
