@@ -16,6 +16,7 @@ import os
 import sys
 
 from absl import app, flags
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from nos_tf import leaderboard
@@ -63,10 +64,14 @@ def format_runs(store: TrialStore) -> str:
     for run in store.runs():
         counts = store.counts(run.run_id)
         statuses = leaderboard.format_statuses(counts)
-        lines.append(f"run {run.name!r} ({run.searcher}): {counts[EVALUATED]} evaluations"
-                     f" [{statuses or 'none'}], {counts['cached']} cache hits, "
-                     f"{counts['pending']} pending")
+        lines.append(f"run {run.name!r} ({run.searcher}): "
+                     f"{_count(counts[EVALUATED], 'evaluation')} [{statuses or 'none'}], "
+                     f"{_count(counts['cached'], 'cache hit')}, {counts['pending']} pending")
     return "\n".join(lines) or "the store holds no runs"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 def plot_progress(store: TrialStore) -> Figure:
@@ -92,7 +97,8 @@ def plot_progress(store: TrialStore) -> Figure:
         axes.scatter(steps, rewards, s=8, alpha=0.35, color=color)
         axes.plot(steps, list(itertools.accumulate(rewards, max)), color=color,
                   drawstyle="steps-post", label=f"{label}: best so far")
-    axes.set_xlabel("evaluation")
+    axes.set_xlabel("rule trained, in the order finished (rejected rules left out)")
+    axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     axes.set_ylabel("reward (validation accuracy)")
     axes.set_title(f"search progress: {os.path.basename(store.path)}")
     if axes.lines:

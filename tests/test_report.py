@@ -47,7 +47,7 @@ def test_leaderboard_table_ranks_rules_with_their_counts(store_path, tmp_path):
         ["3", "0.7000", "0.1", "1", "sign(m)"],
         ["4", "0.6000", "0.1", "2", "g"]]  # Proposed by both runs.
     assert "run 'ppo-1' (ppo): 5 evaluations [diverged 1, ok 3, rejected 1], 0 cache hits" in text
-    assert "run 'random-1' (random): 1 evaluations [ok 1], 1 cache hits, 1 pending" in text
+    assert "run 'random-1' (random): 1 evaluation [ok 1], 1 cache hit, 1 pending" in text
 
 
 def test_progress_plot_has_a_best_so_far_line_per_run(store_path):
@@ -58,6 +58,11 @@ def test_progress_plot_has_a_best_so_far_line_per_run(store_path):
     # Rejected rules and cache hits trained nothing, so they are not evaluations.
     assert lines == {"ppo: best so far": [0.6, 0.6, 0.9, 0.9],
                      "random: best so far": [0.7]}
+    # Its axis counts rules trained, which the text's "evaluations" (rejected ones
+    # included) are not, in whole numbers (it had ticks at 1.5, 2.5, ...).
+    assert axes.get_xlabel().startswith("rule trained")
+    figure.canvas.draw()
+    assert all(tick == int(tick) for tick in axes.get_xticks())
 
 
 def test_runs_of_one_searcher_are_told_apart_by_name(tmp_path):
