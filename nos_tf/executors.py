@@ -263,7 +263,7 @@ class RayExecutor(Executor):
         self.capacity = num_workers
         self._queue: collections.deque[_Job] = collections.deque()
         self._closed = False
-        self._any_ready = False  # Whether a worker has built its evaluator yet.
+        self._any_started = False  # Whether a worker has built its evaluator yet.
         self._failed_starts = 0  # Replacements that failed to start, in a row.
         self._workers = [self._start_worker() for _ in range(num_workers)]
 
@@ -353,7 +353,7 @@ class RayExecutor(Executor):
         except self._ray.exceptions.RayError as error:
             return self._worker_died(worker, error)
         worker.ready_at = time.monotonic()
-        self._any_ready, self._failed_starts = True, 0
+        self._any_started, self._failed_starts = True, 0
         if worker.job is not None and worker.started_at is None:
             worker.started_at = worker.ready_at
         return []
@@ -378,9 +378,13 @@ class RayExecutor(Executor):
         Raises WorkerStartupError when the worker died building its evaluator, unless it
         was a replacement (see the class docstring)."""
         failed_start = getattr(error, "actor_init_failed", False)
-        if failed_start:
+        if not failed_start:
+            # It died past its constructor: it had built its evaluator, even if its answer
+            # to `ready` was lost with it (a worker that exits at once after it).
+            self._any_started = True
+        else:
             self._failed_starts += 1
-            if not self._any_ready or self._failed_starts > self._max_retries:
+            if not self._any_started or self._failed_starts > self._max_retries:
                 raise WorkerStartupError(
                     f"the evaluator could not be created on a Ray worker: {error}") from error
             logging.warning("a replacement worker could not build its evaluator (%d/%d in a "

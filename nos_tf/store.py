@@ -237,11 +237,11 @@ class TrialStore:
                 with self._file_errors("open"):
                     version, tables = _schema(self._db)
             except StoreError:
-                if not (readonly and _wal_is_empty(self.path)):
+                if not (readonly and _in_read_only_folder_without_wal(self.path)):
                     raise
-                # A read-only folder: SQLite cannot make the -shm file that reading a WAL
-                # store takes. With no WAL file there, the store's own file holds every
-                # write, and no writer can add one: it is read as immutable.
+                # SQLite cannot make the -shm file that reading a WAL store takes in a
+                # folder it cannot write to. With no WAL file there, the store's own file
+                # holds every write, and no writer can add one: it is read as immutable.
                 self._db.close()
                 self._db = self._connect(immutable=True)
                 with self._file_errors("open"):
@@ -331,7 +331,7 @@ class TrialStore:
             yield self
         finally:
             if self._db.in_transaction:
-                self._db.execute("COMMIT")
+                self._db.execute("ROLLBACK")  # Nothing to keep; cannot fail as COMMIT can.
 
     @contextlib.contextmanager
     def _file_errors(self, doing: str = "write to") -> Iterator[None]:
@@ -647,10 +647,15 @@ _RUN_LOCAL_STATUSES = ("timeout", "failed", "error")
 _RUN_LOCAL_STATUSES_SQL = "(" + ", ".join(f"'{status}'" for status in _RUN_LOCAL_STATUSES) + ")"
 
 
-def _wal_is_empty(path: str) -> bool:
-    """Whether the store at `path` has no write-ahead log to read (none, or empty)."""
+def _in_read_only_folder_without_wal(path: str) -> bool:
+    """Whether the store at `path` (its real path: SQLite keeps its -wal beside the file a
+    link points to) lies in a folder this process cannot write to, without a write-ahead
+    log to read (none, or empty)."""
+    real_path = os.path.realpath(path)
+    if os.access(os.path.dirname(real_path), os.W_OK):
+        return False
     try:
-        return os.path.getsize(f"{path}-wal") == 0
+        return os.path.getsize(f"{real_path}-wal") == 0
     except FileNotFoundError:
         return True
 

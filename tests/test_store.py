@@ -443,12 +443,27 @@ def _can_mount_read_only() -> bool:
 def test_a_store_on_a_read_only_mount_is_read(tmp_path):
     # Reading a WAL store takes its -shm file, which SQLite cannot make in a read-only
     # folder: the report of a store on a read-only mount was "unable to open database file".
+    # It is then read as immutable, but only without a WAL to read: one a killed writer
+    # left is refused, however the store is named (a link's own folder is writable).
     folder, mount = tmp_path / "store", tmp_path / "mount"
     folder.mkdir()
     mount.mkdir()
     with TrialStore(str(folder / "trials.db")) as store:
         run_id = store.start_run("run", "ppo", {}).run_id
         store.finish(store.propose(run_id, "g", "fp-g").trial_id, result("g", 0.9))
+    killed_writer = textwrap.dedent(f"""
+        import os, sqlite3
+        from nos_tf.store import TrialStore
+        with TrialStore({str(folder / "killed.db")!r}) as store:
+            store.start_run("run", "ppo", {{}})
+        db = sqlite3.connect({str(folder / "killed.db")!r}, isolation_level=None)
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute("UPDATE runs SET searcher = 'in the WAL only'")
+        os._exit(0)  # Killed: its WAL holds the update.
+    """)
+    subprocess.run([sys.executable, "-c", killed_writer], check=True)
+    os.remove(folder / "killed.db-shm")
+    (tmp_path / "link.db").symlink_to(mount / "killed.db")
     script = tmp_path / "read.py"
     script.write_text(textwrap.dedent(f"""
         from nos_tf.store import StoreError, TrialStore
@@ -458,6 +473,12 @@ def test_a_store_on_a_read_only_mount_is_read(tmp_path):
             print("to write:", error)
         with TrialStore({str(mount / "trials.db")!r}, readonly=True) as store:
             print("read:", [entry.reward for entry in store.leaderboard()])
+        for path in ({str(mount / "killed.db")!r}, {str(tmp_path / "link.db")!r}):
+            try:
+                with TrialStore(path, readonly=True) as store:
+                    print("killed writer's:", [run.searcher for run in store.runs()])
+            except StoreError as error:
+                print("killed writer's:", error)
     """))
     process = subprocess.run(
         ["unshare", "-m", "sh", "-c", f"mount --bind {folder} {mount} && "
@@ -467,3 +488,5 @@ def test_a_store_on_a_read_only_mount_is_read(tmp_path):
     lines = process.stdout.splitlines()
     assert lines[0].startswith(f"to write: cannot open the trial store {mount}")
     assert lines[1] == "read: [0.9]"
+    for line, path in zip(lines[2:], [mount / "killed.db", tmp_path / "link.db"]):
+        assert line.startswith(f"killed writer's: cannot open the trial store {path}"), line
