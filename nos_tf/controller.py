@@ -528,18 +528,33 @@ class PolicyGradientSearcher(Searcher):
     def _objective(self, ratio: tf.Tensor, advantages: tf.Tensor) -> tf.Tensor:
         """Per-sample objective to maximize, before the entropy bonus."""
 
+    def loss(self, tokens, proximal_log_probs, behaviour_weights, advantages):
+        """The loss of the class docstring, with the policy's entropy and the ratio."""
+        log_probs, entropy = self.policy(tokens)
+        ratio = tf.exp(log_probs - proximal_log_probs)
+        objective = (behaviour_weights * self._objective(ratio, advantages)
+                     + self._hyperparameters["entropy_weight"] * entropy
+                     - _ENTROPY_FLOOR_WEIGHT * tf.nn.relu(self._entropy_floor_nats - entropy))
+        return -tf.reduce_mean(objective), entropy, ratio
+
     def _train_step_eager(self, tokens, proximal_log_probs, behaviour_weights, advantages):
         with tf.GradientTape() as tape:
-            log_probs, entropy = self.policy(tokens)
-            ratio = tf.exp(log_probs - proximal_log_probs)
-            objective = (behaviour_weights * self._objective(ratio, advantages)
-                         + self._hyperparameters["entropy_weight"] * entropy
-                         - _ENTROPY_FLOOR_WEIGHT * tf.nn.relu(self._entropy_floor_nats - entropy))
-            loss = -tf.reduce_mean(objective)
+            loss, entropy, ratio = self.loss(
+                tokens, proximal_log_probs, behaviour_weights, advantages)
         variables = self.policy.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"loss": loss, "entropy": tf.reduce_mean(entropy),
                 "ratio_deviation": tf.reduce_mean(tf.abs(ratio - 1.0))}
+
+    def behaviour_weights(self, proposals: Sequence[Proposal]) -> tuple[tf.Tensor, tf.Tensor]:
+        """The proposals' log-probabilities under the policy now (the proximal policy of
+        the update to come) and their weights: that probability over their sampling
+        probability (1 when the policy has not changed since they were sampled)."""
+        tokens = tf.constant([proposal.tokens for proposal in proposals], tf.int32)
+        behaviour_log_probs = tf.constant([p.log_prob for p in proposals], tf.float32)
+        proximal_log_probs, _ = self.policy(tokens)
+        return proximal_log_probs, tf.exp(tf.minimum(
+            proximal_log_probs - behaviour_log_probs, _MAX_LOG_BEHAVIOUR_WEIGHT))
 
     def _learn(self, proposals, rewards):
         if any(math.isnan(proposal.log_prob) for proposal in proposals):
@@ -551,10 +566,7 @@ class PolicyGradientSearcher(Searcher):
         if self._hyperparameters["normalize_advantages"]:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         tokens = tf.constant([proposal.tokens for proposal in proposals], tf.int32)
-        behaviour_log_probs = tf.constant([p.log_prob for p in proposals], tf.float32)
-        proximal_log_probs, _ = self.policy(tokens)
-        behaviour_weights = tf.exp(tf.minimum(proximal_log_probs - behaviour_log_probs,
-                                              _MAX_LOG_BEHAVIOUR_WEIGHT))
+        proximal_log_probs, behaviour_weights = self.behaviour_weights(proposals)
         advantages_tensor = tf.constant(advantages, tf.float32)
         for _ in range(self.epochs):
             step_metrics = self._train_step(
@@ -566,7 +578,7 @@ class PolicyGradientSearcher(Searcher):
             self.baseline = decay * self.baseline + (1.0 - decay) * float(reward)
         return {"mean_reward": float(np.mean(rewards)), "baseline": self.baseline,
                 "behaviour_weight_deviation": float(np.mean(np.abs(behaviour_weights - 1.0))),
-                "mean_abs_advantage": float(np.mean(np.abs(raw_advantages))),
+                "mean_abs_raw_advantage": float(np.mean(np.abs(raw_advantages))),
                 **{key: float(value) for key, value in step_metrics.items()}}
 
     def _state(self):
@@ -584,7 +596,9 @@ class PolicyGradientSearcher(Searcher):
 
 
 class ReinforceSearcher(PolicyGradientSearcher):
-    """One REINFORCE step per batch: the gradient of ratio * advantage is advantage * ∇log p.
+    """One REINFORCE step per batch: the gradient of weight * ratio * advantage is
+    advantage * ∇log p, importance-weighted by the policy's probability over the sampling
+    one for a batch sampled before the last update.
 
     Its default learning rate is 4x PPO's, which takes 4 steps per batch.
     """

@@ -207,6 +207,29 @@ def test_ppo_clips_around_the_policy_before_the_update_not_the_one_that_sampled(
         "ppo", space).policy.get_weights()))  # The update did move the policy.
 
 
+def test_ppo_weights_each_sample_by_its_probability_now_over_when_sampled(space):
+    """Decoupled PPO's objective, sample by sample: w * min(r * A, clip(r) * A), w the
+    probability before the update over the sampling one, r the probability now over the
+    one before the update."""
+    searcher = make("ppo", space, entropy_weight=0.0, entropy_floor=0.0)
+    shifts = np.array([0.0, 0.3, -0.2, 0.5, -0.4, 0.1], np.float32)
+    batch = [dataclasses.replace(p, log_prob=p.log_prob - shift)
+             for p, shift in zip(searcher.ask(len(shifts)), shifts)]
+    proximal, weights = searcher.behaviour_weights(batch)
+    np.testing.assert_allclose(weights, np.exp(shifts), rtol=1e-4)
+    run(searcher, 2)  # The policy moves on from the proximal one.
+    tokens = np.array([p.tokens for p in batch], np.int32)
+    advantages = np.array([1.0, -1.0, 0.5, -0.5, 2.0, -2.0], np.float32)
+    loss, _, ratio = searcher.loss(tokens, proximal, weights, advantages)
+    now, _ = searcher.policy(tokens)
+    r = np.exp(now.numpy() - proximal.numpy())
+    np.testing.assert_allclose(ratio, r, rtol=1e-5)
+    assert np.abs(r - 1).max() > 0.2  # Some samples past the clip.
+    expected = -np.mean(weights.numpy() * np.minimum(
+        r * advantages, np.clip(r, 0.8, 1.2) * advantages))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.parametrize("name", ["ppo", "reinforce"])
 def test_a_policy_that_avoids_repeats_proposes_each_rule_once_across_a_resume(name):
     """A peaked policy (large initial weights) repeats itself; with avoid_repeats it
