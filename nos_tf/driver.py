@@ -184,11 +184,12 @@ class Search:
             self._end_replay()
 
     def _end_replay(self) -> None:
-        """The restored searcher proposed a batch without one of the killed run's trials:
-        it proposes them in the order the killed run did, so it will not propose those left
-        (only a searcher that is not deterministic, or another machine's arithmetic, gets
-        here). Those unfinished stay pending in the store, never trained; and the search
-        stops sampling ahead on their account (`_workers_would_idle`)."""
+        """Gives up the killed run's trials not yet taken back: the restored searcher
+        proposed a batch without one of them (it proposes them in the order the killed run
+        did, so it will not propose those left: only a searcher that is not deterministic,
+        or another machine's arithmetic, gets here), or the run's budget ran out. Those
+        unfinished stay pending in the store, never trained; and the search stops sampling
+        ahead on their account (`_workers_would_idle`)."""
         unfinished = [trial.rule for trial in self._replay if trial.result is None]
         logging.warning(
             "%d trials of the killed run were not proposed again (%d unfinished, left "

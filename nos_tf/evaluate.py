@@ -77,12 +77,12 @@ def format_result(result: proxy.EvalResult) -> str:
         f"({result.wall_time:.1f} s)" + (f"  {result.reason}" if result.reason else ""),
     ]
     if result.lr_scores:
-        lines.append(f"  {'lr':>8s}  val_acc  {'steps':>5s}")
+        lines.append(f"  {'lr':>8s}  {'val_acc':>8s}  {'steps':>5s}")
         for rate, score in sorted(result.lr_scores.items()):
             steps = result.lr_steps.get(rate, "")  # Unknown for results from the store.
             chosen = "  <- chosen" if rate == result.lr else ""
             accuracy = "diverged" if rate in result.diverged_lrs else f"{score:7.4f}"
-            lines.append(f"  {rate:>8g}  {accuracy:>7s}  {steps:>5}{chosen}")
+            lines.append(f"  {rate:>8g}  {accuracy:>8s}  {steps:>5}{chosen}")
     return "\n".join(lines)
 
 

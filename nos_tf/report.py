@@ -117,6 +117,8 @@ def write_report(store_path: str, top: int, output: str | None = None) -> str:
     if not os.path.isfile(store_path):
         raise StoreError(f"no trial store at {store_path}")
     output = output or os.path.splitext(store_path)[0] + ".png"
+    if not os.path.splitext(output)[1]:
+        output += ".png"  # What matplotlib writes for a name without an extension.
     _check_image_format(output)
     with TrialStore(store_path, readonly=True) as store, store.snapshot():
         text = "\n\n".join([format_leaderboards(store, top), format_runs(store)])
@@ -128,8 +130,7 @@ def write_report(store_path: str, top: int, output: str | None = None) -> str:
 
 
 def _check_image_format(output: str) -> None:
-    """Before the store is read: matplotlib names an unknown format only when saving.
-    A name without an extension is a PNG (matplotlib adds ".png")."""
+    """Before the store is read: matplotlib names an unknown format only when saving."""
     extension = os.path.splitext(output)[1].lstrip(".").lower()
     formats = Figure().canvas.get_supported_filetypes()
     if extension and extension not in formats:

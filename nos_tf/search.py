@@ -174,18 +174,20 @@ def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
             f"cannot resume run {run.name!r} with other search flags "
             f"({_changes(started, course)}): it would not continue as it began; give the "
             "flags it started with")
-    # Those the run recorded (a flag added since is left to the checkpoint's check).
+    # Those the run recorded (a flag added since is left to the checkpoint's check),
+    # named by their flags.
     defaults = controller.searcher_hyperparameters(_SEARCHER.value)
     recorded = {**defaults, **_hyperparameters(run.flags)}
     current = {**defaults, **_hyperparameters(
         {flag.name: flag.value for flag in _HYPERPARAMETER_FLAGS.values()})}
-    known = [key for key, flag in _HYPERPARAMETER_FLAGS.items()
-             if key in defaults and flag.name in run.flags]
-    if any(recorded[key] != current[key] for key in known):
+    flag_names = {key: flag.name for key, flag in _HYPERPARAMETER_FLAGS.items()
+                  if key in defaults and flag.name in run.flags}
+    started = {name: recorded[key] for key, name in flag_names.items()}
+    now = {name: current[key] for key, name in flag_names.items()}
+    if started != now:
         raise store_lib.StoreError(
             f"cannot resume run {run.name!r} with other searcher hyperparameters "
-            f"({_changes({k: recorded[k] for k in known}, {k: current[k] for k in known})}):"
-            " give the flags it started with")
+            f"({_changes(started, now)}): give the flags it started with")
     return run
 
 

@@ -53,9 +53,12 @@ def test_the_table_tells_a_diverged_rate_from_a_pruned_one():
         rule="g", fingerprint="", reward=0.9, status="ok", lr=0.01,
         lr_scores={0.001: 0.2, 0.01: 0.7, 0.1: 0.0}, lr_steps={0.001: 3, 0.01: 5, 0.1: 2},
         diverged_lrs=[0.1])
-    rows = {line.split()[0]: line.split() for line in evaluate.format_result(result).splitlines()}
+    lines = evaluate.format_result(result).splitlines()
+    rows = {line.split()[0]: line.split() for line in lines}
     assert rows["0.1"] == ["0.1", "diverged", "2"]
     assert rows["0.001"] == ["0.001", "0.2000", "3"]
+    table = [line.split("  <-")[0] for line in lines[2:]]  # Columns aligned.
+    assert len({len(line) for line in table}) == 1, table
 
 
 def test_a_rule_named_twice_is_scored_once(capsys):

@@ -165,6 +165,13 @@ def test_the_report_only_reads_the_store(store_path):
     assert open(store_path, "rb").read() == before
 
 
+def test_a_plot_named_without_an_extension_is_a_png_said_where_it_is(store_path, tmp_path):
+    # matplotlib adds ".png"; the report printed the name without it.
+    text = report.write_report(store_path, top=5, output=str(tmp_path / "plot"))
+    assert text.endswith(f"progress plot: {tmp_path / 'plot.png'}")
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_an_image_format_matplotlib_cannot_write_is_named(store_path, tmp_path):
     process = run_report(f"--store={store_path}", f"--output={tmp_path}/plot.txt")
     assert process.returncode != 0

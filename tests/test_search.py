@@ -66,9 +66,10 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     assert events, "no TensorBoard summaries written"
     # Resuming with a searcher other than the run's is refused, naming the difference.
     process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
-                         "--seed=9", "--resume", "--entropy_floor=0.2")
+                         "--seed=9", "--resume", "--entropy_floor=0.2", "--ppo_clip=0.3")
     assert process.returncode != 0
-    assert "other searcher hyperparameters (entropy_floor 0.5 -> 0.2)" in process.stderr
+    assert ("other searcher hyperparameters (entropy_floor 0.5 -> 0.2, ppo_clip 0.2 -> 0.3)"
+            in process.stderr)  # By their flags' names (ppo_clip is PPO's clip_epsilon).
     assert "Traceback" not in process.stderr
     # So is resuming it with another proxy protocol: its rewards would not compare.
     process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
