@@ -57,6 +57,39 @@ def test_a_search_pays_for_distinct_rules_that_pass_the_screen():
     assert search_efficiency.rules_trained_to_reach(run, 0.6) is None
 
 
+@pytest.mark.parametrize("sampled_ahead, order", [
+    (False, ["ask 4", "tell", "ask 4", "tell", "ask 2", "tell"]),
+    (True, ["ask 4", "ask 4", "tell", "ask 2", "tell", "tell"]),
+])
+def test_a_search_sampled_ahead_asks_each_batch_before_the_last_is_told(
+        monkeypatch, sampled_ahead, order):
+    import nos_tf
+    from nos_tf.benchmarks import search_efficiency
+
+    events = []
+
+    class Recording:
+        def __init__(self, searcher):
+            self.searcher = searcher
+
+        def ask(self, n):
+            events.append(f"ask {n}")
+            return self.searcher.ask(n)
+
+        def tell(self, proposals, rewards):
+            events.append("tell")
+            return self.searcher.tell(proposals, rewards)
+
+    make = search_efficiency.controller.make_searcher
+    monkeypatch.setattr(search_efficiency.controller, "make_searcher",
+                        lambda *args, **kwargs: Recording(make(*args, **kwargs)))
+    reward = search_efficiency.CachedReward(lambda rule: 0.5)
+    run = search_efficiency.run_search("random", 3, reward, nos_tf.TokenSpace(1), {},
+                                       evaluations=10, batch_size=4,
+                                       sampled_ahead=sampled_ahead)
+    assert events == order and len(run.rewards) == 10
+
+
 def test_median_to_target_is_exact_under_censoring():
     from nos_tf.benchmarks import search_efficiency
 
@@ -255,3 +288,25 @@ def test_scaling_without_ray_says_how_to_install_it():
     assert process.stderr.splitlines()[-1].startswith(
         "error: the ray executor needs Ray: pip install")
     assert "Traceback" not in process.stderr
+
+
+def test_a_results_file_says_how_many_rows_of_other_protocols_it_leaves(tmp_path, capsys):
+    # They were measured again without a word, and appended beside the old ones.
+    from nos_tf.benchmarks import throughput
+
+    row = dict(rule="g", naive_reward=0.5, naive_wall=1.0, naive_cpu=1.0, reward=0.5,
+               wall=0.1, cpu=0.1, status="ok")
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"protocol": protocol, **row}) + "\n"
+                            for protocol in ("this", "that", "old revision")))
+    results = throughput.ResultsFile(str(path), "this")
+    assert list(results.earlier) == ["g"]
+    assert "2 rows of another protocol, flags or revision are not used" in (
+        capsys.readouterr().err)
+
+
+def test_an_empty_shard_is_named():
+    process = run_benchmark("throughput", "--num_rules=0", "--paper_rules=powersign",
+                            "--num_shards=2", "--shard_index=1")
+    assert process.returncode != 0
+    assert "Shard 1 of 2 is empty: the list has 1 rules." in process.stderr

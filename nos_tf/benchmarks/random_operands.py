@@ -68,7 +68,8 @@ def contenders() -> dict[str, object]:
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     medians = interleaved_medians(contenders(), _STEPS.value, _ROUNDS.value)
     powersign = medians[POWERSIGN]
     print(f"One update of the proxy's child network; median of {_ROUNDS.value}×{_STEPS.value} "

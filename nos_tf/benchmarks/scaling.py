@@ -177,7 +177,7 @@ def main(argv):
     if local.cpu_seconds and ray1.cpu_seconds:
         print(f"ray x1 / local CPU per rule: {ray1.cpu_seconds / local.cpu_seconds:.2f}x")
     print(f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
-          f"on {os.cpu_count()} CPUs")
+          f"on {len(os.sched_getaffinity(0))} CPUs")
     rewards = {name: [result.reward for result in run.results] for name, run in runs.items()}
     same = all(reward == rewards["local"] for reward in rewards.values())
     print(f"same rewards from all three: {'yes' if same else 'no'}")

@@ -91,6 +91,10 @@ _EVALUATIONS = flags.DEFINE_integer(
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 12, "Proposals per ask/tell.", lower_bound=1)
 _UNITS = flags.DEFINE_integer(
     "units", 1, "Units per rule (TokenSpace num_units).", lower_bound=1)
+_SAMPLED_AHEAD = flags.DEFINE_bool(
+    "sampled_ahead", False, "Sample each batch before the one before it is told, as the "
+    "search does to keep Ray's workers busy: every batch but the first is learnt from "
+    "after an update it was sampled before.")
 _LEARNING_RATE = flags.DEFINE_float(
     "controller_learning_rate", None, "Adam learning rate of ppo/reinforce (default: theirs).")
 _HYPERPARAMETERS = flags.DEFINE_multi_string(
@@ -252,16 +256,23 @@ class SearchRun:
 
 
 def run_search(name: str, seed: int, reward: CachedReward, space: nos_tf.TokenSpace,
-               hyperparameters: dict, evaluations: int, batch_size: int) -> SearchRun:
-    """One search: `evaluations` proposals, told in batches; hyperparameters that searcher
-    `name` does not take are ignored (so one set can serve ppo and random)."""
+               hyperparameters: dict, evaluations: int, batch_size: int,
+               sampled_ahead: bool = False) -> SearchRun:
+    """One search: `evaluations` proposals, told in batches (with `sampled_ahead`, each
+    asked before the one before it is told); hyperparameters that searcher `name` does not
+    take are ignored (so one set can serve ppo and random)."""
     accepted = controller.searcher_hyperparameters(name)
     searcher = controller.make_searcher(
         name, space, seed, **{k: v for k, v in hyperparameters.items() if k in accepted})
     rewards, rules_trained, batch_means, rules = [], [], [], {}
     trained: set[str] = set()
+    asked: list[list[controller.Proposal]] = []
+    proposed = 0
     while len(rewards) < evaluations:
-        batch = searcher.ask(min(batch_size, evaluations - len(rewards)))
+        while proposed < evaluations and len(asked) < 1 + sampled_ahead:
+            asked.append(searcher.ask(min(batch_size, evaluations - proposed)))
+            proposed += len(asked[-1])
+        batch = asked.pop(0)
         batch_rewards = [reward(proposal.rule) for proposal in batch]
         searcher.tell(batch, batch_rewards)
         for proposal in batch:
@@ -362,7 +373,8 @@ def ratio_with_interval(ppo: list[int | None], random: list[int | None],
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if _REWARD.value == "functions":
         # Each rule is a new small graph, run once: Grappler's rewrites cost more than they
         # save, and TensorFlow's warning about retracing is expected.
@@ -379,21 +391,23 @@ def main(argv):
     print(f"reward={_REWARD.value}  units={_UNITS.value}  "
           f"{_EVALUATIONS.value} evaluations x {_SEEDS.value} seeds from "
           f"{_FIRST_SEED.value}, batches of "
-          f"{_BATCH_SIZE.value}  searcher hyperparameters {hyperparameters or 'default'}")
+          f"{_BATCH_SIZE.value}{' sampled ahead' * _SAMPLED_AHEAD.value}  searcher "
+          f"hyperparameters {hyperparameters or 'default'}")
     print(f"tuned Adam's reward (the target): {target:.4f}")
 
     to_target, trained_to_target, hit_rates = {}, {}, {}
     for name in _SEARCHERS.value:
         started = time.time()
         runs = [run_search(name, seed, reward, space, hyperparameters, _EVALUATIONS.value,
-                           _BATCH_SIZE.value)
+                           _BATCH_SIZE.value, _SAMPLED_AHEAD.value)
                 for seed in range(_FIRST_SEED.value, _FIRST_SEED.value + _SEEDS.value)]
         to_target[name] = [evaluations_to_reach(run.rewards, target) for run in runs]
         trained_to_target[name] = [rules_trained_to_reach(run, target) for run in runs]
         hits = np.concatenate([run.rewards >= target for run in runs])
         hit_rates[name] = hits.mean()
         quarter = max(1, len(runs[0].batch_means) // 4)
-        last_hits = np.mean([run.rewards[-len(run.rewards) // 4:] >= target for run in runs])
+        last_hits = np.mean([run.rewards[-(len(run.rewards) // 4):] >= target
+                             for run in runs])
         first = np.mean([run.batch_means[:quarter].mean() for run in runs])
         last = np.mean([run.batch_means[-quarter:].mean() for run in runs])
         best = [run.rewards.max() for run in runs]
@@ -434,8 +448,10 @@ def main(argv):
             # Random proposals are independent: the first hit is geometric with mean 1 / p,
             # a steadier estimate than a few seeds' first hits.
             expected = 1.0 / hit_rates["random"]
+            versus = (f"ppo's mean / that: {_mean_to_target(to_target['ppo']) / expected:.2f}"
+                      if any(to_target["ppo"]) else "ppo never reached it")
             print(f"random search's expected evaluations from its hit rate: {expected:.0f}; "
-                  f"ppo's mean / that: {_mean_to_target(to_target['ppo']) / expected:.2f}")
+                  f"{versus}")
     print(f"distinct fingerprints scored: {len(reward.cache)}")
 
 

@@ -2,7 +2,7 @@
 
     python -m nos_tf.benchmarks.step [--steps=50] [--rounds=5]
 
-Applies one update to ~4.8M parameters (20 3×3×64×64 kernels, 40 biases, 4 1000×1000
+Applies one update to 4.74M parameters (20 3×3×64×64 kernels, 40 biases, 4 1000×1000
 matrices) with fixed gradients, and prints the median time of each contender, measured
 side by side in interleaved rounds (the machine is shared and noisy), with the ratio to
 the fused `ResourceApplyPowerSign` kernel. Each step runs inside a `tf.function`, the way
@@ -64,7 +64,8 @@ def measure(steps, rounds, jit_compile):
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     parameters = 20 * 3 * 3 * 64 * 64 + 40 * 64 + 4 * 1000 * 1000
     print(f"Optimizer step on {parameters / 1e6:.2f}M parameters in 64 variables; "
           f"median of {_ROUNDS.value}×{_STEPS.value} steps, interleaved.")

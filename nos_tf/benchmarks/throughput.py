@@ -33,7 +33,7 @@ grid and epochs, the evaluator's levers as `nos_tf.search` has them), 100 sample
 and the paper's 17. The proxy flags (`--train_examples`, `--abandon_below`, ...) are
 listed in --help with this module's own.
 
-The defaults take hours (the naive reference ~100 s a rule on 2 cores, 150-270 s on one).
+The defaults take hours (the naive reference about 120 s of CPU a rule, as measured below).
 With `--results_file`, each rule's row is appended to a JSON-lines file as it finishes, and
 a run that was killed takes the rows of the same protocol back instead of measuring them
 again; every rule's two figures still come from one process, side by side. The evaluator's
@@ -43,10 +43,10 @@ results file (one pinned to each core, say); a last run without them prints the 
 of the whole list from the file:
 
     taskset -c 0 python -m nos_tf.benchmarks.throughput --results_file=rows.jsonl \
-        --num_shards=2 --shard_index=0 &
+        --abandon_below=0.2 --num_shards=2 --shard_index=0 &
     taskset -c 1 python -m nos_tf.benchmarks.throughput --results_file=rows.jsonl \
-        --num_shards=2 --shard_index=1
-    python -m nos_tf.benchmarks.throughput --results_file=rows.jsonl
+        --abandon_below=0.2 --num_shards=2 --shard_index=1
+    python -m nos_tf.benchmarks.throughput --results_file=rows.jsonl --abandon_below=0.2
 
 Measured on the defaults with `--abandon_below=0.2`, one core per process, over the 117
 rules (100 sampled and the paper's 17): the evaluator 10.4x faster in process CPU (naive
@@ -98,6 +98,7 @@ lr-search epoch at the largest rate only, the naive reference scores 5 at 0 and 
 import dataclasses
 import json
 import math
+import sys
 import time
 
 import keras
@@ -255,10 +256,17 @@ class ResultsFile:
                 if not text.endswith("\n"):  # a row cut short by a kill: measure it again
                     text = text[: text.rfind("\n") + 1]
                     file.truncate(len(text.encode()))
+            other_protocols = 0
             for line in text.splitlines():
                 row = json.loads(line)
                 if row.pop("protocol") == protocol:
                     self.earlier[row["rule"]] = RuleResult(**row)
+                else:
+                    other_protocols += 1
+            if other_protocols:  # Measured again, and appended beside them: say so.
+                print(f"--results_file={path}: {other_protocols} rows of another protocol, "
+                      "flags or revision are not used (give the flags they were measured "
+                      "with to take them back)", file=sys.stderr)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise app.UsageError(f"--results_file={path} cannot be used: {error!r}") from None
 
@@ -316,9 +324,13 @@ def main(argv):
                              f"--num_shards={_NUM_SHARDS.value}.")
     # Every num_shards-th rule, so that each shard gets its part of the paper's rules,
     # which close the list and cost the most.
-    rule_list = rule_list[_SHARD_INDEX.value::_NUM_SHARDS.value]
     if not rule_list:
         raise app.UsageError("No rules: set --num_rules or --paper_rules.")
+    all_rules = len(rule_list)
+    rule_list = rule_list[_SHARD_INDEX.value::_NUM_SHARDS.value]
+    if not rule_list:
+        raise app.UsageError(f"Shard {_SHARD_INDEX.value} of {_NUM_SHARDS.value} is empty: "
+                             f"the list has {all_rules} rules.")
 
     results_file = ResultsFile(_RESULTS_FILE.value, f"{config!r} revision {REVISION}")
     naive, naive_wall, naive_cpu = _timed(NaiveReference, config)
