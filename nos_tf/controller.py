@@ -404,9 +404,9 @@ class PolicyGradientSearcher(Searcher):
     its probability when it was sampled. With one worker a batch is told before the next
     is sampled, the weight is 1 (to rounding) and this is plain PPO. With several
     (`nos_tf.driver` samples a batch ahead to keep Ray's workers busy) a batch is told
-    after an update it was sampled before: plain PPO's clip around the sampling policy then cut most of its
-    samples' gradient (ratios of 0.6-2 after one update), and on the test suite's "reads
-    sign(m)" reward (240 evaluations, 12 workers, seeds 0-2) the last 60 evaluations'
+    after an update it was sampled before: plain PPO's clip around the sampling policy
+    then cut most of its samples' gradient (ratios of 0.6-2 after one update), and on the
+    test suite's "reads sign(m)" reward (240 evaluations, 12 workers, seeds 0-2) the last 60 evaluations'
     mean reward was 0.60, 0.78, 0.57, against 0.95, 1.0, 0.98 now and 0.93, 1.0, 0.97
     with one worker. The batch of lag itself still costs: on
     `nos_tf.benchmarks.search_efficiency --sampled_ahead` (seeds 0-39) PPO needed 89 / 79
@@ -549,12 +549,10 @@ class PolicyGradientSearcher(Searcher):
         return {"loss": loss, "entropy": tf.reduce_mean(entropy),
                 "ratio_deviation": tf.reduce_mean(tf.abs(ratio - 1.0))}
 
-    def behaviour_weights(self, proposals: Sequence[Proposal]) -> tuple[tf.Tensor, tf.Tensor]:
-        """The proposals' log-probabilities under the policy now (the proximal policy of
+    def behaviour_weights(self, tokens, behaviour_log_probs) -> tuple[tf.Tensor, tf.Tensor]:
+        """The log-probabilities of `tokens` under the policy now (the proximal policy of
         the update to come) and their weights: that probability over their sampling
-        probability (1 when the policy has not changed since they were sampled)."""
-        tokens = tf.constant([proposal.tokens for proposal in proposals], tf.int32)
-        behaviour_log_probs = tf.constant([p.log_prob for p in proposals], tf.float32)
+        probability, `behaviour_log_probs` (1 when the policy has not changed since)."""
         proximal_log_probs, _ = self.policy(tokens)
         return proximal_log_probs, tf.exp(tf.minimum(
             proximal_log_probs - behaviour_log_probs, _MAX_LOG_BEHAVIOUR_WEIGHT))
@@ -569,7 +567,8 @@ class PolicyGradientSearcher(Searcher):
         if self._hyperparameters["normalize_advantages"]:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         tokens = tf.constant([proposal.tokens for proposal in proposals], tf.int32)
-        proximal_log_probs, behaviour_weights = self.behaviour_weights(proposals)
+        proximal_log_probs, behaviour_weights = self.behaviour_weights(
+            tokens, tf.constant([proposal.log_prob for proposal in proposals], tf.float32))
         advantages_tensor = tf.constant(advantages, tf.float32)
         for _ in range(self.epochs):
             step_metrics = self._train_step(

@@ -135,13 +135,14 @@ def make_searcher() -> controller.Searcher:
     if unused:
         logging.warning("The %s searcher does not use --%s.", name, ", --".join(unused))
     return controller.make_searcher(
-        name, rules.TokenSpace(_UNITS.value), seed=_SEED.value,
-        **_hyperparameters({flag.name: flag.value for flag in _HYPERPARAMETER_FLAGS.values()}))
+        name, rules.TokenSpace(_UNITS.value), seed=_SEED.value, **_hyperparameters())
 
 
-def _hyperparameters(values_by_flag: dict) -> dict:
-    """The --searcher's keyword arguments from hyperparameter flag values (by flag name),
-    those unset left to its defaults."""
+def _hyperparameters(values_by_flag: dict | None = None) -> dict:
+    """The --searcher's keyword arguments from hyperparameter flag values by flag name
+    (default: this process's flags), those unset left to its defaults."""
+    if values_by_flag is None:
+        values_by_flag = {flag.name: flag.value for flag in _HYPERPARAMETER_FLAGS.values()}
     accepted = controller.searcher_hyperparameters(_SEARCHER.value)
     return {key: values_by_flag.get(flag.name) for key, flag in _HYPERPARAMETER_FLAGS.items()
             if key in accepted and values_by_flag.get(flag.name) is not None}
@@ -178,8 +179,7 @@ def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
     # named by their flags.
     defaults = controller.searcher_hyperparameters(_SEARCHER.value)
     recorded = {**defaults, **_hyperparameters(run.flags)}
-    current = {**defaults, **_hyperparameters(
-        {flag.name: flag.value for flag in _HYPERPARAMETER_FLAGS.values()})}
+    current = {**defaults, **_hyperparameters()}
     flag_names = {key: flag.name for key, flag in _HYPERPARAMETER_FLAGS.items()
                   if key in defaults and flag.name in run.flags}
     started = {name: recorded[key] for key, name in flag_names.items()}

@@ -215,10 +215,11 @@ def test_ppo_weights_each_sample_by_its_probability_now_over_when_sampled(space)
     shifts = np.array([0.0, 0.3, -0.2, 0.5, -0.4, 0.1], np.float32)
     batch = [dataclasses.replace(p, log_prob=p.log_prob - shift)
              for p, shift in zip(searcher.ask(len(shifts)), shifts)]
-    proximal, weights = searcher.behaviour_weights(batch)
+    tokens = np.array([p.tokens for p in batch], np.int32)
+    proximal, weights = searcher.behaviour_weights(
+        tokens, np.array([p.log_prob for p in batch], np.float32))
     np.testing.assert_allclose(weights, np.exp(shifts), rtol=1e-4)
     run(searcher, 2)  # The policy moves on from the proximal one.
-    tokens = np.array([p.tokens for p in batch], np.int32)
     advantages = np.array([1.0, -1.0, 0.5, -0.5, 2.0, -2.0], np.float32)
     loss, _, ratio = searcher.loss(tokens, proximal, weights, advantages)
     now, _ = searcher.policy(tokens)
