@@ -29,6 +29,7 @@ started with.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -267,8 +268,21 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
 
     Exits with a message (status 1) when the evaluator cannot start, and on Ctrl-C (130),
     saying how to continue: what finished is in the store. A new run whose evaluator
-    cannot start is taken out of the store again.
+    cannot start is taken out of the store again, and the store file and folders made
+    for it (`_take_back`).
     """
+    # What this search makes (the store, its folders, a TensorBoard folder) is taken out
+    # again when it ends without a run in the store: a bad flag, data that is not there.
+    made = [] if _RESUME.value else _not_made_yet(_STORE.value)
+    try:
+        _run_search(config, searcher, made)
+    finally:
+        _take_back(made)
+
+
+def _run_search(config, searcher, made: list[str]) -> None:
+    """`run_search`'s work. `made` lists the files and folders to take back: it adds the
+    new TensorBoard folders to it, and empties it once the store keeps a run."""
     import tensorflow as tf
 
     try:
@@ -301,6 +315,8 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
         logdir = _LOGDIR.value or os.path.join(
             os.path.dirname(os.path.abspath(_STORE.value)), "tensorboard", name
         )
+        if not _RESUME.value and "://" not in logdir:  # A remote one's is left alone.
+            made.extend(_not_made_yet(logdir))
         try:  # Before a new run is recorded, so a bad --logdir leaves nothing behind.
             summaries = tf.summary.create_file_writer(logdir)
         except tf.errors.OpError as error:
@@ -309,6 +325,7 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
         if not _RESUME.value:
             run = start_run(store, name, protocol)
             store.claim_run(run)
+            made_before_the_run, made[:] = made[:], []  # Kept with the run.
         continue_with = (f"continue it with --resume --run_name={run.name} "
                          f"--store={_STORE.value}")
         try:
@@ -330,6 +347,7 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
             # A new run that finished nothing is not kept: resumed, it would keep the
             # protocol that failed (a wrong --data_dir is part of it), which cannot change.
             if not _RESUME.value and _discarded(store, run):
+                made.extend(made_before_the_run)  # Taken back by the caller, the store closed.
                 sys.exit(f"error: {error}\nNothing was recorded; once that is fixed, run "
                          "the same command again.")
             sys.exit(f"error: {error}\nThe run is in the store; once that is fixed, "
@@ -339,6 +357,39 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
                   file=sys.stderr)
             sys.exit(130)
         print_leaderboard(store, run, _TOP.value)
+
+
+def _not_made_yet(path: str) -> list[str]:
+    """`path` and those of its folders that do not exist yet."""
+    missing, path = [], os.path.abspath(path)
+    while not os.path.lexists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+def _take_back(made: list[str]) -> None:
+    """Removes what a search that left no run made: its new store file with SQLite's files
+    beside it, its TensorBoard event files, and the new folders that leaves empty."""
+    for path in sorted(set(made), key=len, reverse=True):  # a folder after what it holds
+        if os.path.isdir(path):
+            for name in os.listdir(path):
+                if name.startswith("events.out.tfevents."):
+                    os.remove(os.path.join(path, name))
+            with contextlib.suppress(OSError):  # Not empty: something else was put there.
+                os.rmdir(path)
+        elif os.path.isfile(path) and not _holds_a_run(path):  # A run: another search's.
+            for side in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path + side)
+
+
+def _holds_a_run(path: str) -> bool:
+    try:
+        with store_lib.TrialStore(path, readonly=True) as store:
+            return bool(store.runs())
+    except store_lib.StoreError:  # Not there, or not a store.
+        return False
 
 
 def _discarded(store: store_lib.TrialStore, run: store_lib.Run) -> bool:

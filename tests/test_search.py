@@ -187,24 +187,32 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     assert process.returncode == 1
     assert "is not a trial store" in process.stderr and "Traceback" not in process.stderr
 
-    # A bad --logdir is found before the run is recorded.
-    path = tmp_path / "search.sqlite"
+    # A bad --logdir is found before the run is recorded; the store made for it is taken
+    # back out, with its new folder.
+    path = tmp_path / "new" / "search.sqlite"
     process = run_search(path, f"--logdir={garbage}/tensorboard")
     assert process.returncode == 1
     assert "cannot write TensorBoard summaries" in process.stderr
     assert "Traceback" not in process.stderr
-    with store_lib.TrialStore(path) as store:
-        assert store.runs() == []
+    assert not (tmp_path / "new").exists()
 
     # Data that is not there stops the search with what to do, and leaves no run behind
-    # (it would hold the wrong --data_dir in its protocol).
-    process = run_search(path, "--dataset=cifar10", f"--data_dir={tmp_path}", "--run_name=c")
-    assert process.returncode == 1 and "Traceback" not in process.stderr
-    assert "dataset 'cifar10'" in process.stderr
-    assert "run the same command again" in process.stderr
+    # (it would hold the wrong --data_dir in its protocol), nor the store file, folders and
+    # TensorBoard folder made for it. An existing store keeps its other runs.
+    for existing_run in (False, True):
+        if existing_run:
+            path.parent.mkdir()
+            with store_lib.TrialStore(path) as store:
+                store.start_run("other", "random", {}, {})
+        process = run_search(
+            path, "--dataset=cifar10", f"--data_dir={tmp_path}", "--run_name=c")
+        assert process.returncode == 1 and "Traceback" not in process.stderr
+        assert "dataset 'cifar10'" in process.stderr
+        assert "run the same command again" in process.stderr
+        assert not glob.glob(f"{path}-run*.lock")
+    assert sorted(os.listdir(tmp_path / "new")) == ["search.sqlite"]
     with store_lib.TrialStore(path) as store:
-        assert store.runs() == []
-    assert not glob.glob(f"{path}-run*.lock")
+        assert [run.name for run in store.runs()] == ["other"]
     process = run_search(path, "--resume", "--run_name=nosuch")
     assert process.returncode == 1 and "no run 'nosuch'" in process.stderr
     assert "Traceback" not in process.stderr
