@@ -241,8 +241,8 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if len(argv) > 1:  # One line too, as every error below: not absl's usage text.
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     # Before TensorFlow's runtime starts (the searcher below is its first use): it would
     # otherwise take all of each GPU's memory for the controller, leaving none to Ray's
     # workers on the same machine (which set this for themselves).

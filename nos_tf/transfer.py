@@ -796,8 +796,8 @@ def _exit_interrupted(what: str):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if len(argv) > 1:  # One line, as every error below: not absl's usage text.
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
     specs = [OptimizerSpec.parse(text) for text in _OPTIMIZERS.value]
     try:
         rates = learning_rates_for(specs, _LEARNING_RATES.value)

@@ -103,6 +103,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--num_workers=2", "the local executor evaluates one rule at a time"),
     ("--num_workers=0", "--num_workers=0: 0 is not a positive integer"),
     ("--top=0", "--top=0: 0 is not a positive integer"),
+    ("stray", "error: unexpected arguments: stray"),
     ("--controller_learning_rate=-5e-3", "learning_rate must be positive and finite"),
     ("--entropy_weight=-1", "entropy_weight must be at least 0"),
     ("--eval_timeout=-1", "--eval_timeout must be positive"),
