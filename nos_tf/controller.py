@@ -45,6 +45,7 @@ The searchers:
 from __future__ import annotations
 
 import abc
+import collections
 import dataclasses
 import inspect
 import io
@@ -491,6 +492,9 @@ class PolicyGradientSearcher(Searcher):
             "avoid_repeats": bool(avoid_repeats), "entropy_floor": float(entropy_floor)}
         self.baseline: float | None = None
         self._told_rules: set[str] = set()  # texts of the rules told so far
+        # Texts of the rules asked for and not told yet: with a batch sampled ahead (as
+        # `nos_tf.driver` does), the batch before it is still training.
+        self._asked_rules: collections.Counter[str] = collections.Counter()
         self.policy = PolicyNetwork(
             token_space.sizes, [token_space.mask(p) for p in range(self.num_positions)],
             units=lstm_units, embedding_dim=embedding_dim, init_range=init_range, seed=seed)
@@ -506,12 +510,12 @@ class PolicyGradientSearcher(Searcher):
         return dict(self._hyperparameters)
 
     def ask(self, n: int) -> list[Proposal]:
-        """`n` samples of the policy; with `avoid_repeats`, rules not told before and
-        distinct within the batch, as long as `_MAX_SAMPLING_ROUNDS` rounds of sampling
-        find them (repeats fill the rest)."""
+        """`n` samples of the policy; with `avoid_repeats`, rules neither told nor asked
+        for before and distinct within the batch, as long as `_MAX_SAMPLING_ROUNDS` rounds
+        of sampling find them (repeats fill the rest)."""
         if not self._hyperparameters["avoid_repeats"]:
             return self._sample_proposals(n)
-        fresh, repeats, seen = [], [], set(self._told_rules)
+        fresh, repeats, seen = [], [], self._told_rules | self._asked_rules.keys()
         for _ in range(_MAX_SAMPLING_ROUNDS):
             for proposal in self._sample_proposals(n):
                 text = str(proposal.rule)
@@ -519,7 +523,9 @@ class PolicyGradientSearcher(Searcher):
                 seen.add(text)
             if len(fresh) >= n:
                 break
-        return (fresh + repeats)[:n]
+        proposals = (fresh + repeats)[:n]
+        self._asked_rules.update(str(proposal.rule) for proposal in proposals)
+        return proposals
 
     def _sample_proposals(self, n: int) -> list[Proposal]:
         seeds = self._rng.integers(0, 2**31 - 1, size=(self.num_positions, 2))
@@ -574,7 +580,9 @@ class PolicyGradientSearcher(Searcher):
             step_metrics = self._train_step(
                 tokens, proximal_log_probs, behaviour_weights, advantages_tensor)
         if self._hyperparameters["avoid_repeats"]:
-            self._told_rules.update(str(proposal.rule) for proposal in proposals)
+            told = [str(proposal.rule) for proposal in proposals]
+            self._told_rules.update(told)
+            self._asked_rules -= collections.Counter(told)
         decay = self._hyperparameters["baseline_decay"]
         for reward in rewards:
             self.baseline = decay * self.baseline + (1.0 - decay) * float(reward)
@@ -586,7 +594,8 @@ class PolicyGradientSearcher(Searcher):
     def _state(self):
         arrays = {f"policy_{i}": w for i, w in enumerate(self.policy.get_weights())}
         arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)})
-        return arrays, {"baseline": self.baseline, "told_rules": sorted(self._told_rules)}
+        return arrays, {"baseline": self.baseline, "told_rules": sorted(self._told_rules),
+                        "asked_rules": sorted(self._asked_rules.elements())}
 
     def _restore(self, arrays, meta):
         self.policy.set_weights(
@@ -595,6 +604,7 @@ class PolicyGradientSearcher(Searcher):
             variable.assign(arrays[f"optimizer_{i}"])
         self.baseline = meta["baseline"]
         self._told_rules = set(meta.get("told_rules", []))  # absent in older states
+        self._asked_rules = collections.Counter(meta.get("asked_rules", []))
 
 
 class ReinforceSearcher(PolicyGradientSearcher):

@@ -234,21 +234,31 @@ def test_ppo_weights_each_sample_by_its_probability_now_over_when_sampled(space)
 @pytest.mark.parametrize("name", ["ppo", "reinforce"])
 def test_a_policy_that_avoids_repeats_proposes_each_rule_once_across_a_resume(name):
     """A peaked policy (large initial weights) repeats itself; with avoid_repeats it
-    proposes each rule once, while fresh ones are easy to find, and a restored searcher
-    remembers what was told before it."""
+    proposes each rule once, while fresh ones are easy to find: not again after it was
+    told, nor while it is still training (a batch asked before the last is told, as the
+    driver does), and a restored searcher remembers both."""
     space = TokenSpace(num_units=1)
 
     def texts(proposals):
         return [str(proposal.rule) for proposal in proposals]
 
+    def tell(searcher, batch):
+        searcher.tell(batch, [uses_sign_m(proposal.rule) for proposal in batch])
+
     repeating, _ = run(make(name, space, init_range=2.0, avoid_repeats=False), batches=4)
     assert len(set(texts(repeating))) < len(repeating)
     searcher = make(name, space, init_range=2.0, avoid_repeats=True)
-    fresh, _ = run(searcher, batches=4)
+    fresh, _ = run(searcher, batches=3)
+    in_flight = searcher.ask(8)
+    ahead = searcher.ask(8)  # Asked while the batch before it trains.
+    tell(searcher, in_flight)
     restored = make(name, space, init_range=2.0, avoid_repeats=True)
-    restored.set_state(searcher.get_state())
-    fresh += restored.ask(8)
-    assert len(set(texts(fresh))) == len(fresh) == 40
+    restored.set_state(searcher.get_state())  # `ahead` is still training.
+    after_the_resume = restored.ask(8)
+    tell(restored, ahead)
+    tell(restored, after_the_resume)
+    fresh += in_flight + ahead + after_the_resume + restored.ask(8)
+    assert len(set(texts(fresh))) == len(fresh) == 56
 
 
 @pytest.mark.parametrize("name", ["ppo", "reinforce"])
@@ -274,7 +284,9 @@ def test_a_state_saved_before_a_hyperparameter_existed_restores_as_it_was_saved(
     with np.load(io.BytesIO(searcher.get_state())) as archive:
         arrays = {key: archive[key] for key in archive.files}
     meta = json.loads(arrays.pop("__meta__").tobytes())
-    del meta["config"]["avoid_repeats"], meta["config"]["entropy_floor"], meta["told_rules"]
+    for key in ("avoid_repeats", "entropy_floor"):
+        del meta["config"][key]
+    del meta["told_rules"], meta["asked_rules"]
     old_state = io.BytesIO()
     np.savez(old_state, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
     restored = make("ppo", space, seed=2, entropy_floor=0.0)
