@@ -57,6 +57,17 @@ def test_a_search_pays_for_distinct_rules_that_pass_the_screen():
     assert search_efficiency.rules_trained_to_reach(run, 0.6) is None
 
 
+def test_the_functions_reward_scores_the_minimum_reached_in_full_and_divergence_0():
+    import nos_tf
+    from nos_tf.benchmarks import search_efficiency
+
+    reward = search_efficiency.FunctionsReward(
+        ["quadratic"], steps=1, learning_rates=[1.0, 3.0], decades=3.0)
+    assert reward(nos_tf.parse("w")) == 1.0  # w - 1.0 * w: exactly 0 in one step.
+    assert reward(nos_tf.parse("w * 1e30")) == 0.0  # Overflows to inf, then NaN.
+    assert 0.0 < reward(nos_tf.parse("0.5 * w")) < 1.0
+
+
 @pytest.mark.parametrize("sampled_ahead, order", [
     (False, ["ask 4", "tell", "ask 4", "tell", "ask 2", "tell"]),
     (True, ["ask 4", "ask 4", "tell", "ask 2", "tell", "tell"]),

@@ -177,7 +177,9 @@ class FunctionsReward:
         initial = np.array([float(p.loss(tf.constant(p.x0))) for p in self.problems])
         with np.errstate(divide="ignore", invalid="ignore"):
             reduction = np.log10(initial / final) / self.decades
-        scores = np.where(np.isfinite(reduction), np.clip(reduction, 0.0, 1.0), 0.0)
+        # A loss of exactly 0 (the minimum reached) is an infinite reduction: the full
+        # score. One that is NaN or infinite (diverged) scores 0.
+        scores = np.nan_to_num(np.clip(reduction, 0.0, 1.0), nan=0.0)
         return float(scores.mean(axis=1).max())
 
     def _final_losses(self, rule):
