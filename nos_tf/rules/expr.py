@@ -83,22 +83,32 @@ def in_canonical_order(expr: Expr) -> Expr:
     half of such triples. Evaluated in this order they compute bit for bit the same.
     Chains of `+` and `-` become one sum of signed terms (x − t is exactly x + (−t) in
     floating point), chains of `*` one product; terms are sorted by their own canonical
-    form and summed or multiplied left to right. `/` is not a product in the language
+    form and summed or multiplied left to right. Negations come out of products as they
+    come out of sums (−a · b is exactly −(a · b)): the factors are sorted without their
+    signs and the product is negated once when an odd number of them were, so that
+    `-(a * b) * c` and `a * -(b * c)` multiply in the same order (a negation stopped the
+    chain, and they differed in the fingerprint). `/` is not a product in the language
     (its denominator has 1e-8 added) and `**` is not associative: they stay as they are.
     """
+    if _is_negation(expr) or isinstance(expr, BinOp) and expr.op == "*":
+        factors, negations = _unsigned_factors(expr)
+        factors = sorted((in_canonical_order(factor) for factor in factors), key=repr)
+        product = factors[0]
+        for factor in factors[1:]:
+            product = BinOp("*", product, factor)
+        return Call("neg", product) if negations % 2 else product
     if isinstance(expr, Call):
         return Call(expr.name, in_canonical_order(expr.arg), expr.param)
     if not isinstance(expr, BinOp):
         return expr
-    if expr.op == "*":
-        factors = sorted((in_canonical_order(f) for f in _chain(expr, "*")), key=repr)
-        product = factors[0]
-        for factor in factors[1:]:
-            product = BinOp("*", product, factor)
-        return product
     if expr.op in ("+", "-"):
-        terms = sorted(((in_canonical_order(t), negated) for t, negated in _signed_terms(expr)),
-                       key=lambda term: (repr(term[0]), term[1]))
+        terms = []
+        for term, negated in _signed_terms(expr):
+            term = in_canonical_order(term)
+            if _is_negation(term):  # a product with an odd number of negated factors
+                term, negated = term.arg, not negated
+            terms.append((term, negated))
+        terms.sort(key=lambda term: (repr(term[0]), term[1]))
         # Start from the first added term, so that no negation is needed in front.
         first = next((i for i, (_, negated) in enumerate(terms) if not negated), 0)
         head, negated = terms.pop(first)
@@ -109,13 +119,21 @@ def in_canonical_order(expr: Expr) -> Expr:
     return BinOp(expr.op, in_canonical_order(expr.left), in_canonical_order(expr.right))
 
 
-def _chain(expr: Expr, op: str) -> Iterator[Expr]:
-    """The operands of a chain of one associative operator, `a op (b op c)` → a, b, c."""
-    if isinstance(expr, BinOp) and expr.op == op:
-        yield from _chain(expr.left, op)
-        yield from _chain(expr.right, op)
-    else:
-        yield expr
+def _is_negation(expr: Expr) -> bool:
+    return isinstance(expr, Call) and expr.name == "neg"
+
+
+def _unsigned_factors(expr: Expr) -> tuple[list[Expr], int]:
+    """The factors of a chain of `*` and negations, and how many negations it holds:
+    `-a * (b * -c)` → [a, b, c], 2. A lone negation `-x` is the chain [x], 1."""
+    if _is_negation(expr):
+        factors, negations = _unsigned_factors(expr.arg)
+        return factors, negations + 1
+    if isinstance(expr, BinOp) and expr.op == "*":
+        left, left_negations = _unsigned_factors(expr.left)
+        right, right_negations = _unsigned_factors(expr.right)
+        return left + right, left_negations + right_negations
+    return [expr], 0
 
 
 def _signed_terms(expr: Expr, negated: bool = False) -> Iterator[tuple[Expr, bool]]:
@@ -123,7 +141,7 @@ def _signed_terms(expr: Expr, negated: bool = False) -> Iterator[tuple[Expr, boo
     if isinstance(expr, BinOp) and expr.op in ("+", "-"):
         yield from _signed_terms(expr.left, negated)
         yield from _signed_terms(expr.right, negated != (expr.op == "-"))
-    elif isinstance(expr, Call) and expr.name == "neg":
+    elif _is_negation(expr):
         yield from _signed_terms(expr.arg, not negated)
     else:
         yield expr, negated

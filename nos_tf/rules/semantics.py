@@ -274,7 +274,8 @@ def fingerprint_of(expr: Expr) -> str:
 
     Outputs are rounded to 5 significant digits before hashing, so rules that differ only
     by the order of floating-point operations (g·e^x vs e^x·g) share a fingerprint. For
-    re-associated sums and products (`(a + b) + c`, `a + (b + c)`, `(c + a) + b`), where
+    re-associated sums and products (`(a + b) + c`, `a + (b + c)`, `(c + a) + b`, and
+    `-(a * b) * c`, `a * -(b * c)` with the negation anywhere in the product), where
     one output of the 768 on a rounding boundary split about half of such triples, the
     numbers hashed are those of the rule's sums and products taken in one canonical order
     (`expr.in_canonical_order`), which all of them share bit for bit. That order is used

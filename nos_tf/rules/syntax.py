@@ -18,6 +18,11 @@ from nos_tf.rules import vocab
 from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand
 
 MAX_RULE_LENGTH = 2000
+"""The longest rule text that is read, and the longest a rule read may print as. The printed
+text (`str(rule)`) is what a saved RuleOptimizer stores and parses again when loaded, and
+it spaces every operator (`g*m` prints as `g * m`): a terse text under the limit can print
+at twice its length. Checked on the typed text alone, such a rule trained and saved, and
+its model then failed to load."""
 MAX_RULE_DEPTH = 64
 """Nesting deeper than this is refused as the rule is read: every later step (printing,
 fingerprints, simplify, the optimizer's trace) recurses through the tree, and a text of
@@ -25,6 +30,23 @@ fingerprints, simplify, the optimizer's trace) recurses through the tree, and a 
 are under 10 deep."""
 
 _BINARY_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+
+# Characters refused before Python reads the text, with why. Python would drop a comment
+# silently (`g * m # v` read as `g * m`) and gives a null character no position.
+_REFUSED_CHARACTERS = {
+    "\n": "a rule is one line",
+    "\r": "a rule is one line",
+    "#": "'#' starts a comment, which a rule cannot have",
+    "\0": "invalid non-printable character U+0000",
+}
+
+# How the echoed text shows characters that a terminal would not print one column wide:
+# line breaks as one visible character each, the other control characters (a tab, which
+# jumps to the next tab stop; a null, which prints nothing) as their Unicode pictures, so
+# that the caret stays under its character.
+_SHOWN_CHARACTERS = {code: chr(0x2400 + code) for code in range(32)}
+_SHOWN_CHARACTERS.update({ord("\r"): "\u21b5", ord("\n"): "\u21b5", 0x7F: "\u2421"})
+_ECHO_LENGTH = 60  # characters of the rule shown when no position is known
 
 
 class RuleSyntaxError(ValueError):
@@ -35,10 +57,11 @@ class RuleSyntaxError(ValueError):
         self.offset = offset  # 0-based character position, when known
         self.reason = message
         if offset is not None:
-            # Line breaks shown as one visible character each keep the caret in place.
-            shown = text.replace("\r", "\u21b5").replace("\n", "\u21b5")
+            shown = text.translate(_SHOWN_CHARACTERS)
             message = f"{message} at position {offset}:\n  {shown}\n  {' ' * offset}^"
-        else:
+        elif len(text) > _ECHO_LENGTH:  # a rule too long to read is too long to echo
+            message = f"{message} in rule {text[:_ECHO_LENGTH]!r}... ({len(text)} characters)"
+        elif text.strip():  # "empty rule in rule ''" says nothing more
             message = f"{message} in rule {text!r}"
         super().__init__(message)
 
@@ -57,8 +80,10 @@ def parse(text: str) -> Expr:
         raise RuleSyntaxError("empty rule", text)
     if len(text) > MAX_RULE_LENGTH:
         raise RuleSyntaxError(f"rule longer than {MAX_RULE_LENGTH} characters", text)
-    if "\n" in text or "\r" in text:
-        raise RuleSyntaxError("a rule is one line", text, text.find("\n" if "\n" in text else "\r"))
+    refused = next((i for i, character in enumerate(text) if character in _REFUSED_CHARACTERS),
+                   None)
+    if refused is not None:
+        raise RuleSyntaxError(_REFUSED_CHARACTERS[text[refused]], text, refused)
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
@@ -73,9 +98,15 @@ def parse(text: str) -> Expr:
     except (ValueError, RecursionError, MemoryError) as error:
         raise RuleSyntaxError(f"cannot read rule ({error})", text) from None
     try:
-        return _Converter(text).convert(tree.body)
+        expr = _Converter(text).convert(tree.body)
     except RecursionError:
         raise RuleSyntaxError("rule nested too deeply", text) from None
+    printed = len(format_expr(expr))
+    if printed > MAX_RULE_LENGTH:
+        raise RuleSyntaxError(
+            f"rule longer than {MAX_RULE_LENGTH} characters when printed ({printed}, operators "
+            "spaced: the text that a saved optimizer stores and reads back)", text)
+    return expr
 
 
 class _Converter:
@@ -84,13 +115,40 @@ class _Converter:
     def __init__(self, text: str):
         self.text = text
         self.leading = len(text) - len(text.lstrip())
+        self.source = text.strip().encode("utf-8")  # what ast read; its offsets are bytes
+
+    def position(self, byte_offset: int) -> int:
+        """The character position in the rule of an ast offset: ast counts UTF-8 bytes of
+        the stripped text ("ｇ" is one character, 3 bytes)."""
+        return len(self.source[:byte_offset].decode("utf-8", errors="ignore")) + self.leading
 
     def error(self, message: str, node: ast.AST) -> RuleSyntaxError:
         offset = getattr(node, "col_offset", None)
-        if offset is not None:  # ast counts UTF-8 bytes: "ｇ" is one character, 3 bytes.
-            stripped = self.text.strip().encode("utf-8")
-            offset = len(stripped[:offset].decode("utf-8", errors="ignore")) + self.leading
+        if offset is not None:
+            offset = self.position(offset)
         return RuleSyntaxError(message, self.text, offset)
+
+    def foreign_operator(self, node: ast.BinOp | ast.UnaryOp | ast.Compare | ast.BoolOp
+                         ) -> RuleSyntaxError:
+        """Names an operator that Python has and the language has not (`//`, `%`, `<`, `and`,
+        `~`, `not in`, ...) and points at it. ast gives no position of its own to an
+        operator: it is the text between the operands, less spaces and parentheses."""
+        if isinstance(node, ast.UnaryOp):
+            start, end = node.col_offset, node.operand.col_offset
+        else:
+            first, second = (
+                node.values[:2] if isinstance(node, ast.BoolOp)
+                else (node.left, node.comparators[0]) if isinstance(node, ast.Compare)
+                else (node.left, node.right))
+            start, end = first.end_col_offset, second.col_offset
+        between = self.source[start:end]
+        padding = b" \t\f()"
+        offset = start + len(between) - len(between.lstrip(padding))
+        symbol = between.strip(padding).decode("utf-8")
+        operators = " ".join(vocab.BINARIES)
+        return RuleSyntaxError(
+            f"'{symbol}' is not an operator of the rule language (it has {operators} and unary -)",
+            self.text, self.position(offset))
 
     def convert(self, node: ast.AST, depth: int = 1) -> Expr:
         if depth > MAX_RULE_DEPTH:
@@ -118,6 +176,8 @@ class _Converter:
                          self.convert(node.right, depth + 1))
         if isinstance(node, ast.Call):
             return self.call(node, depth)
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp)):
+            raise self.foreign_operator(node)
         raise self.error(f"unsupported syntax ({type(node).__name__})", node)
 
     def number(self, node: ast.Constant) -> float:

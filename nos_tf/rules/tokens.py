@@ -186,7 +186,9 @@ class _Encoder:
 
     def unit(self, expr: Expr) -> int:
         """Appends the units computing `expr` (its sub-units first); returns its index."""
-        if isinstance(expr, BinOp):
+        # A menu operand may be a product (`1e-1 * w`): one operand, not a binary unit of
+        # two, whose number `1e-1` is not in the menu.
+        if isinstance(expr, BinOp) and expr not in self.operand_tokens:
             u1, left = self.split_unary(expr.left)
             u2, right = self.split_unary(expr.right)
             tokens = [self.operand(left), self.operand(right), u1, u2, self.binary_tokens[expr.op]]
