@@ -407,6 +407,20 @@ def test_wrn_auto_without_cifar10_in_datasets_dir_trains_on_the_offline_default(
     assert markdown[0] == "## WRN-10-1 on fashion_mnist"
 
 
+@pytest.mark.parametrize("image_dataset, augment, expected", [
+    ("digits", None, False),  # A 4-pixel shift wipes out an 8x8 digit.
+    ("digits", "true", True),
+    ("fashion_mnist", None, True),
+    ("fashion_mnist", "false", False),
+])
+def test_wrn_augments_by_default_except_8x8_digits(image_dataset, augment, expected):
+    FLAGS["image_dataset"].parse(image_dataset)
+    if augment is not None:
+        FLAGS["augment"].parse(augment)
+    FLAGS["wrn_validation_examples"].parse("10")
+    assert transfer._WideResNetTask().augmentation is expected
+
+
 def test_missing_dataset_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="error: .*cifar10"):
