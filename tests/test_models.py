@@ -385,3 +385,23 @@ def test_trajectory_plot_rings_where_each_run_ended_even_under_another(tmp_path,
         assert len(rings) == 1  # ... but its end is still marked.
         np.testing.assert_allclose(np.ravel(rings[0].get_xydata()), end)
     assert (tmp_path / "paths.png").stat().st_size > 0
+
+
+def test_trajectory_plot_frames_the_valley_when_a_run_diverges(tmp_path, monkeypatch):
+    """A diverging run's last finite points (here up to 1e30) do not set the window: it
+    still frames the start, the minimum and the runs that stayed near them."""
+    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+
+    closed = []
+    monkeypatch.setattr(pyplot, "close", closed.append)
+    along = np.linspace(rosenbrock.START, rosenbrock.MINIMUM, 11)
+    exploding = [[4.7, 3.4], [-924.0, 103.0], [8.6e9, 4.6e6], [-6.9e30, 4.0e20]]
+    diverged = rosenbrock.Descent(
+        np.concatenate([along[:1], exploding, [[np.inf, np.nan]] * 3]), None, 1e-3)
+    rosenbrock.plot_trajectories(
+        {"converged": rosenbrock.Descent(along, 10, 1e-3), "diverged": diverged},
+        str(tmp_path / "paths.png"))
+    axes = closed[0].axes[0]
+    (x_low, x_high), (y_low, y_high) = axes.get_xlim(), axes.get_ylim()
+    assert -5 < x_low < -1.2 and 1 < x_high < 5, (x_low, x_high)
+    assert -5 < y_low < 1 and 1 < y_high < 6, (y_low, y_high)

@@ -103,7 +103,13 @@ def plot_trajectories(
     from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
 
     finite = [d.trajectory[np.isfinite(d.trajectory).all(axis=1)] for d in descents.values()]
+    # The window frames the points no worse than 10 times the start (and 100): a run that
+    # diverges passes through points like (-7e30, 4e20) before it turns to inf, and they
+    # set the window to that size, the valley a line in it.
     points = np.concatenate([np.asarray([start, MINIMUM]), *finite])
+    bound = 10.0 * max(float(rosenbrock(np.asarray(start, np.float64))), 100.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        points = points[rosenbrock(points.T.astype(np.float64)) <= bound]
     low, high = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
     margin = 0.25 * np.maximum(high - low, 1.0)
     low, high = np.minimum(low, [-2.0, -1.0]) - margin, np.maximum(high, [2.0, 3.0]) + margin
