@@ -286,7 +286,8 @@ _GNMT_UNITS = flags.DEFINE_integer(
     "gnmt_units", 256, "gnmt: LSTM width, even: the bidirectional first layer's two "
     "directions have half each (paper: 1024).", lower_bound=2)
 _GNMT_EMBEDDING = flags.DEFINE_integer(
-    "gnmt_embedding_dim", None, "gnmt: embedding width (default: --gnmt_units).")
+    "gnmt_embedding_dim", None, "gnmt: embedding width (default: --gnmt_units).",
+    lower_bound=1)
 _ENCODER_LAYERS = flags.DEFINE_integer(
     "encoder_layers", 2, "gnmt: encoder LSTM layers, the first bidirectional (paper: 8).",
     lower_bound=1)
