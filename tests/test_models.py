@@ -154,13 +154,18 @@ def test_gnmt_logits_shape_and_padding_invariance():
 
 
 @pytest.mark.parametrize("decoder_layers", [1, 2])
-def test_gnmt_logits_depend_on_the_attention(decoder_layers):
+def test_gnmt_logits_depend_on_bahdanaus_attention(decoder_layers):
+    """The logits read the attention, and it learns all of Bahdanau's score
+    vᵀ tanh(W_q q + W_k k): v (Keras's `scale`) and the projections of the query and the
+    keys (Keras's layer alone added the decoder's and the encoder's outputs as they were)."""
     model = _tiny_gnmt(encoder_layers=1, decoder_layers=decoder_layers)
     source, target_in = np.array([[5, 6, 7]], np.int32), np.array([[21, 3]], np.int32)
     with tf.GradientTape() as tape:
         logits = model((source, target_in))
-    gradient = tape.gradient(logits, model.attention.scale)
-    assert gradient is not None and float(tf.reduce_sum(tf.abs(gradient))) > 0
+    weights = [model.attention.scale, model.attention_query.kernel,
+               model.attention_keys.kernel]
+    for gradient in tape.gradient(logits, weights):
+        assert gradient is not None and float(tf.reduce_sum(tf.abs(gradient))) > 0
 
 
 def test_gnmt_residual_and_bidirectional_layers():

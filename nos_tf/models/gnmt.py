@@ -84,6 +84,12 @@ class GNMT(keras.Model):
             keras.layers.LSTM(units, return_sequences=True, return_state=True)
             for _ in range(decoder_layers)
         ]
+        # Bahdanau's score vᵀ tanh(W_q q + W_k k): Keras's layer is the vᵀ tanh(q + k)
+        # part, so the query and the keys are projected first (without it, the decoder's
+        # output and the encoder's would be added as they are). The values stay the
+        # encoder's outputs, as in Bahdanau et al. and tf/nmt.
+        self.attention_query = keras.layers.Dense(units, use_bias=False)
+        self.attention_keys = keras.layers.Dense(units, use_bias=False)
         self.attention = keras.layers.AdditiveAttention()
         self.dropout = keras.layers.Dropout(dropout)
         self.output_projection = keras.layers.Dense(target_vocabulary_size)
@@ -137,7 +143,8 @@ class GNMT(keras.Model):
         x, h, c = bottom(x, initial_state=list(states[0]), training=training)
         new_states = [(h, c)]
         context = self.attention(
-            [x, memory], mask=[None, source_mask], training=training
+            [self.attention_query(x), memory, self.attention_keys(memory)],
+            mask=[None, source_mask], training=training,
         )
         for layer, state in zip(upper, states[1:]):
             output, h, c = layer(
