@@ -30,7 +30,8 @@ Models (each in nos_tf/models/). Each table has a row per optimizer: `optimizer`
   of any epoch).
 - gnmt: GNMT-lite on wmt14_translate/de-en through TFDS when it is prepared, else the
   example sentences of Debian's trans-de-en. Columns: train perplexity, validation
-  perplexity, test BLEU (perplexities after the last epoch); a last row gives the test
+  perplexity, test BLEU (perplexities of the last epoch: the training one is the mean over
+  its batches, dropout on, as GNMT and tf/nmt log it); a last row gives the test
   BLEU of translation by lookup (the training translation of the most similar training
   sentence), what a small corpus gives without learning to translate, and its seconds.
 - rosenbrock: the 2-D Rosenbrock function from a fixed start. Columns: steps to come

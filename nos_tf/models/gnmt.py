@@ -388,7 +388,9 @@ def teacher_forcing_dataset(
 class TranslationResult:
     """What one training run measured; perplexities are exp(mean token cross-entropy)."""
 
-    train_perplexity: float  # Last epoch's, as GNMT reports it.
+    # The last epoch's, as GNMT and tf/nmt report it: the mean over its batches, with
+    # dropout on and the weights still moving (above the trained model's own).
+    train_perplexity: float
     validation_perplexity: float
     test_bleu: float
     history: dict[str, list[float]]  # Per epoch: train_perplexity, validation_perplexity.
