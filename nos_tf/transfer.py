@@ -294,6 +294,10 @@ _ENCODER_LAYERS = flags.DEFINE_integer(
     lower_bound=1)
 _DECODER_LAYERS = flags.DEFINE_integer(
     "decoder_layers", 2, "gnmt: decoder layers (paper: 8).", lower_bound=1)
+_RESIDUAL_FROM = flags.DEFINE_integer(
+    "gnmt_residual_from", 2, "gnmt: the first layer of each stack (1 at the bottom) with a "
+    "residual connection around it (paper: 3; 2 gives a two-layer stack one).",
+    lower_bound=2)
 _GNMT_DROPOUT = flags.DEFINE_float("gnmt_dropout", 0.2, "gnmt: dropout between layers.",
                                    lower_bound=0.0)
 _LABEL_SMOOTHING = flags.DEFINE_float(
@@ -521,7 +525,7 @@ class _TranslationTask(_Task):
             self.corpus, _builder(spec), learning_rate,
             units=_GNMT_UNITS.value, embedding_dim=_GNMT_EMBEDDING.value,
             encoder_layers=_ENCODER_LAYERS.value, decoder_layers=_DECODER_LAYERS.value,
-            dropout=_GNMT_DROPOUT.value, label_smoothing=_LABEL_SMOOTHING.value,
+            residual_from=_RESIDUAL_FROM.value, dropout=_GNMT_DROPOUT.value, label_smoothing=_LABEL_SMOOTHING.value,
             clip_norm=_CLIP_NORM.value or None,
             tokenizers=self.tokenizers,
             epochs=_SWEEP_EPOCHS.value if sweep else _EPOCHS.value,

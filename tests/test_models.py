@@ -177,6 +177,24 @@ def test_gnmt_residual_and_bidirectional_layers():
         gnmt.GNMT(10, 10, units=15)
 
 
+@pytest.mark.parametrize("residual_from", [2, 3])
+def test_gnmt_residual_connections_start_at_residual_from(residual_from):
+    """The encoder's output, recomputed layer by layer: layer 2 (the first above the
+    bidirectional one) has a residual connection only when `residual_from` is 2, as GNMT's
+    start at layer 3."""
+    model = _tiny_gnmt(encoder_layers=3, decoder_layers=3, residual_from=residual_from)
+    source = np.array([[5, 6, 7, 8]], np.int32)
+    model((source, np.array([[21, 3]], np.int32)))
+    memory, _, _ = model.encode(source)
+    x = model.encoder_bidirectional(model.source_embedding(source))[0]
+    for number, layer in enumerate(model.encoder_stack, start=2):
+        output = layer(x)[0]
+        x = x + output if number >= residual_from else output
+    np.testing.assert_allclose(memory, x, atol=1e-6)
+    with pytest.raises(ValueError, match="residual_from must be at least 2"):
+        gnmt.GNMT(10, 10, units=16, residual_from=1)
+
+
 def test_beam_of_one_is_greedy_and_beam_scores_are_the_models_log_probs():
     model = _tiny_gnmt(dropout=0.0)
     translator = gnmt.Translator(model, start_id=21, end_id=22, max_length=7)

@@ -293,7 +293,8 @@ def test_an_optimizer_that_fails_keeps_those_that_finished(tmp_path, monkeypatch
     ("transfer_seed", 2**31), ("transfer_seed", -1), ("gnmt_units", 15),
     ("encoder_layers", 0), ("decoder_layers", 0), ("gnmt_dropout", 1.0),
     ("wrn_dropout", -0.1), ("clip_norm", -1.0), ("length_penalty", -0.5),
-    ("rosenbrock_tolerance", 0.0), ("gnmt_embedding_dim", 0), ("gnmt_embedding_dim", -4)])
+    ("rosenbrock_tolerance", 0.0), ("gnmt_embedding_dim", 0), ("gnmt_embedding_dim", -4),
+    ("gnmt_residual_from", 1)])
 def test_impossible_model_flags_are_refused_as_they_are_parsed(name, value):
     """Not after the data has loaded, as each optimizer's error in turn (a seed past
     int32 failed only the rule optimizers, after the Keras ones had trained)."""

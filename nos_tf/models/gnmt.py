@@ -10,8 +10,9 @@ words, `tokenizer="word"`). What is not: a vocabulary shared by both languages, 
 parallelism, coverage penalty, quantisation. Depth and width are arguments (GNMT used
 8 + 8 layers of 1024 units; flags/transfer_gnmt_cpu.cfg uses 2 + 2 of 128).
 
-GNMT starts its residual connections at the third layer of an 8-layer stack; this lite
-version starts them at the second, so that a two-layer stack has one.
+GNMT starts its residual connections at the third layer of each 8-layer stack; this lite
+version starts them at the second by default (`residual_from`), so that a two-layer stack
+has one; flags/transfer_gnmt_paper.cfg starts them at the third.
 
 `train_translator` is the experiment's protocol: teacher-forced training with masked
 cross-entropy, gradient clipping (GNMT clips the global norm at 5), per-epoch train and
@@ -57,6 +58,7 @@ class GNMT(keras.Model):
         decoder_layers: int = 2,
         dropout: float = 0.0,
         pass_encoder_state: bool = True,
+        residual_from: int = 2,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -67,6 +69,10 @@ class GNMT(keras.Model):
                 f"need at least one encoder and one decoder layer, got {encoder_layers} "
                 f"and {decoder_layers}"
             )
+        if residual_from < 2:  # The bottom layers' inputs are embeddings, not `units` wide.
+            raise ValueError(f"residual_from must be at least 2 (the first layer with a "
+                             f"residual connection, from 1 at the bottom), got {residual_from}")
+        self.residual_from = residual_from
         embedding_dim = embedding_dim or units
         self.units = units
         self.pass_encoder_state = pass_encoder_state
@@ -116,9 +122,9 @@ class GNMT(keras.Model):
         )
         final_states = [(keras.ops.concatenate([forward_h, backward_h], axis=-1),
                          keras.ops.concatenate([forward_c, backward_c], axis=-1))]
-        for layer in self.encoder_stack:
+        for number, layer in enumerate(self.encoder_stack, start=2):
             output, h, c = layer(x, mask=mask, training=training)
-            x = x + self.dropout(output, training=training)
+            x = self._residual(number, x, self.dropout(output, training=training))
             final_states.append((h, c))
         zeros = keras.ops.zeros_like(final_states[0][0])
         if not self.pass_encoder_state:
@@ -146,16 +152,22 @@ class GNMT(keras.Model):
             [self.attention_query(x), memory, self.attention_keys(memory)],
             mask=[None, source_mask], training=training,
         )
-        for layer, state in zip(upper, states[1:]):
+        for number, (layer, state) in enumerate(zip(upper, states[1:]), start=2):
             output, h, c = layer(
                 keras.ops.concatenate([x, context], axis=-1), initial_state=list(state),
                 training=training,
             )
-            x = x + self.dropout(output, training=training)
+            x = self._residual(number, x, self.dropout(output, training=training))
             new_states.append((h, c))
         if not upper:  # No layer above the bottom to feed the context to: the output reads it.
             x = keras.ops.concatenate([x, context], axis=-1)
         return self.output_projection(x), new_states
+
+
+    def _residual(self, number, below, output):
+        """Layer `number`'s (1 at the bottom) output, with the residual connection around
+        it from `residual_from` up."""
+        return below + output if number >= self.residual_from else output
 
 
 # ---------------------------------------------------------------------- decoding ---
@@ -422,6 +434,7 @@ def train_translator(
     embedding_dim: int | None = None,
     encoder_layers: int = 2,
     decoder_layers: int = 2,
+    residual_from: int = 2,
     dropout: float = 0.2,
     label_smoothing: float = 0.0,
     clip_norm: float | None = 5.0,
@@ -473,6 +486,7 @@ def train_translator(
         embedding_dim=embedding_dim,
         encoder_layers=encoder_layers,
         decoder_layers=decoder_layers,
+        residual_from=residual_from,
         dropout=dropout,
     )
     model.compile(
