@@ -4,6 +4,7 @@ The test files that check a command line import this (pytest puts tests/ on sys.
 """
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +26,23 @@ def run(module: str, *args, timeout: float = 600) -> subprocess.CompletedProcess
                           text=True, timeout=timeout)
 
 
+def _interruptible() -> None:
+    """Gives the binary Ctrl-C's default action however the tests were started: a shell
+    without job control starts a command run with `&` with SIGINT ignored, its children
+    inherit that, and Python then installs no KeyboardInterrupt handler (the Ctrl-C tests
+    failed so, the binaries running on to the end)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def popen(module: str, *args, **kwargs) -> subprocess.Popen:
+    """Starts the binary in the background, as `run` runs it, able to be interrupted."""
+    return subprocess.Popen(command(module, *args), cwd=REPO, env=ENV,
+                            preexec_fn=_interruptible, **kwargs)
+
+
 def start(module: str, *args) -> subprocess.Popen:
     """Starts the binary in the background, its output discarded (for tests that kill it)."""
-    return subprocess.Popen(command(module, *args), cwd=REPO, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return popen(module, *args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_without_ray(module: str, *args, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -110,11 +110,9 @@ def test_a_rule_not_in_the_language_is_a_flag_error_before_any_training():
 
 def test_ctrl_c_prints_the_summary_of_what_finished(tmp_path):
     with open(tmp_path / "stderr", "w+") as stderr_file:
-        process = subprocess.Popen(
-            binaries.command("nos_tf.evaluate", f"--flagfile={SMOKE}", "--rule=g",
-                             "--baselines", "--num_seeds=20"),
-            cwd=binaries.REPO, env=binaries.ENV, stdout=subprocess.PIPE, stderr=stderr_file,
-            text=True)
+        process = binaries.popen(
+            "nos_tf.evaluate", f"--flagfile={SMOKE}", "--rule=g", "--baselines",
+            "--num_seeds=20", stdout=subprocess.PIPE, stderr=stderr_file, text=True)
         try:
             for line in process.stdout:
                 if line.startswith("  reward"):  # the first result is out

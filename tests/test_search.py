@@ -221,10 +221,9 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
 
 def test_ctrl_c_says_how_to_continue(tmp_path):
     path = tmp_path / "search.sqlite"
-    process = subprocess.Popen(
-        binaries.command("nos_tf.search", *search_args(path, "--run_name=i", "--seed=1", "--max_evaluations=200")),
-        cwd=binaries.REPO, env=binaries.ENV, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True)
+    process = binaries.popen(
+        "nos_tf.search", *search_args(path, "--run_name=i", "--seed=1", "--max_evaluations=200"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
