@@ -163,7 +163,6 @@ class GNMT(keras.Model):
             x = keras.ops.concatenate([x, context], axis=-1)
         return self.output_projection(x), new_states
 
-
     def _residual(self, number, below, output):
         """Layer `number`'s (1 at the bottom) output, with the residual connection around
         it from `residual_from` up."""
