@@ -370,18 +370,24 @@ def _not_made_yet(path: str) -> list[str]:
 
 def _take_back(made: list[str]) -> None:
     """Removes what a search that left no run made: its new store file with SQLite's files
-    beside it, its TensorBoard event files, and the new folders that leaves empty."""
+    beside it, its TensorBoard event files, and the new folders that leaves empty.
+
+    It runs as the search ends, on its way to report why: what it cannot remove is left,
+    so that the report is not replaced by a traceback of the tidying."""
+    def remove(file):
+        with contextlib.suppress(OSError):  # Not there, or not ours to remove.
+            os.remove(file)
+
     for path in sorted(set(made), key=len, reverse=True):  # a folder after what it holds
         if os.path.isdir(path):
             for name in os.listdir(path):
                 if name.startswith("events.out.tfevents."):
-                    os.remove(os.path.join(path, name))
+                    remove(os.path.join(path, name))
             with contextlib.suppress(OSError):  # Not empty: something else was put there.
                 os.rmdir(path)
         elif os.path.isfile(path) and not _holds_a_run(path):  # A run: another search's.
             for side in ("", "-wal", "-shm", "-journal"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path + side)
+                remove(path + side)
 
 
 def _holds_a_run(path: str) -> bool:

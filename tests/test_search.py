@@ -6,6 +6,8 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
+import textwrap
 import time
 
 import binaries
@@ -217,6 +219,34 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     process = run_search(path, "--resume", "--run_name=nosuch")
     assert process.returncode == 1 and "no run 'nosuch'" in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def test_what_a_search_cannot_take_back_is_left_without_a_traceback(tmp_path):
+    """The tidying runs on a search's way to saying why it stopped; a file it may not
+    remove must not turn that message into a traceback. Root may remove anything here, so
+    the refusal is os.remove's, replaced, in a process of its own (nos_tf.search's flags
+    would clash with nos_tf.report's in this one)."""
+    (tmp_path / "tb").mkdir()
+    (tmp_path / "tb" / "events.out.tfevents.1").write_text("")
+    (tmp_path / "tb" / "events.out.tfevents.2").write_text("")
+    (tmp_path / "new.sqlite").write_text("")
+    (tmp_path / "new.sqlite-wal").write_text("")
+    tidy = textwrap.dedent("""
+        import os, sys
+        from nos_tf import search
+        remove = os.remove
+        def refuse_some(path):  # The first events file and the store, not the rest.
+            if path.endswith((".1", ".sqlite")):
+                raise PermissionError(13, "Permission denied", path)
+            remove(path)
+        os.remove = refuse_some
+        search._take_back([os.path.join(sys.argv[1], name) for name in ("tb", "new.sqlite")])
+    """)
+    process = subprocess.run([sys.executable, "-c", tidy, str(tmp_path)], cwd=binaries.REPO,
+                             env=binaries.ENV, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert sorted(os.listdir(tmp_path)) == ["new.sqlite", "tb"]
+    assert os.listdir(tmp_path / "tb") == ["events.out.tfevents.1"]
 
 
 def test_ctrl_c_says_how_to_continue(tmp_path):
