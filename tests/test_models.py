@@ -168,6 +168,24 @@ def test_gnmt_logits_depend_on_bahdanaus_attention(decoder_layers):
         assert gradient is not None and float(tf.reduce_sum(tf.abs(gradient))) > 0
 
 
+def test_gnmt_decodes_alike_from_keys_projected_once():
+    """A translator projects the attention's keys once per batch and passes them to every
+    step: decoding from them is decoding from the encoder's outputs, and projects nothing
+    again."""
+    model = _tiny_gnmt(encoder_layers=2, decoder_layers=2)
+    source, target_in = np.array([[5, 6, 7], [8, 9, 0]], np.int32), np.array([[21], [21]])
+    memory, source_mask, states = model.encode(source)
+    expected, _ = model.decode(target_in, states, memory, source_mask)
+    keys = model.attention_keys(memory)
+    with tf.GradientTape() as tape:
+        tape.watch(keys)
+        logits, _ = model.decode(target_in, states, memory, source_mask, keys=keys)
+    np.testing.assert_allclose(logits, expected, atol=1e-6)
+    by_keys, by_projection = tape.gradient(logits, [keys, model.attention_keys.kernel])
+    assert float(tf.reduce_sum(tf.abs(by_keys))) > 0  # The keys given are the ones read,
+    assert by_projection is None  # not projected from `memory` again.
+
+
 def test_gnmt_residual_and_bidirectional_layers():
     model = _tiny_gnmt(encoder_layers=3, decoder_layers=2)
     model((np.ones((1, 4), np.int32), np.ones((1, 2), np.int32)))
@@ -225,8 +243,11 @@ class _ScriptedDecoder:
         zeros = tf.zeros((tf.shape(source_ids)[0], 1))
         return zeros[:, None, :], tf.ones((tf.shape(source_ids)[0], 1), tf.bool), [(zeros, zeros)]
 
-    def decode(self, target_ids, states, memory, source_mask, training=False):
-        del memory, source_mask, training
+    def attention_keys(self, memory):
+        return memory
+
+    def decode(self, target_ids, states, memory, source_mask, training=False, keys=None):
+        del memory, source_mask, training, keys
         return tf.gather(self.log_probs, target_ids[:, -1])[:, None, :], states
 
 

@@ -135,11 +135,13 @@ class GNMT(keras.Model):
         ]
         return x, mask, states
 
-    def decode(self, target_ids, states, memory, source_mask, training=False):
+    def decode(self, target_ids, states, memory, source_mask, training=False, keys=None):
         """Runs the decoder over target ids [B, T] from `states`; returns (logits, states).
 
         Called with the whole shifted target while training and with one token at a time
-        while translating: the same layers and weights either way. A one-layer decoder has
+        while translating: the same layers and weights either way. `keys`, the attention's
+        projection of `memory` (`attention_keys(memory)`), is computed here unless given:
+        a translator computes it once per batch, not at every step. A one-layer decoder has
         no layer above the bottom to take the attention context, so its output projection
         takes it beside the LSTM's output (as Luong et al. 2015 do); otherwise attention
         would be computed and ignored.
@@ -149,7 +151,8 @@ class GNMT(keras.Model):
         x, h, c = bottom(x, initial_state=list(states[0]), training=training)
         new_states = [(h, c)]
         context = self.attention(
-            [self.attention_query(x), memory, self.attention_keys(memory)],
+            [self.attention_query(x), memory,
+             self.attention_keys(memory) if keys is None else keys],
             mask=[None, source_mask], training=training,
         )
         for number, (layer, state) in enumerate(zip(upper, states[1:]), start=2):
@@ -187,18 +190,27 @@ class Translator:
         self.end_id = end_id
         self.max_length = max_length
         self.length_factor = length_factor
-        self._encode = tf.function(model.encode, reduce_retracing=True)
+        self._encode = tf.function(self._attended_and_states, reduce_retracing=True)
         self._step = tf.function(self._log_probs_step, reduce_retracing=True)
 
-    def _log_probs_step(self, token_ids, states, memory, source_mask):
-        logits, states = self.model.decode(token_ids[:, None], states, memory, source_mask)
+    def _attended_and_states(self, source_ids):
+        """What every decoding step attends to, (encoder outputs, their projection as the
+        attention's keys, source mask), made once per batch; and the decoder's first
+        states."""
+        memory, source_mask, states = self.model.encode(source_ids)
+        return (memory, self.model.attention_keys(memory), source_mask), states
+
+    def _log_probs_step(self, token_ids, states, attended):
+        memory, keys, source_mask = attended
+        logits, states = self.model.decode(token_ids[:, None], states, memory, source_mask,
+                                           keys=keys)
         return tf.nn.log_softmax(logits[:, 0, :]), states
 
-    def _next_token_log_probs(self, tokens, states, memory, source_mask):
+    def _next_token_log_probs(self, tokens, states, attended):
         """Log-probabilities of the next token ([rows, vocabulary], numpy), and the new
         states. Padding and the start token are never a target, so the model never learnt
         their probability: they are ruled out (decoding dropped them, unsaid)."""
-        log_probs, states = self._step(tf.constant(tokens), states, memory, source_mask)
+        log_probs, states = self._step(tf.constant(tokens), states, attended)
         log_probs = log_probs.numpy()
         log_probs[:, [PAD_ID, self.start_id]] = -np.inf
         return log_probs, states
@@ -212,12 +224,12 @@ class Translator:
 
     def greedy(self, source_ids: np.ndarray) -> np.ndarray:
         """The most likely next token at each step: ids [B, <= steps] (0 after the end)."""
-        memory, source_mask, states = self._encode(tf.constant(source_ids))
+        attended, states = self._encode(tf.constant(source_ids))
         tokens = np.full(len(source_ids), self.start_id, dtype=np.int32)
         finished = np.zeros(len(source_ids), dtype=bool)
         output = []
         for _ in range(self.steps_for(source_ids)):
-            log_probs, states = self._next_token_log_probs(tokens, states, memory, source_mask)
+            log_probs, states = self._next_token_log_probs(tokens, states, attended)
             tokens = np.argmax(log_probs, axis=-1).astype(np.int32)
             output.append(np.where(finished, PAD_ID, tokens))
             finished |= tokens == self.end_id
@@ -232,16 +244,16 @@ class Translator:
 
         As in GNMT's beam search, beams are ranked by summed log-probability divided by
         GNMT's length penalty (the end token counted in the length), both when the best
-        `beam_size` continuations are kept at each step and for the final pick. A finished beam carries on at no cost,
-        padding, its length unchanged, so finished and unfinished beams compete on equal
-        terms.
+        `beam_size` continuations are kept at each step and for the final pick. A finished
+        beam carries on at no cost, padding, its length unchanged, so finished and
+        unfinished beams compete on equal terms.
         """
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
         batch = len(source_ids)
-        memory, source_mask, states = self._encode(tf.constant(source_ids))
+        attended, states = self._encode(tf.constant(source_ids))
         flat = np.repeat(np.arange(batch), beam_size)  # Row b * beam_size + k is beam k of b.
-        memory, source_mask = tf.gather(memory, flat), tf.gather(source_mask, flat)
+        attended = tuple(tf.gather(tensor, flat) for tensor in attended)
         states = [(tf.gather(h, flat), tf.gather(c, flat)) for h, c in states]
         scores = np.full((batch, beam_size), -np.inf)
         scores[:, 0] = 0.0  # All beams start identical: keep one so they do not repeat.
@@ -250,7 +262,7 @@ class Translator:
         lengths = np.zeros((batch, beam_size), dtype=np.int32)
         history = []  # (parent beam, token) per step, each [B, K].
         for _ in range(self.steps_for(source_ids)):
-            log_probs, states = self._next_token_log_probs(tokens, states, memory, source_mask)
+            log_probs, states = self._next_token_log_probs(tokens, states, attended)
             log_probs = log_probs.reshape(batch, beam_size, -1)
             vocabulary = log_probs.shape[-1]
             log_probs[finished] = -np.inf
