@@ -36,7 +36,8 @@ Models (each in nos_tf/models/). Each table has a row per optimizer: `optimizer`
   sentence), what a small corpus gives without learning to translate, and its seconds.
 - rosenbrock: the 2-D Rosenbrock function from a fixed start. Columns: steps to come
   within --rosenbrock_tolerance of the minimum (1, 1) (the Euclidean distance of the point
-  (x, y)) and stay there to the end of the run, final distance, final value.
+  (x, y)) and stay there to the end of the run (a dash: never), final distance, final
+  value (inf: diverged).
 """
 
 from __future__ import annotations
@@ -576,14 +577,20 @@ class _RosenbrockTask(_Task):
             self.start, _STEPS.value, _TOLERANCE.value)
         reached = descent.steps_to_tolerance
         distance = descent.final_distance
+        # A run that diverged ends at a non-finite point: infinitely far, where one that
+        # never came within the tolerance has a dash for its steps and a distance.
+        diverged = not math.isfinite(descent.final_value)
         return Outcome(
             cells={self.columns[0]: math.nan if reached is None else reached,
-                   "final distance": distance, "final value": descent.final_value},
+                   "final distance": math.inf if diverged else distance,
+                   "final value": math.inf if diverged else descent.final_value},
             curves={"distance to minimum (log10)": [
                 math.log10(max(d, 1e-12)) if math.isfinite(d) else math.nan
                 for d in descent.distances]},
-            # Reaching sooner is better; among runs that never reach, closer is better.
-            score=-reached if reached is not None else -_STEPS.value - min(distance, 1e9),
+            # Reaching sooner is better; among runs that never reach, closer is better; a
+            # diverged run's nan ranks below all (and is logged as "diverged").
+            score=(-reached if reached is not None else
+                   math.nan if diverged else -_STEPS.value - min(distance, 1e9)),
             details=descent,
             score_text=(f"within {_TOLERANCE.value:g} of the minimum after {reached} steps"
                         if reached is not None else

@@ -1,6 +1,7 @@
 """The transfer binary: optimizer list, learning rates, and each model end to end."""
 
 import csv
+import math
 import os
 import re
 
@@ -203,6 +204,19 @@ def test_the_log_shows_each_optimizers_cells_as_the_table_does(tmp_path, monkeyp
     assert done.split(": ", 1)[1] == (
         f"steps to 0.1 —, final distance {float(cells['final distance']):.2e}, "
         f"final value {float(cells['final value']):.2e}")
+
+
+def test_a_diverged_rosenbrock_run_is_infinitely_far_not_a_dash_like_one_that_never_came_near(
+        tmp_path):
+    # Both rows were dashes but for the distance and value, which were nan when diverged.
+    _run(tmp_path, model="rosenbrock", optimizers="sgd,sgd", lrs="1e-4,1.0",
+         rosenbrock_steps="50", rosenbrock_tolerance="0.1")
+    slow, diverged = _read_csv(tmp_path / "rosenbrock_results.csv")
+    assert slow["steps to 0.1"] == diverged["steps to 0.1"] == "nan"
+    assert 0 < float(slow["final distance"]) < 10 and float(slow["final value"]) < 10
+    assert float(diverged["final distance"]) == float(diverged["final value"]) == math.inf
+    markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8")
+    assert "| — | inf | inf |" in markdown
 
 
 def test_a_sweep_logs_what_each_rate_scored_in_words(tmp_path, monkeypatch):
