@@ -30,7 +30,7 @@ setuptools.setup(
     ],
     extras_require={
         "ray": ["ray[default]"],
-        "test": ["pytest", "hypothesis", "ray[default]"],
+        "test": ["pytest", "pytest-xdist", "hypothesis", "ray[default]"],
     },
     license="Apache-2.0",
 )
