@@ -208,7 +208,8 @@ def test_the_log_shows_each_optimizers_cells_as_the_table_does(tmp_path, monkeyp
 
 def test_a_diverged_rosenbrock_run_is_infinitely_far_not_a_dash_like_one_that_never_came_near(
         tmp_path):
-    # Both rows were dashes but for the distance and value, which were nan when diverged.
+    # A diverged run's row was all dashes (its distance and value nan): it read as a run
+    # that never came within the tolerance, not as one that blew up.
     _run(tmp_path, model="rosenbrock", optimizers="sgd,sgd", lrs="1e-4,1.0",
          rosenbrock_steps="50", rosenbrock_tolerance="0.1")
     slow, diverged = _read_csv(tmp_path / "rosenbrock_results.csv")
