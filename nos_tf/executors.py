@@ -203,9 +203,10 @@ class _Worker:
     job: _Job | None = None
     result_ref: Any = None
     started_at: float | None = None  # When its current job started (monotonic).
-    # For a job sent to a worker that was ready: resolves just before the job starts,
-    # and fails if the worker had died while idle (see `_worker_died`).
+    # Resolves just before the current job starts, and fails if the worker had died while
+    # idle (see `_worker_died`).
     alive_ref: Any = None
+    jobs_done: int = 0
 
 
 class RayExecutor(Executor):
@@ -215,20 +216,21 @@ class RayExecutor(Executor):
     "ray://..." joins an existing cluster. Each actor reserves `cpus_per_worker` CPUs and
     `gpus_per_worker` GPUs (fractions share a GPU).
 
-    An evaluation is dispatched only to an idle actor, so its clock starts when it really
-    starts (after the actor's evaluator is built, for a fresh actor). A worker that dies
-    mid-evaluation is replaced and the evaluation retried on the fresh one, up to
-    `max_retries` times, then reported "failed"; one that had died idle (a lost node) is
-    replaced too, and costs the evaluation sent to it no retry. One running past
-    `eval_timeout` seconds is reported "timeout" and its actor killed and replaced.
-    `ray.util.ActorPool` does neither, hence this small scheduler.
+    An evaluation is dispatched only to an idle actor whose evaluator is built, so its
+    clock starts when it really starts, and an actor still waiting for its share of the
+    cluster (more workers than fit) holds no rule back while the others are idle. A worker
+    that dies mid-evaluation is replaced and the evaluation retried on the fresh one, up to
+    `max_retries` times, then reported "failed"; one that had served rules and died idle
+    (a lost node) is replaced too, and costs the evaluation sent to it no retry. One
+    running past `eval_timeout` seconds is reported "timeout" and its actor killed and
+    replaced. `ray.util.ActorPool` does neither, hence this small scheduler.
 
     A worker whose evaluator cannot be built raises `WorkerStartupError` before any worker
     has started (the configuration or the data is wrong). After that, a replacement's
     failure to start is the machine's passing state (a GPU whose killed worker has not yet
-    let go of its memory, say): another is started, its evaluation waiting, unless more
-    than `max_retries` replacements fail in a row. The clock of `eval_timeout` starts once
-    a worker is ready, so it does not bound a worker stuck building its evaluator.
+    let go of its memory, say): another is started, the evaluations waiting, unless more
+    than `max_retries` replacements fail in a row. `eval_timeout` bounds evaluations, not
+    the building of an evaluator.
     """
 
     def __init__(self, evaluator_factory: Callable[[], Any], *, address: str | None = None,
@@ -279,9 +281,9 @@ class RayExecutor(Executor):
         while True:
             self._dispatch()
             busy = [worker for worker in self._workers if worker.job is not None]
-            if not busy:
-                return results
             waiting = [worker for worker in self._workers if worker.ready_at is None]
+            if not busy and not (self._queue and waiting):
+                return results
             refs = ([worker.result_ref for worker in busy]
                     + [worker.ready_ref for worker in waiting])
             wait_s = _seconds_until(poll_deadline,
@@ -291,10 +293,8 @@ class RayExecutor(Executor):
             finished = set(finished)
             for worker in waiting:
                 if worker.ready_ref in finished:
-                    results.extend(self._mark_ready(worker))
+                    self._mark_ready(worker)
             for worker in busy:
-                if worker.job is None:  # Its death was handled when it failed to get ready.
-                    continue
                 if worker.result_ref in finished:
                     results.extend(self._collect(worker))
                 elif _passed(self._deadline(worker)):
@@ -328,35 +328,33 @@ class RayExecutor(Executor):
         self._workers[self._workers.index(worker)] = self._start_worker()
 
     def _dispatch(self) -> None:
-        """Starts queued jobs on idle workers."""
+        """Starts queued jobs on idle workers that are ready. (Sent to an actor still being
+        built, a job waited for it: forever, where the cluster had no room for it.)"""
         for worker in self._workers:
             if not self._queue:
                 return
-            if worker.job is None:
+            if worker.job is None and worker.ready_at is not None:
                 worker.job = self._queue.popleft()
-                ready = worker.ready_at is not None
                 # An actor runs its calls in order: this one answers before the job starts.
-                worker.alive_ref = worker.actor.ready.remote() if ready else None
+                worker.alive_ref = worker.actor.ready.remote()
                 worker.result_ref = worker.actor.evaluate.remote(worker.job.rule_text)
-                worker.started_at = time.monotonic() if ready else None
+                worker.started_at = time.monotonic()
 
     def _deadline(self, worker: _Worker) -> float | None:
         if self._eval_timeout is None or worker.started_at is None:
             return None
         return worker.started_at + self._eval_timeout
 
-    def _mark_ready(self, worker: _Worker) -> list[tuple[Hashable, EvalResult]]:
-        """Starts the clock of the job waiting for this worker; [] unless the worker died
-        before it got ready (then its job's result, or [] when that is retried)."""
+    def _mark_ready(self, worker: _Worker) -> None:
+        """Makes the worker one that jobs are sent to, or replaces it if it died building
+        its evaluator (raising WorkerStartupError as `_worker_died` says)."""
         try:
             worker.name = self._ray.get(worker.ready_ref)
         except self._ray.exceptions.RayError as error:
-            return self._worker_died(worker, error)
+            self._worker_died(worker, error)
+            return
         worker.ready_at = time.monotonic()
         self._any_started, self._failed_starts = True, 0
-        if worker.job is not None and worker.started_at is None:
-            worker.started_at = worker.ready_at
-        return []
 
     def _collect(self, worker: _Worker) -> list[tuple[Hashable, EvalResult]]:
         """The finished job's result, or [] when it is being retried after a worker death."""
@@ -370,6 +368,7 @@ class RayExecutor(Executor):
         except self._ray.exceptions.RayError as error:  # The process (or its node) died.
             return self._worker_died(worker, error)
         worker.job = worker.result_ref = worker.started_at = worker.alive_ref = None
+        worker.jobs_done += 1
         return [(job.key, result)]
 
     def _worker_died(self, worker: _Worker, error) -> list[tuple[Hashable, EvalResult]]:
@@ -391,14 +390,17 @@ class RayExecutor(Executor):
                             "row); starting another: %s", self._failed_starts,
                             self._max_retries, _first_line(error))
         job, elapsed = worker.job, _elapsed(worker.started_at)
-        died_idle = failed_start or self._died_before_its_job(worker)
+        # One that had served jobs and died idle (a node lost) costs the job sent to it no
+        # retry. One that died before serving any counts against the job: were every fresh
+        # worker to die, the job would otherwise be sent on forever.
+        died_idle = worker.jobs_done > 0 and self._died_before_its_job(worker)
         worker.job = worker.result_ref = worker.started_at = worker.alive_ref = None
         self._replace(worker)
-        if job is None:
+        if job is None:  # It died getting ready: jobs are sent only to ready workers.
             return []
-        if died_idle:  # A node lost, or a worker never started: not the rule's doing.
+        if died_idle:  # Not the rule's doing.
             logging.warning("worker %s had died before it started %r; sending it to a "
-                            "fresh worker", worker.name or "(never ready)", job.rule_text)
+                            "fresh worker", worker.name, job.rule_text)
             self._queue.appendleft(job)
             return []
         job.deaths += 1
@@ -412,13 +414,9 @@ class RayExecutor(Executor):
         return []
 
     def _died_before_its_job(self, worker: _Worker) -> bool:
-        """Whether the worker, ready before, was dead when its job was sent: nothing
-        watches an idle actor, so its death shows only when a job fails on it, and would
-        otherwise count against that job's `max_retries`. (A job sent to a fresh worker, not
-        yet ready, still counts its death: were every fresh worker to die, it would
-        otherwise be sent on forever.)"""
-        if worker.alive_ref is None:
-            return False
+        """Whether the worker was dead when its job was sent: nothing watches an idle actor,
+        so its death shows only when a job fails on it, and would otherwise count against
+        that job's `max_retries`."""
         answered, _ = self._ray.wait([worker.alive_ref], timeout=_ALIVE_CHECK_S)
         if not answered:
             return False
