@@ -444,8 +444,9 @@ class RayExecutor(Executor):
                 f"{have_cpus:g} CPUs and {have_gpus:g} GPUs")
         if num_workers * cpus > have_cpus or num_workers * gpus > have_gpus:
             logging.warning(
-                "%d workers need %g CPUs and %g GPUs; the Ray cluster has %g and %g, so some "
-                "workers wait until resources free up", num_workers, num_workers * cpus,
+                "%d workers need %g CPUs and %g GPUs; the Ray cluster has %g and %g, so the "
+                "workers that fit evaluate the rules while the others wait for resources to "
+                "free up", num_workers, num_workers * cpus,
                 num_workers * gpus, have_cpus, have_gpus)
 
 
