@@ -45,10 +45,16 @@ def start(module: str, *args) -> subprocess.Popen:
     return popen(module, *args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def run_python(code: str, *args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs `python -c code args` as `run` runs a binary: for what a test must do in a
+    process of its own (absl's flags are process-wide, and so is a patched module)."""
+    return subprocess.run([sys.executable, "-c", code, *(str(arg) for arg in args)],
+                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
 def run_without_ray(module: str, *args, timeout: float = 300) -> subprocess.CompletedProcess:
     """Runs the binary as `run` does, in a Python where `import ray` fails: what a user
     who installed nos_tf without the [ray] extra meets."""
     main = (f"import sys; sys.modules['ray'] = None; from absl import app; "
             f"import {module} as binary; app.run(binary.main)")
-    return subprocess.run([sys.executable, "-c", main, *(str(arg) for arg in args)],
-                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout)
+    return run_python(main, *args, timeout=timeout)

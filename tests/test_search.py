@@ -6,7 +6,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import time
 
@@ -242,8 +241,7 @@ def test_what_a_search_cannot_take_back_is_left_without_a_traceback(tmp_path):
         os.remove = refuse_some
         search._take_back([os.path.join(sys.argv[1], name) for name in ("tb", "new.sqlite")])
     """)
-    process = subprocess.run([sys.executable, "-c", tidy, str(tmp_path)], cwd=binaries.REPO,
-                             env=binaries.ENV, capture_output=True, text=True, timeout=300)
+    process = binaries.run_python(tidy, tmp_path)
     assert process.returncode == 0, process.stderr[-3000:]
     assert sorted(os.listdir(tmp_path)) == ["new.sqlite", "tb"]
     assert os.listdir(tmp_path / "tb") == ["events.out.tfevents.1"]
