@@ -341,7 +341,8 @@ class RayExecutor(Executor):
                 worker.started_at = time.monotonic()
 
     def _deadline(self, worker: _Worker) -> float | None:
-        if self._eval_timeout is None or worker.started_at is None:
+        """When the busy worker's job times out (a job starts as it is sent)."""
+        if self._eval_timeout is None:
             return None
         return worker.started_at + self._eval_timeout
 
