@@ -188,8 +188,12 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             stream=index,
         )
         step = lr * semantics.direction(self.rule.expr, inputs)
-        # A rule that reads nothing per coordinate (`ld`, `2 * cd`) is one number.
-        self.assign_sub(variable, ops.cast(ops.broadcast_to(step, ops.shape(variable)), dtype))
+        # A rule that reads nothing per coordinate (`ld`, `2 * cd`) is one number. The
+        # subtraction is in the compute dtype too: a 16-bit step subtracted in 16 bits
+        # rounds twice (a step of half a unit in the last place lost), and a float16 step
+        # past 65504 is inf where the new weight is not.
+        updated = inputs.w - ops.broadcast_to(step, ops.shape(variable))
+        self.assign(variable, ops.cast(updated, dtype))
 
     def _compiled(self, indices):
         """One computation (XLA unless jit_compile=False) that updates the variables at

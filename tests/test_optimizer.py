@@ -269,6 +269,24 @@ def test_half_precision_variables_update_in_float32(dtype):
     assert len({tuple(step > 0) for step in steps}) == 6
 
 
+@pytest.mark.parametrize("dtype, weight, gradient, learning_rate", [
+    ("bfloat16", 1.0, 2.0**-9, 1 + 2.0**-11),  # a step just over half bfloat16's unit at 1
+    ("float16", 1.0, 2.0**-12, 1 + 2.0**-12),  # the same in float16
+    ("float16", 60000.0, 1.0, 70000.0),  # a step past float16's largest number, 65504
+])
+def test_a_half_precision_weight_is_rounded_once(dtype, weight, gradient, learning_rate):
+    """The new weight is w − lr·g in float32, rounded to 16 bits once. The step rounded to
+    16 bits before a 16-bit subtraction lost the step (rounded twice: to half a unit, then
+    to the even neighbour) or made it inf."""
+    variable = keras.Variable(np.array([weight]), dtype=dtype)
+    nos_tf.RuleOptimizer("g", learning_rate=learning_rate).apply(
+        [tf.constant([gradient], dtype)], [variable])
+    exact = np.float32(weight) - np.float32(learning_rate) * np.float32(gradient)
+    expected = tf.cast(tf.cast(tf.constant([exact]), dtype), "float32")
+    np.testing.assert_array_equal(tf.cast(variable, "float32"), expected)
+    assert float(expected[0]) != weight and np.isfinite(float(expected[0]))
+
+
 def test_decay_operands_need_decay_steps():
     with pytest.raises(ValueError, match="decay_steps"):
         nos_tf.RuleOptimizer("ld * g")
