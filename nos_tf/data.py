@@ -317,11 +317,20 @@ def tfds_prepared(builder) -> bool:
     return tf.io.gfile.isdir(builder.data_dir) and builder.is_prepared()
 
 
+def tfds_builder(name: str, data_dir: str | None):
+    """TFDS's builder of `name` in `data_dir`, or in TFDS's own data dirs where `data_dir`
+    is None or empty (a flag cleared with `--data_dir=`): TFDS reads an empty data_dir as
+    the current directory, where it missed a prepared dataset and would download another."""
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+    return tfds.builder(name, data_dir=data_dir or None)
+
+
 def _load_tfds(name, data_dir, offline_hint=""):
     """Reads a TFDS image dataset's train and test splits, downloading it if it can."""
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
-    builder = tfds.builder(name, data_dir=data_dir)
+    builder = tfds_builder(name, data_dir)
     if not tfds_prepared(builder):
         how = (
             f"prepare it on a machine with internet (`tfds build {name} --data_dir=DIR`), "

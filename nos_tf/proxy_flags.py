@@ -123,7 +123,7 @@ def config_from_flags() -> proxy.ProxyConfig:
     """
     return proxy.ProxyConfig(
         dataset=DATASET.value,
-        data_dir=DATA_DIR.value,
+        data_dir=DATA_DIR.value or None,  # `--data_dir=` (clearing a flagfile's): none
         train_examples=TRAIN_EXAMPLES.value,
         validation_examples=VALIDATION_EXAMPLES.value,
         batch_size=CHILD_BATCH_SIZE.value,

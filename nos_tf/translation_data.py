@@ -32,7 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nos_tf.data import DataUnavailableError, check_data_dir, tfds_prepared, tfds_read_errors
+from nos_tf.data import (DataUnavailableError, check_data_dir, tfds_builder, tfds_prepared,
+                         tfds_read_errors)
 
 TRANS_DE_EN_PATH = "/usr/share/trans/de-en"
 """Where Debian's ``trans-de-en`` package installs the dictionary."""
@@ -129,7 +130,8 @@ def load_parallel_corpus(
         _check_positive(name, value)
     check_data_dir(data_dir)
     if source in ("auto", "wmt14"):
-        builder = _wmt14_builder(data_dir)  # Once: the probe and the loader share it.
+        # Once: the probe and the loader share it.
+        builder = tfds_builder(WMT14_TFDS_NAME, data_dir)
         if source == "auto":
             source = "wmt14" if tfds_prepared(builder) else "trans_de_en"
     if source == "wmt14":
@@ -290,13 +292,9 @@ def _split_trans_de_en(pairs, train_pairs, validation_pairs, test_pairs, seed):
 
 def wmt14_prepared(data_dir: str | None = None) -> bool:
     """Whether TFDS holds wmt14_translate/de-en in `data_dir` (nothing is downloaded)."""
-    return tfds_prepared(_wmt14_builder(data_dir))
+    return tfds_prepared(tfds_builder(WMT14_TFDS_NAME, data_dir))
 
 
-def _wmt14_builder(data_dir):
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-
-    return tfds.builder(WMT14_TFDS_NAME, data_dir=data_dir)
 
 
 def _load_wmt14(builder, min_words, max_words, train_pairs, validation_pairs, test_pairs):

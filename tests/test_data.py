@@ -122,6 +122,20 @@ def test_cifar10_reads_a_prepared_tfds_dir(tmp_path, no_system_fashion_mnist):
     assert images.num_classes == 10
 
 
+def test_an_empty_data_dir_reads_tfds_default_not_the_current_directory(
+        tmp_path, no_system_fashion_mnist, monkeypatch):
+    """`--data_dir=` (a flagfile's cleared) is no data_dir: TFDS read "" as the current
+    directory, missed the dataset prepared in its default one, and would download it."""
+    import tensorflow_datasets as tfds
+
+    _write_tfds(tmp_path / "default", "cifar10", (32, 32, 3))
+    monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(tmp_path / "default"))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    images = data.load_images("cifar10", data_dir="", validation_examples=15)
+    _check_splits(images, 15, (32, 32, 3))
+
+
 @pytest.mark.parametrize("spoil", ["delete", "truncate"])
 def test_a_tfds_copy_made_halfway_is_named_not_a_tensorflow_traceback(
         tmp_path, no_system_fashion_mnist, spoil):

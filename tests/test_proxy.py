@@ -301,6 +301,17 @@ def test_the_flag_gives_the_cuts_subset_and_0_the_whole_set():
         assert proxy_flags.config_from_flags().halving_validation_examples is None
 
 
+def test_an_empty_data_dir_flag_is_the_protocol_without_one():
+    """`--data_dir=` clears a flagfile's: the same protocol as no flag (a store's runs are
+    resumed and its rewards shared by protocol)."""
+    with flagsaver.flagsaver():
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["evaluate"])
+        without = proxy_flags.config_from_flags().protocol()
+        flags.FLAGS(["evaluate", "--data_dir="])
+        assert proxy_flags.config_from_flags().protocol() == without
+
+
 def test_scores_of_pruned_rates_say_they_had_less_training():
     """Halving scores a pruned rate after part of the lr-search epoch: `lr_steps` says how
     much, so its accuracy is not read as a full lr-search score (here 3 rates, η = 2: all
