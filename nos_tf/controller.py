@@ -391,7 +391,8 @@ class PolicyGradientSearcher(Searcher):
     (`normalize_advantages`, as PPO implementations do): most rules score 0 and the rest
     little more, and raw advantages of a few hundredths left the policy slow to move.
     Standardizing subtracts the batch's mean, so the moving average cancels and the batch
-    mean is the baseline in effect (the moving average is still reported). Keeping the
+    mean is the baseline in effect (the moving average is still reported; a batch of one
+    keeps its advantage over it, as without standardizing). Keeping the
     moving average as the centre and only dividing by the batch's spread (at least 0.05)
     learned more slowly in `nos_tf.benchmarks.search_efficiency`: over seeds 0-13 its
     first rule at tuned Adam's level came after 81 evaluations on average, against 63.
@@ -570,7 +571,9 @@ class PolicyGradientSearcher(Searcher):
         if self.baseline is None:
             self.baseline = float(np.mean(rewards))
         advantages = raw_advantages = rewards - self.baseline
-        if self._hyperparameters["normalize_advantages"]:
+        # A batch of one has no spread to standardize by: standardized, its advantage was
+        # 0 whatever the reward (--batch_size=1, or a search's last partial batch).
+        if self._hyperparameters["normalize_advantages"] and len(rewards) > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         tokens = tf.constant([proposal.tokens for proposal in proposals], tf.int32)
         proximal_log_probs, behaviour_weights = self.behaviour_weights(

@@ -183,6 +183,21 @@ def test_the_moving_average_baseline_steers_learning_only_without_standardizing(
     assert same != baseline_matters
 
 
+@pytest.mark.parametrize("name", ["ppo", "reinforce"])
+def test_a_batch_of_one_learns_from_its_reward(name, space):
+    """One reward has no spread to standardize by; standardized, its advantage was 0, and
+    a good rule and a bad one moved the policy alike (--batch_size=1)."""
+    log_probs = []
+    for reward in (0.0, 1.0):
+        searcher = make(name, space)
+        searcher.baseline = 0.5
+        [proposal] = searcher.ask(1)
+        searcher.tell([proposal], [reward])
+        tokens = np.array([proposal.tokens], np.int32)
+        log_probs.append(float(searcher.policy(tokens)[0][0]))
+    assert log_probs[1] > log_probs[0] + 0.1
+
+
 def test_ppo_clips_around_the_policy_before_the_update_not_the_one_that_sampled(space):
     """Ray workers train a batch while the next is sampled, so a batch is told after an
     update it was sampled before. Clipping the ratio to the sampling policy, as plain PPO
