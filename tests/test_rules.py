@@ -1,6 +1,7 @@
 """The rule language: text form, errors, controller tokens, fingerprints, screens, simplify."""
 
 import itertools
+import pickle
 
 import binaries
 import keras
@@ -98,6 +99,18 @@ def test_syntax_errors_name_the_problem_and_position(text, position, message):
     text_line, caret_line = str(info.value).splitlines()[1:]
     assert len(text_line) == len("  " + text) and text_line.isprintable()
     assert caret_line == "  " + " " * position + "^"
+
+
+@pytest.mark.parametrize("text", ["g * q", "x" * 2001])  # with a position, and without
+def test_a_syntax_error_pickles_as_itself(text):
+    """A rule refused in a Ray worker or a process pool crosses back pickled (unpickling
+    called __init__ with the message alone: a TypeError in place of the error)."""
+    with pytest.raises(nos_tf.RuleSyntaxError) as info:
+        nos_tf.parse(text)
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is nos_tf.RuleSyntaxError and str(copy) == str(info.value)
+    assert (copy.reason, copy.text, copy.offset) == (
+        info.value.reason, info.value.text, info.value.offset)
 
 
 @pytest.mark.parametrize("text", ["", "  "])

@@ -65,6 +65,11 @@ class RuleSyntaxError(ValueError):
             message = f"{message} in rule {text!r}"
         super().__init__(message)
 
+    def __reduce__(self):
+        """Pickles by what `__init__` takes (its `args` hold only the message shown): a
+        rule refused in a Ray worker or a process pool comes back as this error."""
+        return type(self), (self.reason, self.text, self.offset)
+
 
 def vocabulary_hint() -> str:
     operands = ", ".join(vocab.OPERANDS)
