@@ -312,6 +312,7 @@ def _run_search(config, searcher, made: list[str]) -> None:
             name = run.name
         else:
             name = _RUN_NAME.value or f"{_SEARCHER.value}-{time.strftime('%Y%m%d-%H%M%S')}"
+            store.check_run_name_free(name)  # Before the writer adds to that run's folder.
         logdir = _LOGDIR.value or os.path.join(
             os.path.dirname(os.path.abspath(_STORE.value)), "tensorboard", name
         )

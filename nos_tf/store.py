@@ -379,10 +379,18 @@ class TrialStore:
                     (name, searcher, json.dumps(flags, sort_keys=True), time.time(),
                      None if protocol is None else json.dumps(protocol, sort_keys=True)))
         except sqlite3.IntegrityError:
-            raise StoreError(
-                f"run {name!r} already exists in {self.path}: resume it or choose another "
-                "run name") from None
+            raise self._name_taken(name) from None
         return self.run(name)
+
+    def check_run_name_free(self, name: str) -> None:
+        """Raises the StoreError `start_run(name, ...)` would for a name already taken,
+        before anything is made for the run (its TensorBoard folder is the other's)."""
+        if self._rows("SELECT 1 FROM runs WHERE name = ?", (name,)):
+            raise self._name_taken(name)
+
+    def _name_taken(self, name: str) -> StoreError:
+        return StoreError(f"run {name!r} already exists in {self.path}: resume it or choose "
+                          "another run name")
 
     def run(self, name: str) -> Run:
         row = next(iter(self._rows("SELECT * FROM runs WHERE name = ?", (name,))), None)

@@ -215,6 +215,13 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     assert sorted(os.listdir(tmp_path / "new")) == ["search.sqlite"]
     with store_lib.TrialStore(path) as store:
         assert [run.name for run in store.runs()] == ["other"]
+    # A new run under a taken name writes nothing into that run's TensorBoard folder.
+    taken = path.parent / "tensorboard" / "other"
+    taken.mkdir(parents=True)
+    (taken / "events.out.tfevents.1.host.2.v2").write_bytes(b"")
+    process = run_search(path, "--run_name=other")
+    assert process.returncode == 1 and "run 'other' already exists" in process.stderr
+    assert os.listdir(taken) == ["events.out.tfevents.1.host.2.v2"]
     process = run_search(path, "--resume", "--run_name=nosuch")
     assert process.returncode == 1 and "no run 'nosuch'" in process.stderr
     assert "Traceback" not in process.stderr
