@@ -53,7 +53,7 @@ _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", 12, "Rules per searcher update (one PPO batch).", lower_bound=1)
 _UNITS = flags.DEFINE_integer(
     "units", 2, "Units per rule: each is b(u1(op1), u2(op2)), later units may use earlier.",
-    lower_bound=1)
+    lower_bound=1, upper_bound=rules.MAX_UNITS)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the searcher (the proxy has its own).")
 _STORE = flags.DEFINE_string(
     "store", "runs/search.sqlite", "SQLite file of trials, runs and checkpoints.")

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nos_tf
-from nos_tf.rules import TokenSpace, syntax, vocab
+from nos_tf.rules import MAX_UNITS, TokenSpace, syntax, vocab
 from nos_tf.rules.expr import BinOp, Call, Const, Operand, in_canonical_order
+from nos_tf.rules.tokens import operand_menu
 
 # --- Text form -------------------------------------------------------------------------------
 
@@ -250,6 +251,32 @@ def test_decode_encode_round_trip_on_random_tokens(num_units):
             assert "units" in str(error)  # only when sub-expressions repeat beyond K units
             continue
         assert space.decode(tokens) == rule
+
+
+def longest_tokens(num_units):
+    """The tokens of a longest-printing rule of `num_units` units: each unit the longest
+    of its choices, reading the unit before it on both sides (the longest operand)."""
+    tokens = []
+    for unit in range(num_units):
+        space = TokenSpace(unit + 1)
+        operands = range(len(operand_menu())) if unit == 0 else [space.sizes[0] - 1]
+        tokens += max(
+            ([operand, operand, u, u, b] for operand in operands
+             for u in range(space.sizes[2]) for b in range(space.sizes[4])),
+            key=lambda choice: len(str(space.decode(tokens + choice))))
+    return tokens
+
+
+def test_the_longest_rule_of_max_units_prints_as_a_text_read_back():
+    """A rule a search found is stored, printed and saved as text: every rule of tokens
+    must read back from it (one of 6 units printed past the parser's 2,000 characters)."""
+    space = TokenSpace(MAX_UNITS)
+    rule = space.decode(longest_tokens(MAX_UNITS))
+    assert nos_tf.parse(str(rule)) == rule
+    # The bound is the one the length sets: a unit more could double the text.
+    assert len(str(rule)) > syntax.MAX_RULE_LENGTH / 2
+    with pytest.raises(ValueError, match=f"num_units must be 1 to {MAX_UNITS}, got 6"):
+        TokenSpace(MAX_UNITS + 1)
 
 
 def test_paper_rules_in_tokens():

@@ -90,7 +90,8 @@ _EVALUATIONS = flags.DEFINE_integer(
     "evaluations", 240, "Proposals told per search.", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 12, "Proposals per ask/tell.", lower_bound=1)
 _UNITS = flags.DEFINE_integer(
-    "units", 1, "Units per rule (TokenSpace num_units).", lower_bound=1)
+    "units", 1, "Units per rule (TokenSpace num_units).", lower_bound=1,
+    upper_bound=nos_tf.rules.MAX_UNITS)
 _SAMPLED_AHEAD = flags.DEFINE_bool(
     "sampled_ahead", False, "Sample each batch before the one before it is told, as the "
     "search does to keep Ray's workers busy: every batch but the first is learnt from "

@@ -114,7 +114,8 @@ flags.adopt_module_key_flags(proxy_flags)  # --help shows the protocol's flags t
 _NUM_RULES = flags.DEFINE_integer(
     "num_rules", 100, "Rules sampled from the token space.", lower_bound=0)
 _NUM_UNITS = flags.DEFINE_integer(
-    "num_units", 2, "Units per sampled rule (as the search's --units).", lower_bound=1)
+    "num_units", 2, "Units per sampled rule (as the search's --units).", lower_bound=1,
+    upper_bound=rules.MAX_UNITS)
 _RULE_SEED = flags.DEFINE_integer("rule_seed", 0, "Seed of the rule sample.")
 _RESULTS_FILE = flags.DEFINE_string(
     "results_file", None,

@@ -16,7 +16,7 @@ from nos_tf.rules.rule import Rule, as_rule, parse
 from nos_tf.rules.semantics import MIN_DESCENT_COSINE
 from nos_tf.rules.simplify import simplify
 from nos_tf.rules.syntax import RuleSyntaxError
-from nos_tf.rules.tokens import TokenSpace
+from nos_tf.rules.tokens import MAX_UNITS, TokenSpace
 
 
 def screen(rule: Rule | str, min_cosine: float = MIN_DESCENT_COSINE) -> str | None:
@@ -33,5 +33,6 @@ def screen(rule: Rule | str, min_cosine: float = MIN_DESCENT_COSINE) -> str | No
 
 
 __all__ = [
-    "Rule", "RuleSyntaxError", "TokenSpace", "as_rule", "parse", "screen", "simplify", "vocab",
+    "MAX_UNITS", "Rule", "RuleSyntaxError", "TokenSpace", "as_rule", "parse", "screen",
+    "simplify", "vocab",
 ]

@@ -20,6 +20,11 @@ from nos_tf.rules.expr import BinOp, Call, Const, Expr
 from nos_tf.rules.rule import Rule
 
 POSITION_KINDS = ("operand", "operand", "unary", "unary", "binary")
+MAX_UNITS = 5
+"""The most units a rule of tokens has. A unit may read the one before it on both sides,
+so the printed rule can double in length with each unit: the longest prints 1,124
+characters at 5 units and 2,276 at 6, past the `syntax.MAX_RULE_LENGTH` a rule is read
+back in, so that a RuleOptimizer saved with it would not load. The paper's rules take 2."""
 KEEP_LEFT = "x"  # the binary menu's "keep the left argument" entry
 IDENTITY = "x"  # the unary menu's identity entry
 
@@ -65,8 +70,8 @@ class TokenSpace:
     """
 
     def __init__(self, num_units: int = 1):
-        if num_units < 1:
-            raise ValueError(f"num_units must be at least 1, got {num_units}")
+        if not 1 <= num_units <= MAX_UNITS:
+            raise ValueError(f"num_units must be 1 to {MAX_UNITS}, got {num_units}")
         self.num_units = num_units
         self._operands = operand_menu()
         self._unaries = unary_menu()
