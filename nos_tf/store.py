@@ -225,6 +225,9 @@ class TrialStore:
     """
 
     def __init__(self, path: str, readonly: bool = False):
+        if str(path) in ("", ":memory:"):  # SQLite's, each lost on closing.
+            raise StoreError(f"a trial store is a file: {str(path)!r} would be a database "
+                             "in memory, lost when the search ends")
         self.path = str(path)
         self.readonly = readonly
         self._claims: dict[int, int] = {}  # run_id -> file descriptor holding its lock

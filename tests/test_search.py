@@ -110,6 +110,8 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--eval_timeout=-1", "--eval_timeout must be positive"),
     ("--max_retries=-3", "--max_retries=-3"),
     (f"--store={os.devnull}/s.sqlite", "cannot make the folder of --store=/dev/null/s.sqlite"),
+    ("--store=", "a trial store is a file: '' would be a database in memory"),
+    ("--units=6", "--units=6: 6 is not an integer in the range [1, 5]"),
 ])
 def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
     process = run_search(tmp_path / "s.sqlite", flag)
