@@ -353,8 +353,25 @@ def test_canonical_order_is_one_for_reassociated_chains():
     canonical = lambda text: in_canonical_order(nos_tf.parse(text).expr)
     assert canonical("(g + m) - v") == canonical("g - (v - m)") == canonical("-v + (m + g)")
     assert canonical("(g * m) * exp(v + g)") == canonical("exp(g + v) * (m * g)")
-    assert canonical("(g / m) / v") != canonical("g / (m / v)")  # `/` adds 1e-8: no product
+    assert canonical("(g / m) / v") != canonical("g / (m / v)")  # `/` adds 1e-8 each time
+    assert canonical("g / (m * v)") != canonical("g / m / v")
+    assert canonical("g / -m") != canonical("-(g / m)")
     assert canonical("g - m") != canonical("m - g")
+
+
+def test_a_quotient_in_a_product_is_one_rule_in_any_order():
+    """x / y is x / (y + 1e-8): `(a / b) * c` is `(a * c) / b` computed in another order.
+    Their fingerprints differed (13 of the 768 numbers hashed for `g * m / v` against
+    `g / v * m`), so the search trained the same rule twice."""
+    canonical = lambda text: in_canonical_order(nos_tf.parse(text).expr)
+    variants = ["g * m / v", "g / v * m", "g * (m / v)", "m / v * g", "-(-g / v) * m"]
+    assert len({canonical(text) for text in variants}) == 1
+    assert canonical("g / v / y") == canonical("g / y / v")  # divisors sorted too
+    fingerprints = {text: nos_tf.parse(text).fingerprint() for text in variants + [
+        "adam * m / v", "adam / v * m", "m / (v + 1) * exp(g) / y", "exp(g) / y * m / (v + 1)"]}
+    assert len(set(fingerprints[text] for text in variants)) == 1
+    assert fingerprints["adam * m / v"] == fingerprints["adam / v * m"]
+    assert fingerprints["m / (v + 1) * exp(g) / y"] == fingerprints["exp(g) / y * m / (v + 1)"]
 
 
 def test_canonical_order_takes_negations_out_of_products():

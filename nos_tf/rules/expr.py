@@ -87,15 +87,22 @@ def in_canonical_order(expr: Expr) -> Expr:
     come out of sums (−a · b is exactly −(a · b)): the factors are sorted without their
     signs and the product is negated once when an odd number of them were, so that
     `-(a * b) * c` and `a * -(b * c)` multiply in the same order (a negation stopped the
-    chain, and they differed in the fingerprint). `/` is not a product in the language
-    (its denominator has 1e-8 added) and `**` is not associative: they stay as they are.
+    chain, and they differed in the fingerprint). A quotient in a product is one too:
+    x / y is x / (y + 1e-8), so `(a / b) * c` and `(a * c) / b` are one number computed
+    in two orders; the product's factors are multiplied first, then divided by each
+    divisor, divisors sorted too (`g / v * m`, `g * (m / v)` and `m / v * g` differed in
+    the fingerprint). A divisor stays whole: `a / (b * c)` is not `a / b / c` (1e-8 is
+    added once, not twice), and a negation in it stays there (a / −b is not −(a / b)).
+    `**` is not associative: it stays as it is.
     """
-    if _is_negation(expr) or isinstance(expr, BinOp) and expr.op == "*":
-        factors, negations = _unsigned_factors(expr)
+    if _is_negation(expr) or isinstance(expr, BinOp) and expr.op in ("*", "/"):
+        factors, divisors, negations = _unsigned_quotient(expr)
         factors = sorted((in_canonical_order(factor) for factor in factors), key=repr)
         product = factors[0]
         for factor in factors[1:]:
             product = BinOp("*", product, factor)
+        for divisor in sorted((in_canonical_order(divisor) for divisor in divisors), key=repr):
+            product = BinOp("/", product, divisor)
         return Call("neg", product) if negations % 2 else product
     if isinstance(expr, Call):
         return Call(expr.name, in_canonical_order(expr.arg), expr.param)
@@ -123,17 +130,21 @@ def _is_negation(expr: Expr) -> bool:
     return isinstance(expr, Call) and expr.name == "neg"
 
 
-def _unsigned_factors(expr: Expr) -> tuple[list[Expr], int]:
-    """The factors of a chain of `*` and negations, and how many negations it holds:
-    `-a * (b * -c)` → [a, b, c], 2. A lone negation `-x` is the chain [x], 1."""
+def _unsigned_quotient(expr: Expr) -> tuple[list[Expr], list[Expr], int]:
+    """The factors and divisors of a chain of `*`, `/` and negations, and how many
+    negations stand among its factors: `-a * (b / c) * -d` → [a, b, d], [c], 2. A lone
+    negation `-x` is the chain [x], [], 1."""
     if _is_negation(expr):
-        factors, negations = _unsigned_factors(expr.arg)
-        return factors, negations + 1
+        factors, divisors, negations = _unsigned_quotient(expr.arg)
+        return factors, divisors, negations + 1
     if isinstance(expr, BinOp) and expr.op == "*":
-        left, left_negations = _unsigned_factors(expr.left)
-        right, right_negations = _unsigned_factors(expr.right)
-        return left + right, left_negations + right_negations
-    return [expr], 0
+        left = _unsigned_quotient(expr.left)
+        right = _unsigned_quotient(expr.right)
+        return left[0] + right[0], left[1] + right[1], left[2] + right[2]
+    if isinstance(expr, BinOp) and expr.op == "/":
+        factors, divisors, negations = _unsigned_quotient(expr.left)
+        return factors, divisors + [expr.right], negations
+    return [expr], [], 0
 
 
 def _signed_terms(expr: Expr, negated: bool = False) -> Iterator[tuple[Expr, bool]]:

@@ -266,6 +266,12 @@ def run_on_probes(expr: Expr, variant: int = 0,
     return ProbeRun(np.stack(outputs), gradients)
 
 
+_NO_STEP = 1e-30
+"""Directions this small move no float32 weight above 1e-23 in size at any learning rate
+of the grid (≤ 1): the fingerprint does not tell apart orders of computation that differ
+only there (`(g * m) / v` underflows to 0 where `(g / v) * m` is 1e-32, for g of 1e-20)."""
+
+
 def fingerprint_of(expr: Expr) -> str:
     """A behavioural hash: equal for rules that compute the same numbers on the probes:
     the screen's, and gradients spread over FINGERPRINT_SCALE_DECADES with steps past
@@ -278,17 +284,18 @@ def fingerprint_of(expr: Expr) -> str:
     `-(a * b) * c`, `a * -(b * c)` with the negation anywhere in the product), where
     one output of the 768 on a rounding boundary split about half of such triples, the
     numbers hashed are those of the rule's sums and products taken in one canonical order
-    (`expr.in_canonical_order`), which all of them share bit for bit. That order is used
-    only where it agrees with the rule's own to 1e-4 everywhere: where it does not (a sum
-    that cancels, a product that overflows in one order only, random operands drawn in
-    another order), the rule trains differently too, and its own numbers are hashed.
+    (`expr.in_canonical_order`), which all of them share bit for bit; so are those of
+    quotients within products (`g * m / v`, `g / v * m`). That order is used only where it
+    agrees with the rule's own everywhere, to 1e-4 or within `_NO_STEP`: where it does not
+    (a sum that cancels, a product that overflows in one order only, random operands drawn
+    in another order), the rule trains differently too, and its own numbers are hashed.
     """
     try:
         directions = _fingerprint_directions(expr)
         canonical = in_canonical_order(expr)
         if canonical != expr:
             reordered = _fingerprint_directions(canonical)
-            if np.allclose(reordered, directions, rtol=1e-4, atol=0.0, equal_nan=True):
+            if np.allclose(reordered, directions, rtol=1e-4, atol=_NO_STEP, equal_nan=True):
                 directions = reordered
     except (tf.errors.OpError, ValueError, TypeError) as error:
         return "invalid:" + hashlib.sha256(str(error).encode()).hexdigest()[:16]
