@@ -136,6 +136,11 @@ class LocalExecutor(Executor):
     def submit(self, key: Hashable, rule_text: str) -> None:
         self._queue.append((key, rule_text))
 
+    def close(self) -> None:
+        """Drops the evaluations queued, as `Executor` says, and the evaluator."""
+        self._queue.clear()
+        self._evaluator = None
+
     def poll(self, timeout: float | None = None) -> list[tuple[Hashable, EvalResult]]:
         """Runs the oldest queued evaluation to completion (`timeout` cannot shorten it)."""
         if not self._queue:
@@ -245,29 +250,30 @@ class RayExecutor(Executor):
                f"eval_timeout must be positive (or None for no limit), got {eval_timeout}")
         _check(max_retries >= 0, f"max_retries must not be negative, got {max_retries}")
         self._ray = import_ray()
-        self._owns_ray = not self._ray.is_initialized()
-        if self._owns_ray:
-            self._ray.init(address=address, include_dashboard=False,
-                           logging_level=logging.WARNING)
-        try:
-            self._check_resources(num_workers, cpus_per_worker, gpus_per_worker)
-        except ValueError:
-            if self._owns_ray:
-                self._ray.shutdown()
-            raise
-        self._actor_class = self._ray.remote(EvaluationWorker).options(
-            num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=0,
-            max_task_retries=0)
         self._evaluator_factory = evaluator_factory
         self._num_threads = max(1, math.floor(cpus_per_worker))
         self._eval_timeout = eval_timeout
         self._max_retries = max_retries
         self.capacity = num_workers
         self._queue: collections.deque[_Job] = collections.deque()
+        self._workers: list[_Worker] = []
         self._closed = False
         self._any_started = False  # Whether a worker has built its evaluator yet.
         self._failed_starts = 0  # Replacements that failed to start, in a row.
-        self._workers = [self._start_worker() for _ in range(num_workers)]
+        self._owns_ray = not self._ray.is_initialized()
+        if self._owns_ray:
+            self._ray.init(address=address, include_dashboard=False,
+                           logging_level=logging.WARNING)
+        try:  # A failure from here on leaves no Ray instance nor actor of this one behind.
+            self._check_resources(num_workers, cpus_per_worker, gpus_per_worker)
+            self._actor_class = self._ray.remote(EvaluationWorker).options(
+                num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=0,
+                max_task_retries=0)
+            for _ in range(num_workers):  # A factory Ray cannot pickle fails the first.
+                self._workers.append(self._start_worker())
+        except BaseException:
+            self.close()
+            raise
 
     # -- Executor ---------------------------------------------------------------------------
 
@@ -376,13 +382,12 @@ class RayExecutor(Executor):
         """Replaces a dead worker; retries its job, or reports it failed past max_retries.
 
         Raises WorkerStartupError when the worker died building its evaluator, unless it
-        was a replacement (see the class docstring)."""
-        failed_start = getattr(error, "actor_init_failed", False)
-        if not failed_start:
-            # It died past its constructor: it had built its evaluator, even if its answer
-            # to `ready` was lost with it (a worker that exits at once after it).
-            self._any_started = True
-        else:
+        was a replacement (see the class docstring). Building it is all a worker does before
+        it is ready: whether its constructor raised or its process died in it (the machine
+        out of memory while the data loads), it counts as a failed start. (Ray's
+        `actor_init_failed` tells only the first: a worker whose process died in its
+        constructor was replaced without end, the search waiting on it.)"""
+        if worker.ready_at is None:
             self._failed_starts += 1
             if not self._any_started or self._failed_starts > self._max_retries:
                 raise WorkerStartupError(

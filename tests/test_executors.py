@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+import binaries
 import pytest
 import ray.cloudpickle
 
@@ -31,16 +32,24 @@ class ScriptedEvaluator:
     """
 
     def __init__(self, fail_to_start: bool = False, fail_start_number: int = 0,
-                 starts_file: str = ""):
+                 starts_file: str = "", die_to_fail: bool = False):
         if fail_to_start:
-            raise FileNotFoundError("no dataset at /nonexistent")
+            self._fail(FileNotFoundError("no dataset at /nonexistent"), die_to_fail)
         if starts_file:  # Counts the evaluators built; the fail_start_number-th fails.
             with open(starts_file, "a") as starts:
                 starts.write("start\n")
             with open(starts_file) as starts:
                 if len(starts.readlines()) == fail_start_number:
-                    raise MemoryError("the GPU still holds the killed worker's memory")
+                    self._fail(MemoryError("the GPU still holds the killed worker's memory"),
+                               die_to_fail)
         self.calls = 0
+
+    @staticmethod
+    def _fail(error: Exception, die: bool):
+        """Raises `error`, or with `die` ends the process as the kernel's OOM killer would."""
+        if die:
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise error
 
     def evaluate(self, rule_text: str):
         self.calls += 1
@@ -93,6 +102,16 @@ def test_local_executor_evaluates_in_order_with_one_evaluator():
     assert [[(key, result.reason) for key, result in batch] for batch in results] == [
         [("a", "call 1")], [("b", "call 2")], [("c", "call 3")]]
     assert all(result.worker.endswith(f":{os.getpid()}") for [(_, result)] in results)
+
+
+def test_local_executor_close_drops_what_is_queued():
+    """As `Executor.close` says (the store's pending trials are how a resumed search
+    redoes them); it evaluated the rest when polled after closing."""
+    executor = executors.make_executor("local", ScriptedEvaluator)
+    executor.submit("a", "a")
+    executor.submit("b", "b")
+    executor.close()
+    assert executor.num_in_flight == 0 and executor.poll() == []
 
 
 def test_local_executor_reports_an_exception_as_an_error_and_goes_on():
@@ -180,12 +199,15 @@ def test_ray_retries_a_killed_worker_then_reports_failed(ray_instance, tmp_path)
     assert after.status == "ok"
 
 
-def test_ray_starts_another_worker_when_a_replacement_cannot_start(ray_instance, tmp_path):
+@pytest.mark.parametrize("die", [False, True], ids=["raises", "dies"])
+def test_ray_starts_another_worker_when_a_replacement_cannot_start(ray_instance, tmp_path, die):
     """Once a worker has started, the configuration is sound: a replacement that fails to
     build its evaluator (the second evaluator built here) is the machine's passing state,
-    and cost the search its end (WorkerStartupError) and the rule a retry."""
+    and cost the search its end (WorkerStartupError) and the rule a retry. Its process may
+    die building it, as well as raise."""
     marker, starts = tmp_path / "exited-once", tmp_path / "starts"
-    factory = functools.partial(ScriptedEvaluator, fail_start_number=2, starts_file=str(starts))
+    factory = functools.partial(ScriptedEvaluator, fail_start_number=2, starts_file=str(starts),
+                                die_to_fail=die)
     with executors.RayExecutor(factory, num_workers=1, max_retries=1) as executor:
         executor.submit("exit_once", f"exit_once:{marker}")
         result = collect(executor, 1)["exit_once"]
@@ -249,6 +271,40 @@ def test_ray_stops_with_a_clear_error_when_the_evaluator_cannot_start(ray_instan
         executor.submit(1, "fine")
         with pytest.raises(executors.WorkerStartupError, match="no dataset at /nonexistent"):
             collect(executor, 1)
+
+
+def test_ray_stops_when_every_worker_dies_building_its_evaluator(ray_instance):
+    """A process that dies in its constructor (out of memory loading the data) is a failed
+    start like one that raises: its worker was replaced without end, the rule waiting."""
+    factory = functools.partial(ScriptedEvaluator, fail_to_start=True, die_to_fail=True)
+    with executors.RayExecutor(factory, num_workers=1) as executor:
+        executor.submit(1, "fine")
+        with pytest.raises(executors.WorkerStartupError, match="could not be created"):
+            collect(executor, 1)
+
+
+def test_ray_leaves_no_instance_behind_when_it_cannot_start_a_worker():
+    """A factory Ray cannot pickle fails the first worker's start, after `ray.init`: the
+    instance it started is shut down again (a later executor took it for the caller's and
+    never shut it down). A process of its own: this one's Ray instance is the fixture's."""
+    code = """if True:
+        import threading, ray
+        from nos_tf import executors
+        class Unpicklable:
+            lock = None
+            def __init__(self):
+                self.lock = threading.Lock()
+            def __call__(self):
+                pass
+        try:
+            executors.RayExecutor(Unpicklable(), num_workers=1, cpus_per_worker=1)
+        except TypeError as error:
+            print("refused:", type(error).__name__)
+        print("ray running:", ray.is_initialized())
+    """
+    process = binaries.run_python(code, timeout=300)
+    assert "refused: TypeError" in process.stdout, process.stderr
+    assert "ray running: False" in process.stdout
 
 
 def test_ray_rejects_a_worker_larger_than_the_cluster(ray_instance):
