@@ -452,6 +452,9 @@ class _WideResNetTask(_Task):
             batch_size=_BATCH_SIZE.value, schedule=_LR_SCHEDULE.value,
             augmentation=self.augmentation,
             seed=_SEED.value, verbose=fit_verbosity(), evaluate_test=not sweep)
+        if result.diverged and not sweep:
+            logging.warning("%s diverged at learning rate %g: its accuracies are those of "
+                            "NaN weights", spec.label, learning_rate)
         return Outcome(
             cells=dict(zip(self.columns, _percent([
                 result.final_validation, result.final_test,
@@ -459,7 +462,8 @@ class _WideResNetTask(_Task):
             curves={"train loss": result.history["loss"],
                     "validation accuracy %": _percent(result.history["validation_accuracy"]),
                     "test accuracy %": _percent(result.history["test_accuracy"])},
-            score=result.final_validation,
+            # A diverged run's accuracy is chance's, which beat a slow rate's in a sweep.
+            score=math.nan if result.diverged else result.final_validation,
             details=result,
             score_text=f"validation accuracy {100 * result.final_validation:.2f}%",
         )

@@ -411,6 +411,20 @@ def test_wrn_auto_with_cifar10_copied_halfway_stops_instead_of_using_fashion_mni
              datasets_dir=str(data_dir))
 
 
+def test_a_wrn_sweep_ranks_a_diverged_rate_below_a_slow_one(tmp_path, monkeypatch):
+    """A rate whose loss went NaN scores chance's accuracy (one class predicted for all),
+    which outranked a slow rate's below chance: the sweep chose the diverged rate."""
+    lines = []
+    monkeypatch.setattr(transfer.logging, "info", lambda text, *args: lines.append(text % args))
+    _run(tmp_path, model="wrn", optimizers="sgd", lrs="sweep", lr_grid="1e-6,1e6",
+         image_dataset="digits", wrn_train_examples="300", wrn_validation_examples="200",
+         wrn_test_examples="100", wrn_depth="10", wrn_width="1", train_epochs="1",
+         lr_schedule="constant", fit_verbose="0")
+    assert "SGD: learning rate 1e+06: diverged" in lines
+    [row] = _read_csv(tmp_path / "wrn_results.csv")
+    assert float(row["learning rate"]) == 1e-6
+
+
 def test_wrn_auto_without_cifar10_in_datasets_dir_trains_on_the_offline_default(tmp_path):
     # --datasets_dir is where datasets are looked for first: one without CIFAR-10 (or
     # Fashion-MNIST) is no reason to fail where Debian's Fashion-MNIST is installed.

@@ -15,6 +15,7 @@ epoch, from which final and best values are read.
 """
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 
@@ -181,6 +182,9 @@ class ClassificationResult:
     best_test: float
     history: dict[str, list[float]]  # Per epoch: loss, validation_accuracy, test_accuracy.
     train_seconds: float
+    # The last epoch's training or validation loss is not finite: the weights are NaN,
+    # and the accuracies those of one class predicted for every image (about chance).
+    diverged: bool = False
 
 
 def train_wide_resnet(
@@ -245,4 +249,6 @@ def train_wide_resnet(
         best_test=max(history["test_accuracy"]),
         history=history,
         train_seconds=train_seconds,
+        diverged=not all(map(math.isfinite, (fit.history["loss"][-1],
+                                              fit.history["val_loss"][-1]))),
     )
