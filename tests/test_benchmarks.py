@@ -111,6 +111,16 @@ def test_median_to_target_is_exact_under_censoring():
     assert search_efficiency._median_to_target([10, None]) == float("inf")
 
 
+def test_quarters_hold_at_least_one_value():
+    """Under four evaluations a last quarter of len // 4 values was `values[-0:]`: all."""
+    from nos_tf.benchmarks import search_efficiency
+
+    values = np.array([0.1, 0.9, 0.9])
+    assert search_efficiency._last_quarter(values).tolist() == [0.9]
+    assert search_efficiency._first_quarter(values).tolist() == [0.1]
+    assert search_efficiency._last_quarter(np.arange(8)).tolist() == [6, 7]
+
+
 def test_ratio_with_interval_brackets_the_ratio_and_narrows_with_agreement():
     from nos_tf.benchmarks import search_efficiency
 

@@ -335,6 +335,16 @@ def _searcher_hyperparameters() -> dict:
     return hyperparameters
 
 
+def _first_quarter(values: np.ndarray) -> np.ndarray:
+    """The first quarter of `values`, at least one."""
+    return values[:max(1, len(values) // 4)]
+
+
+def _last_quarter(values: np.ndarray) -> np.ndarray:
+    """The last quarter of `values`, at least one (`values[-0:]` is all of them)."""
+    return values[-max(1, len(values) // 4):]
+
+
 def _mean_to_target(reached: list[int | None]) -> float:
     """Mean evaluations to the target; a search that never reached it counts its whole
     budget (a lower bound, so a searcher that often fails looks better than it is)."""
@@ -408,11 +418,9 @@ def main(argv):
         trained_to_target[name] = [rules_trained_to_reach(run, target) for run in runs]
         hits = np.concatenate([run.rewards >= target for run in runs])
         hit_rates[name] = hits.mean()
-        quarter = max(1, len(runs[0].batch_means) // 4)
-        last_hits = np.mean([run.rewards[-(len(run.rewards) // 4):] >= target
-                             for run in runs])
-        first = np.mean([run.batch_means[:quarter].mean() for run in runs])
-        last = np.mean([run.batch_means[-quarter:].mean() for run in runs])
+        last_hits = np.mean([_last_quarter(run.rewards) >= target for run in runs])
+        first = np.mean([_first_quarter(run.batch_means).mean() for run in runs])
+        last = np.mean([_last_quarter(run.batch_means).mean() for run in runs])
         best = [run.rewards.max() for run in runs]
         print(f"\n{name}  ({time.time() - started:.0f} s)")
         print(f"  best reward after {_EVALUATIONS.value}: "
