@@ -274,7 +274,7 @@ _HELD_OUT_PAIRS = flags.DEFINE_integer(
 _MAX_WORDS = flags.DEFINE_integer(
     "max_words", 20, "gnmt: longest sentence kept, in words (both sides).", lower_bound=3)
 _DICTIONARY_PHRASES = flags.DEFINE_bool(
-    "dictionary_phrases", False, "gnmt: also train on the trans-de-en dictionary's ~64k "
+    "dictionary_phrases", False, "gnmt: also train on the trans-de-en dictionary's ~63k "
     "multi-word entries (entries with example sentences left out). Six times the CPU "
     "preset's pairs: its word pieces took ~13 minutes to learn, each epoch ~5x longer.")
 _VOCABULARY_SIZE = flags.DEFINE_integer(

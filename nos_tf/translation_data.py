@@ -193,9 +193,11 @@ def read_trans_de_en_phrases(
     learn words from than its ~18k example sentences (about 64k pairs of 2-12 words).
 
     Each part gives one pair: the first of its "; "-separated synonyms on each side, with
-    the dictionary's marks ({f}, [Am.], (etw.), /NEET/) removed. Entries (lines) that hold
-    an example sentence give none, so that nothing from a held-out sentence's entry is
-    trained on; a pair seen before is kept once.
+    the dictionary's marks ({f}, [Am.], (etw.), /NEET/) removed and the first of each
+    word's alternatives kept, as in the example sentences ("to adopt/pass a motion" is
+    "to adopt a motion"; a side with a spaced slash, "wenn / obwohl", gives no pair).
+    Entries (lines) that hold an example sentence give none, so that nothing from a
+    held-out sentence's entry is trained on; a pair seen before is kept once.
     """
     pairs, seen = [], set()
     for entry in _ding_entries(path):
@@ -204,7 +206,8 @@ def read_trans_de_en_phrases(
         if any(_is_sentence(side, 1, math.inf) for part in entry for side in part):
             continue  # Marks removed first: "Halt den Mund! [ugs.]" is a sentence too.
         for pair in entry:
-            if pair in seen or not _pair_has_words(pair, min_words, max_words):
+            pair = tuple(map(_first_alternatives, pair))
+            if None in pair or pair in seen or not _pair_has_words(pair, min_words, max_words):
                 continue
             seen.add(pair)
             pairs.append(pair)
@@ -248,11 +251,17 @@ def _plain_sentence(text):
     alternative of several words after a slash with no space ("personally/in person")
     loses only its first word, and a few sentences come out wrong ("personally person").
     """
-    text = _DING_BRACKETS.sub(" ", text.split(_DING_VARIANTS)[0])
+    text = _first_alternatives(_DING_BRACKETS.sub(" ", text.split(_DING_VARIANTS)[0]))
+    return None if text is None else _SPACE_BEFORE_PUNCTUATION.sub("", text)
+
+
+def _first_alternatives(text):
+    """`text` with the first of each word's alternatives ("sounded/triggered" →
+    "sounded"), or None where a slash with a space beside it leaves unsaid where its
+    alternatives end."""
     if _DING_SPACED_SLASH.search(text):
         return None
-    text = " ".join(_DING_WORD_ALTERNATIVES.sub("", text).split())
-    return _SPACE_BEFORE_PUNCTUATION.sub("", text)
+    return " ".join(_DING_WORD_ALTERNATIVES.sub("", text).split())
 
 
 def _has_words(text, min_words, max_words):

@@ -124,6 +124,15 @@ def test_phrases_are_multi_word_entries_cleaned_of_marks_from_entries_without_se
         ("kein Satz", "not a sentence")]
 
 
+def test_phrases_keep_a_words_first_alternative_as_sentences_do(tmp_path):
+    """Kept, "adopt/pass" read as "adopt / pass" and taught the model to write slashes."""
+    path = tmp_path / "de-en"
+    path.write_text("einen Antrag annehmen :: to adopt/pass a motion\n"
+                    "wenn / obwohl morgen Schule ist :: on a school night\n", encoding="utf-8")
+    assert translation_data.read_trans_de_en_phrases(str(path)) == [
+        ("einen Antrag annehmen", "to adopt a motion")]
+
+
 def test_dictionary_phrases_join_the_training_split_only(ding_file):
     plain, with_phrases = (translation_data.load_parallel_corpus(
         "trans_de_en", "en-de", trans_path=ding_file, max_words=12, validation_pairs=1,
