@@ -289,6 +289,13 @@ def fingerprint_of(expr: Expr) -> str:
     agrees with the rule's own everywhere, to 1e-4 or within `_NO_STEP`: where it does not
     (a sum that cancels, a product that overflows in one order only, random operands drawn
     in another order), the rule trains differently too, and its own numbers are hashed.
+
+    Like any hash of probes, it sees a rule only where the probes go. The decays are seen
+    at the probes' steps, t/T of 0, 0.1, ..., 0.5 and 0, 1/3, 2/3, 1, 4/3, 5/3: rules that
+    differ only between those share a fingerprint, and the evaluator's cache answers one
+    with the other's reward. That takes constants typed by hand (`g * sign(ld - 0.49)` and
+    `g * sign(ld - 0.34)`); of the one-unit rules of the token space's decays and
+    constants, no two did.
     """
     try:
         directions = _fingerprint_directions(expr)
