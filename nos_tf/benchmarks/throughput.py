@@ -54,8 +54,8 @@ rules (100 sampled and the paper's 17): the evaluator 10.4x faster in process CP
 Spearman 0.78 between the two reward lists. A results file's rows carry the protocol and
 this module's REVISION, a number raised whenever what a row measures changes (2: the
 evaluator's fused batch norm; 3: random operands drawn by Philox; 4: halving's cuts ranked
-on 1,000 validation images; 5: the evaluator's updates not XLA-compiled, the current
-one). These figures are REVISION 4's, from rows of two sessions: the naive reference's
+on 1,000 validation images; 5: the evaluator's updates not XLA-compiled; 6: quotients
+in products fingerprinted as one rule, the current one). These figures are REVISION 4's, from rows of two sessions: the naive reference's
 halves and the rules the screen rejected were measured at REVISION 3, which measures the
 same for them; the 35 rules the evaluator trained were measured at REVISION 4, two
 processes pinned to one core each as before. The CPU figure is the one less sensitive to
@@ -134,7 +134,7 @@ _PAPER_RULES = flags.DEFINE_list(
 
 _SHOW_DISAGREEMENTS = 5  # Rules listed at the end, those whose two rewards differ most.
 
-REVISION = 5
+REVISION = 6
 """What the code measures, beside the flags: bumped whenever the evaluator or the naive
 reference changes what a row holds (the screen, the child's layers, a lever), so that a
 results file's older rows are measured again rather than mixed with new ones.
@@ -147,7 +147,10 @@ flag and so also in the protocol's text). The naive reference, and the evaluator
 rejected rules, measure what revision 3 did.
 5: the evaluator's updates are not XLA-compiled (`xla_updates`, in the protocol's text
 too), and fingerprints read zero, tiny and large inputs (its cache may train a rule that
-revision 4 answered from it). The naive reference measures what revision 4 did."""
+revision 4 answered from it). The naive reference measures what revision 4 did.
+6: fingerprints order a quotient within a product canonically (`g * m / v` is
+`g / v * m`): the evaluator's cache may answer a rule that revision 5 trained. The naive
+reference measures what revision 5 did."""
 
 flags.set_default(proxy_flags.TRAIN_EXAMPLES, 10_000)
 flags.set_default(proxy_flags.VALIDATION_EXAMPLES, 5_000)
