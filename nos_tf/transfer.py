@@ -232,7 +232,8 @@ _VERBOSE = flags.DEFINE_enum(
 # Wide ResNet.
 _IMAGE_DATASET = flags.DEFINE_enum(
     "image_dataset", "auto", ["auto", "cifar10", "fashion_mnist", "digits"],
-    "wrn data; auto: cifar10 through TFDS if it is here, else Fashion-MNIST (offline).")
+    "wrn data; auto: cifar10 through TFDS if it is here (or TFDS can download it), else "
+    "Fashion-MNIST (offline).")
 _DATA_DIR = flags.DEFINE_string(
     "datasets_dir", None, "Where datasets are looked for first: a TFDS data dir (cifar10, "
     "wmt14_translate) or a folder of Fashion-MNIST IDX files.")
