@@ -190,7 +190,7 @@ def read_trans_de_en_phrases(
     path: str = TRANS_DE_EN_PATH, min_words: int = 2, max_words: int = 12
 ) -> list[Pair]:
     """The ding dictionary's multi-word entries as (German, English) pairs: more text to
-    learn words from than its ~18k example sentences (about 64k pairs of 2-12 words).
+    learn words from than its ~18k example sentences (about 63k pairs of 2-12 words).
 
     Each part gives one pair: the first of its "; "-separated synonyms on each side, with
     the dictionary's marks ({f}, [Am.], (etw.), /NEET/) removed and the first of each

@@ -55,11 +55,12 @@ Spearman 0.78 between the two reward lists. A results file's rows carry the prot
 this module's REVISION, a number raised whenever what a row measures changes (2: the
 evaluator's fused batch norm; 3: random operands drawn by Philox; 4: halving's cuts ranked
 on 1,000 validation images; 5: the evaluator's updates not XLA-compiled; 6: quotients
-in products fingerprinted as one rule, the current one). These figures are REVISION 4's, from rows of two sessions: the naive reference's
-halves and the rules the screen rejected were measured at REVISION 3, which measures the
-same for them; the 35 rules the evaluator trained were measured at REVISION 4, two
-processes pinned to one core each as before. The CPU figure is the one less sensitive to
-the two halves being measured at different times. A run on the paper's 17 rules alone
+in products fingerprinted as one rule, the current one). These figures are REVISION 4's,
+from rows of two sessions: the naive reference's halves and the rules the screen rejected
+were measured at REVISION 3, which measures the same for them; the 35 rules the
+evaluator trained were measured at REVISION 4, two processes pinned to one core each as
+before. The CPU figure is the one less sensitive to the two halves being measured at
+different times. A run on the paper's 17 rules alone
 (`--num_rules=0`, two shards), both ways side by side, gave the same rewards as those rows,
 and 2.71x in CPU (2.80x wall) where those rows give 2.80x (3.02x): 3% less, which would
 put the whole list at ~10.1x in CPU. At REVISION 5 (updates not XLA-compiled, the
