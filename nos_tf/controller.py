@@ -633,7 +633,7 @@ class PPOSearcher(PolicyGradientSearcher):
     name = "ppo"
 
     def __init__(self, token_space, seed, epochs: int = 4, clip_epsilon: float = 0.2, **kwargs):
-        if epochs < 1 or clip_epsilon <= 0:
+        if epochs < 1 or not clip_epsilon > 0:  # nan too (inf: no clipping)
             raise ValueError(
                 f"PPO needs epochs >= 1 and clip_epsilon > 0, got {epochs} and {clip_epsilon}.")
         self.epochs = int(epochs)

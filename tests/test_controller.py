@@ -128,6 +128,8 @@ def test_bad_arguments_are_named(space):
         controller.make_searcher("evolution", space, population_size=5, tournament_size=6)
     with pytest.raises(ValueError, match=r"entropy_floor must be in \[0, 1\), got 1.0"):
         controller.make_searcher("ppo", space, entropy_floor=1.0)
+    with pytest.raises(ValueError, match="clip_epsilon > 0, got 4 and nan"):
+        controller.make_searcher("ppo", space, clip_epsilon=float("nan"))
     for name, value, message in [
             ("learning_rate", -5e-3, "learning_rate must be positive and finite, got -0.005"),
             ("learning_rate", float("nan"), "learning_rate must be positive and finite"),
