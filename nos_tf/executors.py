@@ -108,6 +108,11 @@ class Executor(abc.ABC):
     def num_in_flight(self) -> int:
         """Evaluations submitted and not yet returned by `poll`."""
 
+    def wait_until_ready(self) -> None:
+        """Builds every worker's evaluator now rather than as rules come, so that rules
+        submitted next go one to each worker (a benchmark's warm-up, one per worker).
+        Raises WorkerStartupError as `poll` does."""
+
     def close(self) -> None:
         """Releases the workers. Idempotent."""
 
@@ -141,10 +146,7 @@ class LocalExecutor(Executor):
         self._queue.clear()
         self._evaluator = None
 
-    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, EvalResult]]:
-        """Runs the oldest queued evaluation to completion (`timeout` cannot shorten it)."""
-        if not self._queue:
-            return []
+    def wait_until_ready(self) -> None:
         if self._evaluator is None:
             try:
                 self._evaluator = self._evaluator_factory()
@@ -152,6 +154,12 @@ class LocalExecutor(Executor):
                 raise WorkerStartupError(
                     f"the evaluator could not be created: {type(error).__name__}: {error}"
                 ) from error
+
+    def poll(self, timeout: float | None = None) -> list[tuple[Hashable, EvalResult]]:
+        """Runs the oldest queued evaluation to completion (`timeout` cannot shorten it)."""
+        if not self._queue:
+            return []
+        self.wait_until_ready()
         key, rule_text = self._queue.popleft()
         return [(key, _evaluate_guarded(self._evaluator, rule_text, _worker_name()))]
 
@@ -312,6 +320,15 @@ class RayExecutor(Executor):
     @property
     def num_in_flight(self) -> int:
         return len(self._queue) + sum(worker.job is not None for worker in self._workers)
+
+    def wait_until_ready(self) -> None:
+        """As `Executor` says; a worker that fails to start is replaced as `poll` does.
+        Waits as long as the cluster has no room for a worker (an autoscaler's minutes)."""
+        while waiting := [worker for worker in self._workers if worker.ready_at is None]:
+            ready, _ = self._ray.wait([worker.ready_ref for worker in waiting], num_returns=1)
+            for worker in waiting:
+                if worker.ready_ref in ready:
+                    self._mark_ready(worker)
 
     def close(self) -> None:
         if self._closed:

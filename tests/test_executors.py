@@ -32,16 +32,19 @@ class ScriptedEvaluator:
     """
 
     def __init__(self, fail_to_start: bool = False, fail_start_number: int = 0,
-                 starts_file: str = "", die_to_fail: bool = False):
+                 starts_file: str = "", die_to_fail: bool = False, slow_start_number: int = 0):
         if fail_to_start:
             self._fail(FileNotFoundError("no dataset at /nonexistent"), die_to_fail)
         if starts_file:  # Counts the evaluators built; the fail_start_number-th fails.
             with open(starts_file, "a") as starts:
                 starts.write("start\n")
             with open(starts_file) as starts:
-                if len(starts.readlines()) == fail_start_number:
-                    self._fail(MemoryError("the GPU still holds the killed worker's memory"),
-                               die_to_fail)
+                number = len(starts.readlines())
+            if number == fail_start_number:
+                self._fail(MemoryError("the GPU still holds the killed worker's memory"),
+                           die_to_fail)
+            if number == slow_start_number:  # Loads its data for a while.
+                time.sleep(3)
         self.calls = 0
 
     @staticmethod
@@ -167,6 +170,19 @@ def test_ray_results_come_back_as_they_finish(ray_instance):
     assert 1 <= len(calls_by_worker) <= 2
     for calls in calls_by_worker.values():
         assert sorted(calls) == [f"call {number}" for number in range(1, len(calls) + 1)]
+
+
+def test_ray_waits_until_every_worker_is_ready_so_each_takes_a_rule(ray_instance, tmp_path):
+    """A benchmark's warm-up, one rule per worker: sent as they come, both went to the
+    worker ready first (the second started later, on the benchmark's clock)."""
+    factory = functools.partial(ScriptedEvaluator, starts_file=str(tmp_path / "starts"),
+                                slow_start_number=2)
+    with executors.RayExecutor(factory, num_workers=2) as executor:
+        executor.wait_until_ready()
+        executor.submit("a", "quick")
+        executor.submit("b", "quick")
+        results = collect(executor, 2)
+    assert results["a"].worker != results["b"].worker
 
 
 def test_ray_sends_no_rule_to_a_worker_the_cluster_has_no_room_for(ray_instance):

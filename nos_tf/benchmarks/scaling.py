@@ -78,6 +78,9 @@ class Timing:
 
 def timed_run(executor: executors.Executor, rules: list[str]) -> Timing:
     """Evaluates `rules` on `executor` after one warm-up evaluation per worker."""
+    # Every worker ready first: the first one ready took every warm-up (the second from its
+    # cache), and the others started on the clock, their processes not counted.
+    executor.wait_until_ready()
     for worker in range(executor.capacity):
         executor.submit(("warm-up", worker), _WARM_UP_RULE)
     warm_ups = _collect(executor).values()
