@@ -140,7 +140,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
                     f"{getattr(variable, 'path', variable.name)} is {variable.dtype}")
         super().build(var_list)
         self._moments = {
-            name: self.add_optimizer_variables(var_list, f"moment_{name}")
+            name: self.add_optimizer_variables(var_list, _MOMENT_PREFIX + name)
             for name in self.rule.moments
         }
 
@@ -148,9 +148,11 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         """Keras's, except that a float16 or bfloat16 variable's moments are float32.
 
         In bfloat16 an average's increment (1 − β)·g² is below its resolution once β is
-        past 0.99, so `v` would stop moving (and β = 0.999 itself rounds to 1).
+        past 0.99, so `v` would stop moving (and β = 0.999 itself rounds to 1). Only the
+        moments: Keras's base class makes its EMA averages and gradient accumulators here
+        too, and assigns between them and the variable in the variable's dtype.
         """
-        if not _is_half(reference_variable.dtype):
+        if not (_is_half(reference_variable.dtype) and (name or "").startswith(_MOMENT_PREFIX)):
             return super().add_variable_from_reference(reference_variable, name, initializer)
         path = getattr(reference_variable, "path", reference_variable.name)
         return self.add_variable(
@@ -186,6 +188,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             T=self.decay_steps,
             seed=self.seed,
             stream=index,
+            step=self.iterations,
         )
         step = lr * semantics.direction(self.rule.expr, inputs)
         # A rule that reads nothing per coordinate (`ld`, `2 * cd`) is one number. The
@@ -211,6 +214,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         """Keras's per-variable entry point (used under distribution strategies)."""
+        if isinstance(variable, keras.Variable):  # As Keras's own optimizers take it.
+            variable = variable.value
         index = self._get_variable_index(variable)
         self._compiled((index,))(
             [_dense(gradient)], [variable], tf.convert_to_tensor(learning_rate)
@@ -244,6 +249,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             }
         )
         return config
+
+
+_MOMENT_PREFIX = "moment_"  # Names the state variables of the rule's running averages.
 
 
 def _is_half(dtype) -> bool:

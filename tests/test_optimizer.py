@@ -287,6 +287,49 @@ def test_a_half_precision_weight_is_rounded_once(dtype, weight, gradient, learni
     assert float(expected[0]) != weight and np.isfinite(float(expected[0]))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("options", [
+    {"gradient_accumulation_steps": 2},
+    {"use_ema": True, "ema_overwrite_frequency": 1},
+    {"use_ema": True},
+])
+def test_half_precision_variables_take_keras_ema_and_gradient_accumulation(dtype, options):
+    """Keras makes its EMA averages and gradient accumulators through
+    `add_variable_from_reference` too, and assigns between them and the variable in its
+    dtype: only the rule's moments are float32 (all of them were, and both options failed
+    on a dtype mismatch)."""
+    results = {}
+    for name, make in [("rule", lambda: nos_tf.RuleOptimizer("g", learning_rate=0.125, **options)),
+                       ("sgd", lambda: keras.optimizers.SGD(0.125, **options))]:
+        variable = keras.Variable(np.ones(3), dtype=dtype)
+        optimizer = make()
+        for _ in range(2):
+            optimizer.apply_gradients([(tf.ones(3, dtype), variable)])
+        optimizer.finalize_variable_values([variable])
+        results[name] = np.asarray(tf.cast(variable, "float32"))
+    np.testing.assert_array_equal(results["rule"], results["sgd"])
+    assert not np.array_equal(results["rule"], np.ones(3))
+
+
+def test_random_operands_draw_anew_each_step_past_float32s_exact_integers():
+    """The step folded into the seeds is the integer iteration count: from 2**24 on a
+    float32 count gave two steps one seed, so `noise` repeated itself."""
+    values = run_from_step("noise", "float32", 2**24, 2, np.ones((2, 8), "float32"))[0]
+    draws = -np.diff(np.concatenate([np.zeros((1, 8)), values]), axis=0)
+    assert not np.array_equal(draws[0], draws[1])
+
+
+def test_update_step_takes_a_keras_variable_as_keras_optimizers_do():
+    variables = [keras.Variable(np.ones(3, "float32")) for _ in range(2)]
+    optimizers = [nos_tf.RuleOptimizer("m", learning_rate=0.1) for _ in range(2)]
+    for optimizer, variable in zip(optimizers, variables):
+        optimizer.build([variable])
+    optimizers[0].update_step(tf.ones(3), variables[0], 0.1)
+    optimizers[1].apply([tf.ones(3)], [variables[1]])
+    np.testing.assert_array_equal(variables[0].numpy(), variables[1].numpy())
+    assert not np.array_equal(variables[0].numpy(), np.ones(3))
+
+
 def test_decay_operands_need_decay_steps():
     with pytest.raises(ValueError, match="decay_steps"):
         nos_tf.RuleOptimizer("ld * g")

@@ -44,9 +44,12 @@ class Inputs:
         rule reads.
       t: updates done before this one (0 at the first update), a float scalar.
       T: decay steps for ld/cd/rd, or None when the rule has no decay operand.
-      seed: an int32 scalar tensor; with `t` it makes the random numbers stateless, so a
-        seeded run is reproducible and a restored optimizer draws the same numbers.
+      seed: an int32 scalar tensor; with the step it makes the random numbers stateless,
+        so a seeded run is reproducible and a restored optimizer draws the same numbers.
       stream: distinguishes variables (and their random nodes) that share the seed.
+      step: `t` as an integer tensor (the optimizer's iteration count), folded into the
+        random numbers' seeds; None: `t`'s value. A float32 `t` holds every integer only
+        up to 2**24, after which steps would share their random numbers.
     """
 
     g: tf.Tensor
@@ -56,6 +59,7 @@ class Inputs:
     T: float | None = None
     seed: tf.Tensor | int = 0
     stream: int = 0
+    step: tf.Tensor | None = None
     _draws: int = 0
 
     @property
@@ -80,8 +84,9 @@ class Inputs:
         self._draws += 1
         stream = self.stream * _STREAM_STRIDE + self._draws
         key = tf.stack([tf.cast(self.seed, tf.int32), tf.constant(stream, tf.int32)])
+        step = self.t if self.step is None else self.step
         return tf.random.experimental.stateless_fold_in(
-            key, tf.cast(self.t, tf.int32), alg=RANDOM_ALGORITHM
+            key, tf.cast(step, tf.int32), alg=RANDOM_ALGORITHM
         )
 
     def normal(self, stddev):
