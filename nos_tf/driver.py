@@ -75,12 +75,15 @@ class Search:
     """
 
     def __init__(self, store, run, searcher, executor, summaries, total, batch_size,
-                 summarized_through: int = 0):
-        """`summarized_through`: the last step of the run's TensorBoard summaries already
-        written (`last_summary_step`), which a resumed run does not write again."""
+                 summarized_through: dict[str, int] | None = None):
+        """`summarized_through`: the last step already written in the run's TensorBoard
+        folder of an evaluation's summaries (`EVALUATION_TAG`) and of an update's
+        (`UPDATE_TAG`), as `last_summary_steps` reads them; a resumed run does not write
+        them again. The two are apart: a run killed after a batch's last evaluation, before
+        its update, had written the one and not the other."""
         self.store, self.run, self.searcher, self.executor = store, run, searcher, executor
         self.summaries, self.total, self.batch_size = summaries, total, batch_size
-        self._summarized_through = summarized_through
+        self._summarized_through = dict(summarized_through or {})
         self.progress = Progress()
         self.step = 0
         self.asked = 0
@@ -219,16 +222,18 @@ class Search:
         batch.trials[index] = trial
         self._record(trial, trained_here)
 
-    def _summarize(self) -> bool:
-        """Whether this step's summaries are to be written: not twice on resume."""
-        return self.summaries is not None and self.progress.done > self._summarized_through
+    def _summarize(self, tag: str) -> bool:
+        """Whether this step's summaries of `tag`'s kind are to be written: not twice on
+        resume."""
+        return (self.summaries is not None
+                and self.progress.done > self._summarized_through.get(tag, 0))
 
     def _record(self, trial, trained_here: bool = False, log: bool = True) -> None:
         self.progress.record(trial, self.total, trained_here, log)
         self.unique_fingerprints.add(trial.fingerprint)
-        if self._summarize():
+        if self._summarize(EVALUATION_TAG):
             with self.summaries.as_default(step=self.progress.done):
-                tf.summary.scalar("reward", trial.result.reward)
+                tf.summary.scalar(EVALUATION_TAG, trial.result.reward)
                 tf.summary.scalar("best_reward", self.progress.best_reward)
                 tf.summary.scalar("unique_rules", len(self.unique_fingerprints))
                 tf.summary.scalar("cache_hits", self.progress.cache_hits)
@@ -243,9 +248,9 @@ class Search:
             ahead_trials=sorted({t.trial_id for b in self._batches for t in self._trials_of(b)}),
         )
         self.store.save_checkpoint(self.run.run_id, checkpoint.to_bytes(), self.step)
-        if self._summarize():
+        if self._summarize(UPDATE_TAG):
             with self.summaries.as_default(step=self.progress.done):
-                tf.summary.scalar("batch/mean_reward", sum(rewards) / len(rewards))
+                tf.summary.scalar(UPDATE_TAG, sum(rewards) / len(rewards))
                 for name, value in metrics.items():
                     tf.summary.scalar(f"searcher/{name}", value)
             self.summaries.flush()
@@ -258,7 +263,11 @@ class Search:
             self.store.trial(trial_id) for trial_id in in_flight]
 
 
-def summary_steps(logdir: str, tag: str = "reward") -> list[int]:
+EVALUATION_TAG = "reward"  # The first summary of each evaluation,
+UPDATE_TAG = "batch/mean_reward"  # and of each update.
+
+
+def summary_steps(logdir: str, tag: str = EVALUATION_TAG) -> list[int]:
     """The steps at which `tag` was written in `logdir`'s TensorBoard event files, up to
     a last record cut short (by a kill)."""
     steps = []
@@ -273,11 +282,17 @@ def summary_steps(logdir: str, tag: str = "reward") -> list[int]:
     return steps
 
 
-def last_summary_step(logdir: str, tag: str = "reward") -> int:
+def last_summary_step(logdir: str, tag: str = EVALUATION_TAG) -> int:
     """The last step at which `tag` was written in `logdir` (0: none). A resumed run
     replays the killed one's trials, in another order: written again, their steps showed
     two values each; what the killed process had not yet flushed is written once."""
     return max(summary_steps(logdir, tag), default=0)
+
+
+def last_summary_steps(logdir: str) -> dict[str, int]:
+    """`Search`'s `summarized_through`: the last step of an evaluation's summaries and of
+    an update's in `logdir`."""
+    return {tag: last_summary_step(logdir, tag) for tag in (EVALUATION_TAG, UPDATE_TAG)}
 
 
 @dataclasses.dataclass

@@ -333,7 +333,7 @@ def _run_search(config, searcher, made: list[str]) -> None:
             search = driver.Search(
                 store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,
                 _BATCH_SIZE.value,
-                summarized_through=driver.last_summary_step(logdir) if _RESUME.value else 0)
+                summarized_through=driver.last_summary_steps(logdir) if _RESUME.value else None)
             if _RESUME.value:
                 try:
                     search.resume()

@@ -340,14 +340,23 @@ class TwoWorkerExecutor:
                                        reward=reward, status="ok", lr=0.1))]
 
 
-def drive(path, executor, resume=False, total=24):
+def drive(path, executor, resume=False, total=24, logdir=None):
+    """A search of `total` rules in batches of 4, its TensorBoard summaries in `logdir`."""
     searcher = controller.make_searcher("ppo", rules.TokenSpace(2), seed=5, lstm_units=16)
+    summaries = None if logdir is None else tf.summary.create_file_writer(str(logdir))
     with store_lib.TrialStore(path) as store:
         run = store.run("r") if resume else store.start_run("r", "ppo", {})
-        search = Search(store, run, searcher, executor, None, total=total, batch_size=4)
-        if resume:
-            search.resume()
-        search.run_all()
+        search = Search(
+            store, run, searcher, executor, summaries, total=total, batch_size=4,
+            summarized_through=driver.last_summary_steps(str(logdir)) if resume and logdir
+            else None)
+        try:
+            if resume:
+                search.resume()
+            search.run_all()
+        finally:
+            if summaries is not None:
+                summaries.close()  # As the killed process's exit flushes it.
         return search
 
 
@@ -479,6 +488,31 @@ def test_a_search_killed_during_an_update_resumes_exactly(tmp_path, monkeypatch)
             case = (executor.__name__, killed_update)
             assert outcome(killed) == outcome(reference), case
             assert searcher_state(killed) == searcher_state(reference), case
+
+
+def test_a_search_killed_before_an_update_writes_its_summaries_on_resume(
+        tmp_path, monkeypatch):
+    """Killed after a batch's last evaluation, before its update: its evaluations'
+    summaries were written (flushed at exit), its update's were not. The resumed run redoes
+    the update at the same step; counted on the evaluations' last step, it skipped the
+    update's summaries, for good."""
+    original_tell = Search._tell
+
+    def tell(search, batch):
+        if search.step == 1:  # The second batch's update.
+            raise KeyboardInterrupt("killed before the update")
+        original_tell(search, batch)
+
+    path, logdir = tmp_path / "killed.sqlite", tmp_path / "tensorboard"
+    with monkeypatch.context() as patch:
+        patch.setattr(Search, "_tell", tell)
+        with pytest.raises(KeyboardInterrupt):
+            drive(path, OneWorkerExecutor(), total=16, logdir=logdir)
+    assert driver.summary_steps(str(logdir), driver.UPDATE_TAG) == [4]
+    assert driver.last_summary_step(str(logdir)) == 8
+    drive(path, OneWorkerExecutor(), resume=True, total=16, logdir=logdir)
+    assert sorted(driver.summary_steps(str(logdir), driver.UPDATE_TAG)) == [4, 8, 12, 16]
+    assert sorted(driver.summary_steps(str(logdir))) == list(range(1, 17))
 
 
 def test_summary_steps_read_up_to_a_record_a_kill_cut_short(tmp_path, caplog):
