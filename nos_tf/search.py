@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import socket
 import sys
 import time
 
@@ -324,7 +325,12 @@ def _run_search(config, searcher, made: list[str]) -> None:
             raise OSError(
                 f"cannot write TensorBoard summaries to {logdir}: {error.message}") from None
         if not _RESUME.value:
-            run = start_run(store, name, protocol)
+            try:
+                run = start_run(store, name, protocol)
+            except store_lib.StoreError:  # The name taken since its check, by another search.
+                summaries.close()
+                _take_back_event_files(logdir)  # That search's folder may hold its own.
+                raise
             store.claim_run(run)
             made_before_the_run, made[:] = made[:], []  # Kept with the run.
         continue_with = (f"continue it with --resume --run_name={run.name} "
@@ -375,20 +381,31 @@ def _take_back(made: list[str]) -> None:
 
     It runs as the search ends, on its way to report why: what it cannot remove is left,
     so that the report is not replaced by a traceback of the tidying."""
-    def remove(file):
-        with contextlib.suppress(OSError):  # Not there, or not ours to remove.
-            os.remove(file)
-
     for path in sorted(set(made), key=len, reverse=True):  # a folder after what it holds
         if os.path.isdir(path):
-            for name in os.listdir(path):
-                if name.startswith("events.out.tfevents."):
-                    remove(os.path.join(path, name))
+            _take_back_event_files(path)
             with contextlib.suppress(OSError):  # Not empty: something else was put there.
                 os.rmdir(path)
         elif os.path.isfile(path) and not _holds_a_run(path):  # A run: another search's.
             for side in ("", "-wal", "-shm", "-journal"):
-                remove(path + side)
+                _remove(path + side)
+
+
+def _take_back_event_files(folder: str) -> None:
+    """Removes the TensorBoard event files this process wrote in `folder`, and no other's:
+    two searches started at once under one run name both found its folder new, and the
+    one refused the name took the other's events away with its own. TensorFlow names the
+    file events.out.tfevents.<time>.<host>.<process id>.<n>.v2."""
+    own = f".{socket.gethostname()}.{os.getpid()}."
+    with contextlib.suppress(OSError):  # Not there: nothing of ours in it.
+        for name in os.listdir(folder):
+            if name.startswith("events.out.tfevents.") and own in name:
+                _remove(os.path.join(folder, name))
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):  # Not there, or not ours to remove.
+        os.remove(path)
 
 
 def _holds_a_run(path: str) -> bool:

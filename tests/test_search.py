@@ -235,16 +235,17 @@ def test_what_a_search_cannot_take_back_is_left_without_a_traceback(tmp_path):
     the refusal is os.remove's, replaced, in a process of its own (nos_tf.search's flags
     would clash with nos_tf.report's in this one)."""
     (tmp_path / "tb").mkdir()
-    (tmp_path / "tb" / "events.out.tfevents.1").write_text("")
-    (tmp_path / "tb" / "events.out.tfevents.2").write_text("")
     (tmp_path / "new.sqlite").write_text("")
     (tmp_path / "new.sqlite-wal").write_text("")
     tidy = textwrap.dedent("""
-        import os, sys
+        import os, socket, sys
         from nos_tf import search
+        own = f"events.out.tfevents.1.{socket.gethostname()}.{os.getpid()}.0.v2"
+        for name in (own, own.replace(".0.v2", ".1.v2")):  # This process's two files.
+            open(os.path.join(sys.argv[1], "tb", name), "w").close()
         remove = os.remove
         def refuse_some(path):  # The first events file and the store, not the rest.
-            if path.endswith((".1", ".sqlite")):
+            if path.endswith((".0.v2", ".sqlite")):
                 raise PermissionError(13, "Permission denied", path)
             remove(path)
         os.remove = refuse_some
@@ -253,7 +254,42 @@ def test_what_a_search_cannot_take_back_is_left_without_a_traceback(tmp_path):
     process = binaries.run_python(tidy, tmp_path)
     assert process.returncode == 0, process.stderr[-3000:]
     assert sorted(os.listdir(tmp_path)) == ["new.sqlite", "tb"]
-    assert os.listdir(tmp_path / "tb") == ["events.out.tfevents.1"]
+    [left] = os.listdir(tmp_path / "tb")
+    assert left.endswith(".0.v2")
+
+
+def test_a_search_refused_a_run_name_taken_meanwhile_leaves_the_other_runs_events(tmp_path):
+    """Two searches started at once under one name both find its TensorBoard folder new
+    and the name free; the one whose run is recorded second is refused. It took back every
+    events file in the folder and the folder with them: the other run's summaries. Here
+    the other search records the run, and writes its events file, while this one makes its
+    writer."""
+    race = textwrap.dedent("""
+        import os, sys
+        import tensorflow as tf
+        from absl import app
+        from nos_tf import search
+        from nos_tf import store as store_lib
+        store_path = sys.argv[1]
+        logdir = os.path.join(os.path.dirname(store_path), "tensorboard", "x")
+        make_writer = tf.summary.create_file_writer
+        def the_other_search_first(path, *args, **kwargs):
+            os.makedirs(path)
+            open(os.path.join(path, "events.out.tfevents.1.otherhost.1.0.v2"), "w").close()
+            with store_lib.TrialStore(store_path) as store:
+                store.start_run("x", "ppo", {})
+            return make_writer(path, *args, **kwargs)
+        tf.summary.create_file_writer = the_other_search_first
+        app.run(search.main, argv=["search", *sys.argv[2:]])
+    """)
+    path = tmp_path / "search.sqlite"
+    process = binaries.run_python(race, path, *search_args(path, "--run_name=x"))
+    assert process.returncode == 1
+    assert "run 'x' already exists" in process.stderr, process.stderr[-3000:]
+    assert "Traceback" not in process.stderr
+    assert os.listdir(tmp_path / "tensorboard" / "x") == ["events.out.tfevents.1.otherhost.1.0.v2"]
+    with store_lib.TrialStore(path) as store:
+        assert [run.name for run in store.runs()] == ["x"]
 
 
 def test_ctrl_c_says_how_to_continue(tmp_path):
