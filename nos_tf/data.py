@@ -13,7 +13,8 @@ Datasets:
   ``dataset-fashion-mnist`` package, else the Keras download cache, else TFDS (which
   downloads where there is internet). ``data_dir``, when given, is the only place looked
   in (its IDX files, else a TFDS dataset there): what a user names explicitly is never
-  passed over for what the system has.
+  passed over for what the system has. The IDX files and TFDS order the examples
+  differently, so the validation split depends on which is read (`source_of`).
 - ``digits`` — scikit-learn's bundled 8×8 digits: tiny, for fast tests.
 
 A dataset that cannot be found offline raises `DataUnavailableError`, whose message says
@@ -49,6 +50,10 @@ _NETWORK_PROBE = ("storage.googleapis.com", 443)  # Where TFDS keeps its metadat
 _NETWORK_PROBE_TIMEOUT_S = 3.0
 
 
+IDX, TFDS = "idx", "tfds"
+"""The kinds of source of a dataset that has several (`source_of`)."""
+
+
 class DataUnavailableError(ValueError):
     """A dataset is neither on this machine nor downloadable from it."""
 
@@ -79,12 +84,29 @@ class ImageData:
     origin: str = ""
 
 
+def source_of(name: str, data_dir: str | None = None) -> str | None:
+    """The kind of source `load_images(name, data_dir)` reads on this machine, for a
+    dataset that has several: fashion_mnist's IDX files (`IDX`: Debian's, the Keras
+    cache's or `data_dir`'s) or TFDS (`TFDS`). None for a dataset with one source.
+
+    The validation split is drawn from the order of the training examples, and TFDS
+    shuffles them as it prepares a dataset: the same seed holds out other examples from
+    each source. The kind is so part of what a reward means (the proxy protocol), and a
+    machine that would read the other one is to read this one (`load_images`'s `source`)
+    or none.
+    """
+    if name != "fashion_mnist":
+        return None
+    return IDX if _fashion_mnist_idx_files(data_dir)[0] else TFDS
+
+
 def load_images(
     name: str,
     data_dir: str | None = None,
     validation_examples: int | None = None,
     train_examples: int | None = None,
     seed: int = 0,
+    source: str | None = None,
 ) -> ImageData:
     """Loads dataset `name` and holds out a validation set from its training split.
 
@@ -96,15 +118,25 @@ def load_images(
         None holds out a tenth of it (5,000 of CIFAR-10's 50,000, as is customary).
       train_examples: keep only this many of the remaining training examples (None: all).
       seed: chooses which examples go to validation and which training ones are kept.
+      source: for a dataset with several kinds of source (`source_of`), the one to read
+        (the others are not looked in); None: the first found.
 
     Raises:
-      ValueError: unknown name, or split sizes the training split cannot hold.
-      DataUnavailableError: the dataset is not on this machine and cannot be downloaded.
+      ValueError: unknown name, or split sizes the training split cannot hold, or a
+        source `name` does not have.
+      DataUnavailableError: the dataset is not on this machine and cannot be downloaded,
+        or not from `source`.
     """
     if name not in _LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_LOADERS)}")
+    if source is not None and source_of(name) is None:
+        raise ValueError(f"{name} has one source; source={source!r} must be None")
+    if source not in (None, IDX, TFDS):
+        raise ValueError(f"unknown source {source!r} of {name}; choose {IDX!r} or {TFDS!r}")
     check_data_dir(data_dir)
-    (train_x, train_y), test, num_classes, origin = _LOADERS[name](data_dir)
+    loader = _LOADERS[name]
+    (train_x, train_y), test, num_classes, origin = (
+        loader(data_dir) if source is None else loader(data_dir, source))
     logging.info("%s: %s", name, origin)
     available = len(train_x)
     if available < 2:
@@ -256,14 +288,45 @@ def _load_digits(data_dir):
     return (train_x, train_y), (test_x, test_y), 10, "scikit-learn's bundled digits"
 
 
-def _load_fashion_mnist(data_dir):
+def _load_fashion_mnist(data_dir, source=None):
     """Reads the IDX files in `data_dir`, else a TFDS dataset there; without a `data_dir`,
-    Debian's IDX files, else the Keras cache's, else TFDS's default data dir.
+    Debian's IDX files, else the Keras cache's, else TFDS's default data dir. A `source`
+    (`IDX` or `TFDS`) keeps to that kind.
 
     Once `data_dir` is given nothing else is looked in: Debian's copy would replace, unsaid,
     the data the user named (even a TFDS Fashion-MNIST there, which Debian's IDX files
-    would come before). A `data_dir` with only some of the IDX files is an error naming
-    those missing, not a directory without them.
+    would come before).
+    """
+    paths, directory, idx_dirs = _fashion_mnist_idx_files(data_dir)
+    how_to_give_idx_files = (
+        "install Debian's IDX files with `apt-get install dataset-fashion-mnist`"
+        + (" and name no data directory" if data_dir else "")
+        + ", or pass --data_dir=DIR with train-images-idx3-ubyte.gz, "
+        "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
+        "t10k-labels-idx1-ubyte.gz in DIR"
+    )
+    if paths and source != TFDS:
+        splits = {
+            split: _read_idx_split(images, labels, _FASHION_MNIST_CLASSES)
+            for split, (images, labels) in paths.items()
+        }
+        origin = f"IDX files in {directory}"
+        return splits["train"], splits["test"], _FASHION_MNIST_CLASSES, origin
+    if source == IDX:
+        raise DataUnavailableError(
+            f"fashion_mnist is to be read from its IDX files, and none are in "
+            f"{' or '.join(idx_dirs)}: the validation split was drawn from their order "
+            f"(TFDS's copy orders the examples otherwise, so holds out others); "
+            f"{how_to_give_idx_files}")
+    return _load_tfds("fashion_mnist", data_dir, offline_hint="or " + how_to_give_idx_files)
+
+
+def _fashion_mnist_idx_files(data_dir):
+    """Where `_load_fashion_mnist` finds the IDX files: ({split: (images path, labels
+    path)} or None, the folder holding them, the folders looked in).
+
+    A `data_dir` with only some of the IDX files is an error naming those missing, not a
+    directory without them.
     """
     if data_dir:
         idx_dirs = [data_dir]
@@ -272,28 +335,13 @@ def _load_fashion_mnist(data_dir):
     for directory in idx_dirs:
         paths, missing = _find_idx_files(directory, _FASHION_MNIST_FILES)
         if paths:
-            splits = {
-                split: _read_idx_split(images, labels, _FASHION_MNIST_CLASSES)
-                for split, (images, labels) in paths.items()
-            }
-            origin = f"IDX files in {directory}"
-            return splits["train"], splits["test"], _FASHION_MNIST_CLASSES, origin
+            return paths, directory, idx_dirs
         if data_dir and len(missing) < sum(map(len, _FASHION_MNIST_FILES.values())):
             raise DataIncompleteError(
                 f"{data_dir} holds some of Fashion-MNIST's IDX files but not "
                 f"{', '.join(missing)}: add them, or pass --data_dir=DIR where all four are"
             )
-    return _load_tfds(
-        "fashion_mnist",
-        data_dir,
-        offline_hint=(
-            "or install Debian's IDX files with `apt-get install dataset-fashion-mnist`"
-            + (" and name no data directory" if data_dir else "")
-            + ", or pass --data_dir=DIR with train-images-idx3-ubyte.gz, "
-            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
-            "t10k-labels-idx1-ubyte.gz in DIR"
-        ),
-    )
+    return None, None, idx_dirs
 
 
 def _load_cifar10(data_dir):

@@ -71,6 +71,11 @@ class ProxyConfig:
     Attributes:
       dataset: "cifar10" (the paper's), "fashion_mnist" or "digits" (`nos_tf.data`).
       data_dir: where the dataset lives (see `nos_tf.data.load_images`).
+      data_source: for a dataset with several kinds of source, the one read
+        (`nos_tf.data.source_of`: fashion_mnist's IDX files or TFDS, whose orders hold out
+        other validation examples); None: the first found. The binaries set it to the
+        kind their machine reads, so each worker of a search reads that one or refuses to
+        start.
       train_examples: training examples kept after holding out validation (None: all).
       validation_examples: held out from the training split for the reward (None: 10%).
       batch_size: the paper's 100.
@@ -114,6 +119,7 @@ class ProxyConfig:
 
     dataset: str = "fashion_mnist"
     data_dir: str | None = None
+    data_source: str | None = None
     train_examples: int | None = None
     validation_examples: int | None = None
     batch_size: int = 100
@@ -172,9 +178,12 @@ class ProxyConfig:
         `halving_validation_examples` is left out where no cut reads a subset: the runs
         are then ranked on the whole set, as they were before the field existed, so the
         protocols trial stores recorded then still match. Likewise `xla_updates` where it
-        is on, as every update was before it existed.
+        is on, as every update was before it existed, and `data_source` but TFDS's: the
+        stores that predate it were made on machines with Debian's IDX files.
         """
         fields = dataclasses.asdict(self)
+        if self.data_source != data_lib.TFDS:
+            del fields["data_source"]
         fields["learning_rates"] = list(self.learning_rates)
         if not self._cuts_read_a_subset():
             del fields["halving_validation_examples"]
@@ -348,6 +357,7 @@ class Evaluator:
             validation_examples=config.validation_examples,
             train_examples=config.train_examples,
             seed=config.seed,
+            source=config.data_source,
         )
         self._child = _ChildNetwork(self.data, config)
         self._results_by_fingerprint: dict[str, EvalResult] = {}

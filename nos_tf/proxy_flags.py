@@ -10,7 +10,7 @@ in flags/*.cfg set them for a machine size.
 
 from absl import flags
 
-from nos_tf import proxy
+from nos_tf import data, proxy
 
 _DEFAULTS = proxy.ProxyConfig()
 
@@ -117,13 +117,19 @@ def _learning_rates(texts: list[str]) -> tuple[float, ...]:
 def config_from_flags() -> proxy.ProxyConfig:
     """The ProxyConfig the parsed flags describe.
 
+    Its `data_source` is the kind of source this machine reads the dataset from
+    (`nos_tf.data.source_of`), which every evaluator of the config then keeps to.
+
     Raises:
       ValueError: a learning rate that is not a number, or an inconsistent protocol (the
-        flag validator finds both while parsing; this stays for values set afterwards).
+        flag validator finds both while parsing; this stays for values set afterwards);
+        a `--data_dir` with part of a dataset.
     """
+    data_dir = DATA_DIR.value or None  # `--data_dir=` (clearing a flagfile's): none
     return proxy.ProxyConfig(
         dataset=DATASET.value,
-        data_dir=DATA_DIR.value or None,  # `--data_dir=` (clearing a flagfile's): none
+        data_dir=data_dir,
+        data_source=data.source_of(DATASET.value, data_dir),
         train_examples=TRAIN_EXAMPLES.value,
         validation_examples=VALIDATION_EXAMPLES.value,
         batch_size=CHILD_BATCH_SIZE.value,

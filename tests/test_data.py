@@ -255,6 +255,38 @@ def test_the_source_used_is_said_and_tried_in_the_documented_order(
     assert data.load_images("digits").origin == "scikit-learn's bundled digits"
 
 
+def test_a_source_is_found_named_and_kept_to(tmp_path, no_system_fashion_mnist):
+    """IDX files and TFDS order the training examples otherwise (TFDS shuffles them as it
+    prepares a dataset), and the validation split is drawn from that order: a search keeps
+    to the kind its own machine reads (`source_of`), and a worker without it says so."""
+    both, tfds_only = tmp_path / "both", tmp_path / "tfds"
+    both.mkdir()
+    _write_fashion_mnist_idx(both)
+    for directory in (both, tfds_only):
+        _write_tfds(directory, "fashion_mnist", (28, 28, 1))
+    assert data.source_of("fashion_mnist", str(both)) == data.IDX
+    assert data.source_of("fashion_mnist", str(tfds_only)) == data.TFDS
+    assert data.source_of("fashion_mnist") == data.TFDS  # Neither Debian's nor Keras's.
+    assert data.source_of("digits") is None and data.source_of("cifar10") is None
+
+    def load(directory, source):
+        return data.load_images("fashion_mnist", data_dir=str(directory),
+                                validation_examples=10, source=source)
+
+    assert load(both, None).origin.startswith("IDX files")
+    assert load(both, data.IDX).origin.startswith("IDX files")
+    assert load(both, data.TFDS).origin.startswith("TFDS fashion_mnist")
+    with pytest.raises(data.DataUnavailableError,
+                       match=r"fashion_mnist is to be read from its IDX files, and none are "
+                             r"in .*tfds: the validation split .*`apt-get install "
+                             r"dataset-fashion-mnist` and name no data directory"):
+        load(tfds_only, data.IDX)
+    with pytest.raises(ValueError, match="digits has one source; source='tfds' must be None"):
+        data.load_images("digits", source=data.TFDS)
+    with pytest.raises(ValueError, match="unknown source 'keras' of fashion_mnist"):
+        load(both, "keras")
+
+
 def test_split_depends_on_seed_only(tmp_path, no_system_fashion_mnist):
     _write_fashion_mnist_idx(tmp_path)
 

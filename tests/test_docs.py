@@ -16,7 +16,7 @@ from absl.testing import flagsaver
 from nos_tf import data, proxy_flags, translation_data
 
 # ProxyConfig fields that say which data the proxy trains on, not how it trains.
-_DATA_FIELDS = {"dataset", "data_dir", "train_examples", "validation_examples"}
+_DATA_FIELDS = {"dataset", "data_dir", "data_source", "train_examples", "validation_examples"}
 
 
 def _readme_paragraph(start: str) -> str:

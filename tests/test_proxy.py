@@ -15,7 +15,7 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from nos_tf import proxy, proxy_flags
+from nos_tf import data, proxy, proxy_flags
 
 POWERSIGN = "g * exp(sign(g) * sign(m))"
 SMALL = proxy.ProxyConfig(
@@ -310,6 +310,27 @@ def test_an_empty_data_dir_flag_is_the_protocol_without_one():
         without = proxy_flags.config_from_flags().protocol()
         flags.FLAGS(["evaluate", "--data_dir="])
         assert proxy_flags.config_from_flags().protocol() == without
+
+
+def test_the_protocol_names_a_tfds_source_and_workers_keep_to_the_flags_source(
+        tmp_path, monkeypatch):
+    """The validation split depends on the order of the source's examples: the protocol
+    names TFDS's (stores made before the field read Debian's IDX files, and still match),
+    and an evaluator whose machine lacks the flags' source refuses to start."""
+    assert dataclasses.replace(SMALL, data_source="idx").protocol() == SMALL.protocol()
+    assert dataclasses.replace(SMALL, data_source="tfds").protocol() == {
+        **SMALL.protocol(), "data_source": "tfds"}
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
+    with flagsaver.flagsaver():
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["evaluate", "--dataset=fashion_mnist"])
+        config = proxy_flags.config_from_flags()
+        assert config.data_source == "tfds"
+        flags.FLAGS(["evaluate", "--dataset=digits"])
+        assert proxy_flags.config_from_flags().data_source is None
+    with pytest.raises(data.DataUnavailableError, match="to be read from its IDX files"):
+        proxy.Evaluator(dataclasses.replace(config, data_source="idx"))
 
 
 def test_scores_of_pruned_rates_say_they_had_less_training():

@@ -176,7 +176,7 @@ class NaiveReference:
         self.data = data.load_images(
             config.dataset, data_dir=config.data_dir,
             validation_examples=config.validation_examples,
-            train_examples=config.train_examples, seed=config.seed,
+            train_examples=config.train_examples, seed=config.seed, source=config.data_source,
         )
         self.steps_per_epoch = math.ceil(len(self.data.train[0]) / config.batch_size)
 
