@@ -274,8 +274,11 @@ def test_a_source_is_found_named_and_kept_to(tmp_path, no_system_fashion_mnist):
                                 validation_examples=10, source=source)
 
     assert load(both, None).origin.startswith("IDX files")
-    assert load(both, data.IDX).origin.startswith("IDX files")
-    assert load(both, data.TFDS).origin.startswith("TFDS fashion_mnist")
+    from_idx, from_tfds = load(both, data.IDX), load(both, data.TFDS)
+    assert from_idx.origin.startswith("IDX files")
+    assert from_tfds.origin.startswith("TFDS fashion_mnist")
+    # The same examples and seed; each source holds out others.
+    assert set(_example_ids(from_idx.validation[0])) != set(_example_ids(from_tfds.validation[0]))
     with pytest.raises(data.DataUnavailableError,
                        match=r"fashion_mnist is to be read from its IDX files, and none are "
                              r"in .*tfds: the validation split .*`apt-get install "
