@@ -574,6 +574,16 @@ def test_simplify(text, simplified):
     assert nos_tf.simplify(text) == result  # Text too, as screen and RuleOptimizer take.
 
 
+def test_simplify_does_not_lengthen_a_rule_past_what_the_parser_reads():
+    """Folded, `1 / 3` prints as 0.3333333322222222: a long rule tidied came out past
+    `MAX_RULE_LENGTH`, and its optimizer, saved, did not load."""
+    third = " + ".join(["g * (1 / 3)"] * 8)
+    rule = nos_tf.parse(" + ".join([f"({third})"] * 11))
+    assert len(str(rule)) <= syntax.MAX_RULE_LENGTH
+    assert nos_tf.simplify(rule) == rule
+    assert str(nos_tf.simplify("g * (1 / 3)")) == "g * 0.3333333322222222"
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 10**6), min_size=15, max_size=15))
 def test_simplify_keeps_fingerprint_of_controller_rules(seeds):

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from nos_tf.rules import semantics
+from nos_tf.rules import semantics, syntax
 from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand, walk
 from nos_tf.rules.rule import Rule, as_rule
 
@@ -107,7 +107,9 @@ def simplify(rule: Rule | str) -> Rule:
     constants folded.
 
     The result has the same fingerprint; where the rewrite would change behaviour (it
-    should not), the rule comes back unchanged.
+    should not), the rule comes back unchanged. So it does where the tidied text would be
+    longer than a rule may be (`syntax.MAX_RULE_LENGTH`: folded, `1 / 3` is
+    `0.3333333322222222`), which the parser, and so a saved optimizer, would not read back.
     """
     rule = as_rule(rule)
     expr = rule.expr
@@ -117,6 +119,7 @@ def simplify(rule: Rule | str) -> Rule:
             break
         expr = rewritten
     simplified = Rule(expr)
-    if simplified == rule or simplified.fingerprint() != rule.fingerprint():
+    if (simplified == rule or len(str(simplified)) > syntax.MAX_RULE_LENGTH
+            or simplified.fingerprint() != rule.fingerprint()):
         return rule
     return simplified
