@@ -547,7 +547,9 @@ def test_screen_takes_milliseconds():
     for text in DESIGN_EXAMPLES:
         nos_tf.screen(text)
     per_rule = (time.perf_counter() - start) / len(DESIGN_EXAMPLES)
-    assert per_rule < 1.0  # generous: milliseconds in practice; this catches a trained model
+    # Generous (milliseconds in practice; over 1 s once, beside four other processes on
+    # two cores): this catches a trained model, which takes tens of seconds.
+    assert per_rule < 5.0
 
 
 @pytest.mark.parametrize(
