@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nos_tf
-from nos_tf.rules import MAX_UNITS, TokenSpace, syntax, vocab
+from nos_tf.rules import MAX_UNITS, TokenSpace, semantics, syntax, vocab
 from nos_tf.rules.expr import BinOp, Call, Const, Operand, in_canonical_order
 from nos_tf.rules.tokens import operand_menu
 
@@ -372,6 +372,32 @@ def test_a_quotient_in_a_product_is_one_rule_in_any_order():
     assert len(set(fingerprints[text] for text in variants)) == 1
     assert fingerprints["adam * m / v"] == fingerprints["adam / v * m"]
     assert fingerprints["m / (v + 1) * exp(g) / y"] == fingerprints["exp(g) / y * m / (v + 1)"]
+
+
+@pytest.mark.parametrize("named, spelled_out", [
+    ("adam * g", "m / sqrt(v) * g"),
+    ("g2 * sqrt(2)", "g * g * sqrt(2)"),
+    ("rmsprop * exp(m)", "exp(m) * g / sqrt(v)"),
+    ("g3 * exp(m)", "g * g * g * exp(m)"),
+    ("g3 * g", "g2 * g2"),
+    ("-adam", "m / sqrt(v) * -1"),
+])
+def test_an_operand_spelled_out_is_the_operand(named, spelled_out):
+    """`adam` is `m / sqrt(v)` and `g2` is `g * g`, bit for bit; a rule that spelled one
+    out (the controller can write both) had another fingerprint (13 of 768 numbers hashed
+    differed for `adam * g`), and the search trained it again."""
+    assert nos_tf.parse(named).fingerprint() == nos_tf.parse(spelled_out).fingerprint()
+
+
+def test_each_spelled_out_operand_computes_the_operands_numbers():
+    """What `with_operands_named` rests on: the vocabulary's spellings compute its
+    operands bit for bit, on the probes."""
+    spelled = [spec for spec in vocab.OPERANDS.values() if spec.spelled_out is not None]
+    assert {spec.name for spec in spelled} == {"g2", "g3", "adam", "rmsprop"}
+    for spec in spelled:
+        np.testing.assert_array_equal(
+            semantics.run_on_probes(nos_tf.parse(spec.spelled_out).expr).directions,
+            semantics.run_on_probes(Operand(spec.name)).directions, err_msg=spec.name)
 
 
 def test_canonical_order_takes_negations_out_of_products():

@@ -55,7 +55,8 @@ Spearman 0.78 between the two reward lists. A results file's rows carry the prot
 this module's REVISION, a number raised whenever what a row measures changes (2: the
 evaluator's fused batch norm; 3: random operands drawn by Philox; 4: halving's cuts ranked
 on 1,000 validation images; 5: the evaluator's updates not XLA-compiled; 6: quotients
-in products fingerprinted as one rule, the current one). These figures are REVISION 4's,
+in products fingerprinted as one rule; 7: operands spelled out, such as `m / sqrt(v)`,
+fingerprinted as the operand, the current one). These figures are REVISION 4's,
 from rows of two sessions: the naive reference's halves and the rules the screen rejected
 were measured at REVISION 3, which measures the same for them; the 35 rules the
 evaluator trained were measured at REVISION 4, two processes pinned to one core each as
@@ -135,7 +136,7 @@ _PAPER_RULES = flags.DEFINE_list(
 
 _SHOW_DISAGREEMENTS = 5  # Rules listed at the end, those whose two rewards differ most.
 
-REVISION = 6
+REVISION = 7
 """What the code measures, beside the flags: bumped whenever the evaluator or the naive
 reference changes what a row holds (the screen, the child's layers, a lever), so that a
 results file's older rows are measured again rather than mixed with new ones.

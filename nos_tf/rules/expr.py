@@ -96,7 +96,7 @@ def in_canonical_order(expr: Expr) -> Expr:
     `**` is not associative: it stays as it is.
     """
     if _is_negation(expr) or isinstance(expr, BinOp) and expr.op in ("*", "/"):
-        factors, divisors, negations = _unsigned_quotient(expr)
+        factors, divisors, negations = unsigned_quotient(expr)
         factors = sorted((in_canonical_order(factor) for factor in factors), key=repr)
         product = factors[0]
         for factor in factors[1:]:
@@ -130,19 +130,19 @@ def _is_negation(expr: Expr) -> bool:
     return isinstance(expr, Call) and expr.name == "neg"
 
 
-def _unsigned_quotient(expr: Expr) -> tuple[list[Expr], list[Expr], int]:
+def unsigned_quotient(expr: Expr) -> tuple[list[Expr], list[Expr], int]:
     """The factors and divisors of a chain of `*`, `/` and negations, and how many
     negations stand among its factors: `-a * (b / c) * -d` → [a, b, d], [c], 2. A lone
     negation `-x` is the chain [x], [], 1."""
     if _is_negation(expr):
-        factors, divisors, negations = _unsigned_quotient(expr.arg)
+        factors, divisors, negations = unsigned_quotient(expr.arg)
         return factors, divisors, negations + 1
     if isinstance(expr, BinOp) and expr.op == "*":
-        left = _unsigned_quotient(expr.left)
-        right = _unsigned_quotient(expr.right)
+        left = unsigned_quotient(expr.left)
+        right = unsigned_quotient(expr.right)
         return left[0] + right[0], left[1] + right[1], left[2] + right[2]
     if isinstance(expr, BinOp) and expr.op == "/":
-        factors, divisors, negations = _unsigned_quotient(expr.left)
+        factors, divisors, negations = unsigned_quotient(expr.left)
         return factors, divisors + [expr.right], negations
     return [expr], [], 0
 

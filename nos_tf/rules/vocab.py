@@ -78,6 +78,9 @@ class OperandSpec:
       controller_forms: rule texts the controller may choose for this operand (the paper's
         menu: it offers sign(g) and four scalings of w, not the bare operands).
       needs_decay_steps: whether it reads T, the total number of updates.
+      spelled_out: the same numbers, bit for bit, as a product or quotient of other words
+        of the language (`m / sqrt(v)` for adam): the fingerprint counts a rule that
+        spells the operand out as one that names it, which the controller can write too.
     """
 
     name: str
@@ -86,6 +89,7 @@ class OperandSpec:
     moments: tuple[str, ...] = ()
     controller_forms: tuple[str, ...] | None = None
     needs_decay_steps: bool = False
+    spelled_out: str | None = None
 
     @property
     def forms(self) -> tuple[str, ...]:
@@ -139,8 +143,10 @@ OPERANDS: dict[str, OperandSpec] = {
     spec.name: spec
     for spec in (
         OperandSpec("g", "the gradient", lambda i: i.g, controller_forms=("g", "sign(g)")),
-        OperandSpec("g2", "the squared gradient g²", lambda i: i.g * i.g),
-        OperandSpec("g3", "the cubed gradient g³", lambda i: i.g * i.g * i.g),
+        OperandSpec("g2", "the squared gradient g²", lambda i: i.g * i.g,
+                    spelled_out="g * g"),
+        OperandSpec("g3", "the cubed gradient g³", lambda i: i.g * i.g * i.g,
+                    spelled_out="g * g * g"),
         OperandSpec(
             "m", "bias-corrected running average of g (β₁ = 0.9)", lambda i: i.m,
             moments=("m",), controller_forms=("m", "sign(m)"),
@@ -158,10 +164,12 @@ OPERANDS: dict[str, OperandSpec] = {
             controller_forms=("1e-4 * w", "1e-3 * w", "1e-2 * w", "1e-1 * w"),
         ),
         OperandSpec(
-            "adam", "Adam's update m / (√v + 1e-8)", _adam, moments=("m", "v")
+            "adam", "Adam's update m / (√v + 1e-8)", _adam, moments=("m", "v"),
+            spelled_out="m / sqrt(v)",
         ),
         OperandSpec(
-            "rmsprop", "RMSProp's update g / (√v + 1e-8)", _rmsprop, moments=("v",)
+            "rmsprop", "RMSProp's update g / (√v + 1e-8)", _rmsprop, moments=("v",),
+            spelled_out="g / sqrt(v)",
         ),
         OperandSpec(
             "noise", "Gaussian noise N(0, 0.01)",
