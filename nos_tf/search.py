@@ -38,7 +38,8 @@ import time
 
 from absl import app, flags, logging
 
-from nos_tf import controller, driver, executors, leaderboard, proxy, proxy_flags, rules
+from nos_tf import (controller, driver, executors, flag_checks, leaderboard, proxy, proxy_flags,
+                    rules)
 from nos_tf import store as store_lib
 
 flags.adopt_module_key_flags(proxy_flags)  # --help shows the proxy task's flags too.
@@ -55,7 +56,8 @@ _BATCH_SIZE = flags.DEFINE_integer(
 _UNITS = flags.DEFINE_integer(
     "units", 2, "Units per rule: each is b(u1(op1), u2(op2)), later units may use earlier.",
     lower_bound=1, upper_bound=rules.MAX_UNITS)
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the searcher (the proxy has its own).")
+_SEED = flags.DEFINE_integer(
+    "seed", 0, "Seed of the searcher (the proxy has its own).", lower_bound=0)
 _STORE = flags.DEFINE_string(
     "store", "runs/search.sqlite", "SQLite file of trials, runs and checkpoints.")
 _RUN_NAME = flags.DEFINE_string(
@@ -79,6 +81,8 @@ _GPUS_PER_WORKER = flags.DEFINE_float(
     "gpus_per_worker", 0.0, "GPUs each Ray worker holds.", lower_bound=0.0)
 _EVAL_TIMEOUT = flags.DEFINE_float(
     "eval_timeout", None, "Seconds before a Ray evaluation is cancelled (status timeout).")
+flag_checks.require_finite(_GPUS_PER_WORKER)
+flag_checks.require_finite(_CPUS_PER_WORKER, _EVAL_TIMEOUT, positive=True)
 _MAX_RETRIES = flags.DEFINE_integer(
     "max_retries", 2, "Retries of an evaluation whose Ray worker died (then status failed).",
     lower_bound=0)

@@ -54,6 +54,8 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
+from nos_tf import flag_checks
+
 # Flag names shared with other binaries (seed, epochs, data_dir, ...) carry a prefix here:
 # absl flags are process-wide, and tests import several binaries into one process.
 
@@ -330,8 +332,8 @@ flags.register_validator(
     "--gnmt_units must be even: the bidirectional first layer's two directions have half each")
 flags.register_validator("wrn_dropout", lambda rate: rate < 1, "--wrn_dropout must be below 1")
 flags.register_validator("gnmt_dropout", lambda rate: rate < 1, "--gnmt_dropout must be below 1")
-flags.register_validator("rosenbrock_tolerance", lambda tolerance: tolerance > 0,
-                         "--rosenbrock_tolerance must be positive")
+flag_checks.require_finite(_WEIGHT_DECAY, _LABEL_SMOOTHING, _CLIP_NORM, _LENGTH_PENALTY)
+flag_checks.require_finite(_TOLERANCE, positive=True)
 
 
 # ------------------------------------------------------------------------- the tasks ---

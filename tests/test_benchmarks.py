@@ -292,6 +292,7 @@ def test_searcher_hyperparameters_are_read_as_their_defaults_types():
     ("--functions=cube", "must name problems of"),
     ("--function_learning_rates=1e-3,fast", "must be positive numbers"),
     ("--batch_size=0", "0 is not a positive integer"),  # It looped forever.
+    ("--function_decades=nan", "must be a positive finite number"),  # Every rule scored 1.
 ])
 def test_search_efficiency_refuses_bad_flags_as_it_parses_them(flag, problem):
     from absl import flags

@@ -107,7 +107,9 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("stray", "error: unexpected arguments: stray"),
     ("--controller_learning_rate=-5e-3", "learning_rate must be positive and finite"),
     ("--entropy_weight=-1", "entropy_weight must be at least 0"),
-    ("--eval_timeout=-1", "--eval_timeout must be positive"),
+    ("--eval_timeout=-1", "--eval_timeout must be a positive finite number"),
+    ("--seed=-1", "--seed=-1: -1 is not a non-negative integer"),  # numpy's words, unnamed
+    ("--gpus_per_worker=nan", "--gpus_per_worker must be a finite number"),
     ("--max_retries=-3", "--max_retries=-3"),
     (f"--store={os.devnull}/s.sqlite", "cannot make the folder of --store=/dev/null/s.sqlite"),
     ("--store=", "a trial store is a file: '' would be a database in memory"),

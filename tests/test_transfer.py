@@ -309,7 +309,11 @@ def test_an_optimizer_that_fails_keeps_those_that_finished(tmp_path, monkeypatch
     ("encoder_layers", 0), ("decoder_layers", 0), ("gnmt_dropout", 1.0),
     ("wrn_dropout", -0.1), ("clip_norm", -1.0), ("length_penalty", -0.5),
     ("rosenbrock_tolerance", 0.0), ("gnmt_embedding_dim", 0), ("gnmt_embedding_dim", -4),
-    ("gnmt_residual_from", 1)])
+    ("gnmt_residual_from", 1),
+    # absl's bounds let nan through, and inf past a lower bound: these failed as Keras's
+    # refusal of an optimizer argument (weight decay's `l2`), or clipped nothing.
+    ("weight_decay", math.nan), ("weight_decay", math.inf), ("label_smoothing", math.nan),
+    ("clip_norm", math.nan), ("length_penalty", math.nan), ("rosenbrock_tolerance", math.inf)])
 def test_impossible_model_flags_are_refused_as_they_are_parsed(name, value):
     """Not after the data has loaded, as each optimizer's error in turn (a seed past
     int32 failed only the rule optimizers, after the Keras ones had trained)."""

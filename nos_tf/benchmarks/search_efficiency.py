@@ -70,7 +70,7 @@ import tensorflow as tf
 from absl import app, flags
 
 import nos_tf
-from nos_tf import controller, proxy, proxy_flags
+from nos_tf import controller, flag_checks, proxy, proxy_flags
 
 _REWARD = flags.DEFINE_enum(
     "reward", "functions", ["functions", "proxy"],
@@ -111,6 +111,7 @@ _FUNCTION_LEARNING_RATES = flags.DEFINE_list(
 _FUNCTION_DECADES = flags.DEFINE_float(
     "function_decades", 12.0,
     "Orders of magnitude of loss reduction that score 1 (functions).")
+flag_checks.require_finite(_FUNCTION_DECADES, positive=True)
 
 ADAM = "adam"
 
