@@ -270,8 +270,12 @@ class RayExecutor(Executor):
         self._failed_starts = 0  # Replacements that failed to start, in a row.
         self._owns_ray = not self._ray.is_initialized()
         if self._owns_ray:
-            self._ray.init(address=address, include_dashboard=False,
-                           logging_level=logging.WARNING)
+            check_reachable(address)
+            try:
+                self._ray.init(address=address, include_dashboard=False,
+                               logging_level=logging.WARNING)
+            except ConnectionError as error:  # Ray's words name its own `--address` flag.
+                raise ConnectionError(f"no Ray cluster at address {address!r}: {error}") from None
         try:  # A failure from here on leaves no Ray instance nor actor of this one behind.
             self._check_resources(num_workers, cpus_per_worker, gpus_per_worker)
             self._actor_class = self._ray.remote(EvaluationWorker).options(
@@ -498,6 +502,27 @@ def make_executor(kind: str, evaluator_factory: Callable[[], Any], *,
                             "in-process evaluation cannot be interrupted", eval_timeout)
         return LocalExecutor(evaluator_factory)
     raise ValueError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTORS)}")
+
+
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(address: str | None, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Raises ConnectionError, at once, if nothing answers at a Ray cluster's `host:port`
+    (or `ray://host:port`): `ray.init` retries such an address without end, saying only
+    that it failed to reach its GCS (a search waited ten minutes before it was killed).
+    Other addresses ("auto", None: a local instance) are Ray's to find."""
+    if not address or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConnectionError(
+            f"cannot reach the Ray cluster at {address!r} ({error}): is `ray start --head` "
+            "running there, and is the port open to this machine?") from None
 
 
 def import_ray():

@@ -323,6 +323,21 @@ def test_ray_leaves_no_instance_behind_when_it_cannot_start_a_worker():
     assert "ray running: False" in process.stdout
 
 
+def test_a_cluster_address_where_nothing_answers_is_an_error_at_once():
+    """`ray.init` retried it without end (a search waited ten minutes, printing only that
+    it could not reach the GCS). Port 1 here refuses at once."""
+    import ray
+
+    assert not ray.is_initialized()
+    start = time.monotonic()
+    for address in ("127.0.0.1:1", "ray://127.0.0.1:1"):
+        with pytest.raises(ConnectionError,
+                           match=f"cannot reach the Ray cluster at '{address}' .*ray start"):
+            executors.RayExecutor(ScriptedEvaluator, address=address)
+    assert time.monotonic() - start < 2 * executors.RAY_CONNECT_TIMEOUT_S
+    assert not ray.is_initialized()
+
+
 def test_ray_rejects_a_worker_larger_than_the_cluster(ray_instance):
     with pytest.raises(ValueError, match="needs 1 CPUs and 1 GPUs.*has 2 CPUs and 0 GPUs"):
         executors.RayExecutor(ScriptedEvaluator, gpus_per_worker=1)
