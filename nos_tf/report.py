@@ -25,8 +25,8 @@ from nos_tf.store import EVALUATED, LeaderboardEntry, StoreError, TrialStore
 _STORE = flags.DEFINE_string("store", None, "Path of the trial store (SQLite) to report on.")
 _TOP = flags.DEFINE_integer("top", 20, "Number of rules on the leaderboard.", lower_bound=1)
 _OUTPUT = flags.DEFINE_string(
-    "output", None, "Where to write the progress plot (PNG); default: the store's path "
-    "with .png in place of its extension.")
+    "output", None, "Where to write the progress plot (PNG), or a folder to write it in; "
+    "default: the store's path with .png in place of its extension.")
 
 
 def format_leaderboard(entries: list[LeaderboardEntry]) -> str:
@@ -107,8 +107,9 @@ def plot_progress(store: TrialStore) -> Figure:
 
 
 def write_report(store_path: str, top: int, output: str | None = None) -> str:
-    """The report's text (leaderboard, runs); writes the plot to `output` (default: next to
-    the store). The store is only read, as it was at one instant: a search may be writing.
+    """The report's text (leaderboard, runs); writes the plot to `output` (a file, or a
+    folder to put it in; default: next to the store, named as it is). The store is only
+    read, as it was at one instant: a search may be writing.
 
     Raises:
       StoreError: `store_path` is not a trial store.
@@ -116,7 +117,10 @@ def write_report(store_path: str, top: int, output: str | None = None) -> str:
     """
     if not os.path.isfile(store_path):
         raise StoreError(f"no trial store at {store_path}")
-    output = output or os.path.splitext(store_path)[0] + ".png"
+    plot_name = os.path.splitext(os.path.basename(store_path))[0] + ".png"
+    output = output or os.path.join(os.path.dirname(store_path), plot_name)
+    if output.endswith(("/", os.sep)) or os.path.isdir(output):  # A folder: the plot in it.
+        output = os.path.join(output, plot_name)
     if not os.path.splitext(output)[1]:
         output += ".png"  # What matplotlib writes for a name without an extension.
     _check_image_format(output)

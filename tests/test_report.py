@@ -172,6 +172,16 @@ def test_a_plot_named_without_an_extension_is_a_png_said_where_it_is(store_path,
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_plot_given_a_folder_goes_in_it_named_as_the_store(store_path, tmp_path):
+    # `--output=runs/` printed runs/.png, and matplotlib wrote a hidden runs/.png.png.
+    name = os.path.splitext(os.path.basename(store_path))[0] + ".png"
+    for folder in (f"{tmp_path / 'new'}/", str(tmp_path)):
+        text = report.write_report(store_path, top=5, output=folder)
+        written = os.path.join(folder, name)
+        assert text.endswith(f"progress plot: {written}")
+        assert open(written, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def test_an_image_format_matplotlib_cannot_write_is_named(store_path, tmp_path):
     process = run_report(f"--store={store_path}", f"--output={tmp_path}/plot.txt")
     assert process.returncode != 0
