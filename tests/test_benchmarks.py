@@ -304,6 +304,16 @@ def test_search_efficiency_refuses_bad_flags_as_it_parses_them(flag, problem):
         flags.FLAGS([search_efficiency.__name__, flag])
 
 
+def test_a_benchmarks_usage_error_is_one_line():
+    """app.UsageError printed the module's docstring and every flag (190 lines) above it."""
+    process = binaries.run("nos_tf.benchmarks.throughput", "--num_rules=2", "--paper_rules=",
+                           "--num_shards=2", "--shard_index=5", timeout=300)
+    assert process.returncode == 1, process.stderr[-2000:]
+    assert process.stderr.splitlines()[-1] == (
+        "error: --shard_index=5 must be below --num_shards=2.")
+    assert "\nflags:\n" not in process.stderr and "Traceback" not in process.stderr
+
+
 def test_scaling_without_ray_says_how_to_install_it():
     process = binaries.run_without_ray("nos_tf.benchmarks.scaling", "--num_rules=1")
     assert process.returncode == 1, process.stderr[-2000:]

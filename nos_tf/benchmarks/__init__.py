@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Hashable
 
 import numpy as np
 import tensorflow as tf
+from absl import app
+
+
+def run_main(main: Callable[[list[str]], None]) -> None:
+    """`app.run(main)`, with an `app.UsageError` said in one line, as the other binaries
+    say theirs: absl printed the module's docstring and every flag above it (190 lines
+    for throughput's `--shard_index` past `--num_shards`)."""
+    def main_saying_usage_errors(argv):
+        try:
+            return main(argv)
+        except app.UsageError as error:
+            sys.exit(f"error: {error}")
+
+    app.run(main_saying_usage_errors)
 
 
 def interleaved_medians(

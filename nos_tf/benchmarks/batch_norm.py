@@ -19,7 +19,7 @@ from absl import app, flags
 
 import nos_tf
 from nos_tf import proxy
-from nos_tf.benchmarks import interleaved_medians
+from nos_tf.benchmarks import interleaved_medians, run_main
 from nos_tf.models import wrn
 from nos_tf.models.batch_norm import FusedBatchNormalization
 
@@ -85,4 +85,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

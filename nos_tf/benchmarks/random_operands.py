@@ -31,7 +31,7 @@ from absl import app, flags
 
 import nos_tf
 from nos_tf import proxy
-from nos_tf.benchmarks import interleaved_medians, optimizer_step
+from nos_tf.benchmarks import interleaved_medians, optimizer_step, run_main
 from nos_tf.rules import semantics
 
 _STEPS = flags.DEFINE_integer(
@@ -83,4 +83,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

@@ -39,6 +39,7 @@ from absl import app, flags
 
 import nos_tf
 from nos_tf import executors, proxy, proxy_flags
+from nos_tf.benchmarks import run_main
 
 _NUM_RULES = flags.DEFINE_integer(
     "num_rules", 16, f"How many of the {len(nos_tf.PAPER_RULES)} paper rules to evaluate.",
@@ -190,4 +191,4 @@ def main(argv):
               f"{'/'.join(sorted(statuses))}  {rule}")
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

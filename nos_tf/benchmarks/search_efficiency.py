@@ -71,6 +71,7 @@ from absl import app, flags
 
 import nos_tf
 from nos_tf import controller, flag_checks, proxy, proxy_flags
+from nos_tf.benchmarks import run_main
 
 _REWARD = flags.DEFINE_enum(
     "reward", "functions", ["functions", "proxy"],
@@ -468,4 +469,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl import app, flags
 
 import nos_tf
-from nos_tf.benchmarks import interleaved_medians, optimizer_step
+from nos_tf.benchmarks import interleaved_medians, optimizer_step, run_main
 
 _STEPS = flags.DEFINE_integer(
     "steps", 50, "Timed steps per contender per round.", lower_bound=1)
@@ -79,4 +79,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)

@@ -110,6 +110,7 @@ from scipy import stats
 
 import nos_tf
 from nos_tf import data, proxy, proxy_flags, rules
+from nos_tf.benchmarks import run_main
 
 flags.adopt_module_key_flags(proxy_flags)  # --help shows the protocol's flags too.
 
@@ -398,4 +399,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_main(main)
