@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import socket
 import sys
 import time
@@ -325,9 +326,9 @@ def _run_search(config, searcher, made: list[str]) -> None:
             made.extend(_not_made_yet(logdir))
         try:  # Before a new run is recorded, so a bad --logdir leaves nothing behind.
             summaries = tf.summary.create_file_writer(logdir)
-        except tf.errors.OpError as error:
-            raise OSError(
-                f"cannot write TensorBoard summaries to {logdir}: {error.message}") from None
+        except tf.errors.OpError as error:  # Its message wrapped in the op's internals.
+            reason = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:.*$", "", error.message)
+            raise OSError(f"cannot write TensorBoard summaries to {logdir}: {reason}") from None
         if not _RESUME.value:
             try:
                 run = start_run(store, name, protocol)
