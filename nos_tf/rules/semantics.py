@@ -17,7 +17,7 @@ from keras import ops
 
 from nos_tf.rules import syntax, vocab
 from nos_tf.rules.expr import (
-    BinOp, Call, Const, Expr, Operand, unsigned_quotient, in_canonical_order, walk)
+    BinOp, Call, Const, Expr, Operand, in_canonical_order, unsigned_quotient, walk)
 
 # Random streams: one per (variable, random node) pair and update step.
 _STREAM_STRIDE = 7919
