@@ -274,7 +274,6 @@ def test_a_search_refused_a_run_name_taken_meanwhile_leaves_the_other_runs_event
         from nos_tf import search
         from nos_tf import store as store_lib
         store_path = sys.argv[1]
-        logdir = os.path.join(os.path.dirname(store_path), "tensorboard", "x")
         make_writer = tf.summary.create_file_writer
         def the_other_search_first(path, *args, **kwargs):
             os.makedirs(path)
