@@ -224,7 +224,8 @@ class _Converter:
 
 
 def format_number(value: float) -> str:
-    """The shortest text that reads back as exactly this float: 2, 0.3, 1e-4."""
+    """The shortest text that reads back as exactly this float (2, 0.3, 1e-4), except that
+    a whole number below 1e16 is written out (100000, not 1e5), as rules have printed it."""
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
     # The fewest mantissa digits that read back exactly, written as <mantissa>e<exponent>.
