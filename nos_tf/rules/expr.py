@@ -95,15 +95,11 @@ def in_canonical_order(expr: Expr) -> Expr:
     added once, not twice), and a negation in it stays there (a / −b is not −(a / b)).
     `**` is not associative: it stays as it is.
     """
-    if _is_negation(expr) or isinstance(expr, BinOp) and expr.op in ("*", "/"):
+    if is_quotient(expr):
         factors, divisors, negations = unsigned_quotient(expr)
-        factors = sorted((in_canonical_order(factor) for factor in factors), key=repr)
-        product = factors[0]
-        for factor in factors[1:]:
-            product = BinOp("*", product, factor)
-        for divisor in sorted((in_canonical_order(divisor) for divisor in divisors), key=repr):
-            product = BinOp("/", product, divisor)
-        return Call("neg", product) if negations % 2 else product
+        return quotient(sorted((in_canonical_order(factor) for factor in factors), key=repr),
+                        sorted((in_canonical_order(divisor) for divisor in divisors), key=repr),
+                        negations)
     if isinstance(expr, Call):
         return Call(expr.name, in_canonical_order(expr.arg), expr.param)
     if not isinstance(expr, BinOp):
@@ -128,6 +124,23 @@ def in_canonical_order(expr: Expr) -> Expr:
 
 def _is_negation(expr: Expr) -> bool:
     return isinstance(expr, Call) and expr.name == "neg"
+
+
+def is_quotient(expr: Expr) -> bool:
+    """Whether `expr` is a chain of `*`, `/` and negations (`unsigned_quotient`'s)."""
+    return _is_negation(expr) or isinstance(expr, BinOp) and expr.op in ("*", "/")
+
+
+def quotient(factors: list[Expr], divisors: list[Expr], negations: int) -> Expr:
+    """The chain `unsigned_quotient` takes apart, put together in the order given: the
+    factors multiplied left to right, then divided by each divisor, negated once if
+    `negations` is odd."""
+    product = factors[0]
+    for factor in factors[1:]:
+        product = BinOp("*", product, factor)
+    for divisor in divisors:
+        product = BinOp("/", product, divisor)
+    return Call("neg", product) if negations % 2 else product
 
 
 def unsigned_quotient(expr: Expr) -> tuple[list[Expr], list[Expr], int]:

@@ -17,7 +17,8 @@ from keras import ops
 
 from nos_tf.rules import syntax, vocab
 from nos_tf.rules.expr import (
-    BinOp, Call, Const, Expr, Operand, in_canonical_order, unsigned_quotient, walk)
+    BinOp, Call, Const, Expr, Operand, in_canonical_order, is_quotient, quotient, unsigned_quotient,
+    walk)
 
 # Random streams: one per (variable, random node) pair and update step.
 _STREAM_STRIDE = 7919
@@ -329,19 +330,13 @@ def with_operands_named(expr: Expr) -> Expr:
     order, the same numbers; in their own orders the last bits differed, and the
     fingerprint split them (27 of 828 such pairs among one-unit rules).
     """
-    if (isinstance(expr, Call) and expr.name == "neg"
-            or isinstance(expr, BinOp) and expr.op in ("*", "/")):
+    if is_quotient(expr):
         factors, divisors, negations = unsigned_quotient(expr)
         factors = [with_operands_named(factor) for factor in factors]
         divisors = [with_operands_named(divisor) for divisor in divisors]
         if len(factors) + len(divisors) > 1:
             factors, divisors = _named(factors, divisors)
-        product = factors[0]
-        for factor in factors[1:]:
-            product = BinOp("*", product, factor)
-        for divisor in divisors:
-            product = BinOp("/", product, divisor)
-        return Call("neg", product) if negations % 2 else product
+        return quotient(factors, divisors, negations)
     if isinstance(expr, Call):
         return Call(expr.name, with_operands_named(expr.arg), expr.param)
     if isinstance(expr, BinOp):
