@@ -51,7 +51,8 @@ _NETWORK_PROBE_TIMEOUT_S = 3.0
 
 
 IDX, TFDS = "idx", "tfds"
-"""The kinds of source of a dataset that has several (`source_of`)."""
+_KINDS_OF_SOURCE = {"fashion_mnist": (IDX, TFDS)}
+"""The kinds of source of each dataset that has several (`source_of`)."""
 
 
 class DataUnavailableError(ValueError):
@@ -95,7 +96,7 @@ def source_of(name: str, data_dir: str | None = None) -> str | None:
     machine that would read the other one is to read this one (`load_images`'s `source`)
     or none.
     """
-    if name != "fashion_mnist":
+    if name not in _KINDS_OF_SOURCE:
         return None
     return IDX if _fashion_mnist_idx_files(data_dir)[0] else TFDS
 
@@ -129,10 +130,11 @@ def load_images(
     """
     if name not in _LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(_LOADERS)}")
-    if source is not None and source_of(name) is None:
+    if source is not None and name not in _KINDS_OF_SOURCE:
         raise ValueError(f"{name} has one source; source={source!r} must be None")
-    if source not in (None, IDX, TFDS):
-        raise ValueError(f"unknown source {source!r} of {name}; choose {IDX!r} or {TFDS!r}")
+    if source not in (None, *_KINDS_OF_SOURCE.get(name, ())):
+        raise ValueError(f"unknown source {source!r} of {name}; choose "
+                         f"{' or '.join(map(repr, _KINDS_OF_SOURCE[name]))}")
     check_data_dir(data_dir)
     loader = _LOADERS[name]
     (train_x, train_y), test, num_classes, origin = (
