@@ -170,6 +170,18 @@ class ProxyConfig:
         if problems:
             raise ValueError("invalid ProxyConfig: " + "; ".join(problems))
 
+    def load_data(self) -> data_lib.ImageData:
+        """The data the protocol trains and scores on: the split its seed draws from the
+        kind of source it names."""
+        return data_lib.load_images(
+            self.dataset,
+            data_dir=self.data_dir,
+            validation_examples=self.validation_examples,
+            train_examples=self.train_examples,
+            seed=self.seed,
+            source=self.data_source,
+        )
+
     def protocol(self) -> dict:
         """Every field that can change a reward, JSON-ready: two configs give comparable
         rewards only if these are equal (the trial store shares results between runs by
@@ -351,14 +363,7 @@ class Evaluator:
 
     def __init__(self, config: ProxyConfig):
         self.config = config
-        self.data = data_lib.load_images(
-            config.dataset,
-            data_dir=config.data_dir,
-            validation_examples=config.validation_examples,
-            train_examples=config.train_examples,
-            seed=config.seed,
-            source=config.data_source,
-        )
+        self.data = config.load_data()
         self._child = _ChildNetwork(self.data, config)
         self._results_by_fingerprint: dict[str, EvalResult] = {}
 

@@ -175,11 +175,7 @@ class NaiveReference:
 
     def __init__(self, config: proxy.ProxyConfig):
         self.config = config
-        self.data = data.load_images(
-            config.dataset, data_dir=config.data_dir,
-            validation_examples=config.validation_examples,
-            train_examples=config.train_examples, seed=config.seed, source=config.data_source,
-        )
+        self.data = config.load_data()
         self.steps_per_epoch = math.ceil(len(self.data.train[0]) / config.batch_size)
 
     def _fit(self, rule: str, learning_rate: float, epochs: int) -> float:
