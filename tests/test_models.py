@@ -64,7 +64,8 @@ def test_augment_is_a_seeded_shifted_crop_or_its_mirror():
     image = tf.random.stateless_uniform((8, 8, 1), seed=(1, 2))
     crops = [wrn.augment(image, tf.constant([0, seed], tf.int64)) for seed in range(20)]
     assert all(crop.shape == (8, 8, 1) for crop in crops)
-    padded = np.pad(image.numpy(), ((4, 4), (4, 4), (0, 0)))
+    # Reflected, as the WRN paper pads (zeros bordered most crops with black).
+    padded = np.pad(image.numpy(), ((4, 4), (4, 4), (0, 0)), mode="reflect")
     windows = [padded[i:i + 8, j:j + 8] for i in range(9) for j in range(9)]
     windows += [window[:, ::-1] for window in windows]
     for crop in crops:
@@ -72,6 +73,50 @@ def test_augment_is_a_seeded_shifted_crop_or_its_mirror():
     assert len({crop.numpy().tobytes() for crop in crops}) > 5
     again = wrn.augment(image, tf.constant([0, 3], tf.int64))
     np.testing.assert_array_equal(again.numpy(), crops[3].numpy())
+
+
+def test_augmentation_draws_new_crops_and_flips_each_epoch():
+    # Eight copies of one image: an epoch's batch differs from the last only by the
+    # random draws (they were replayed, by position, every epoch).
+    image = tf.random.stateless_uniform((8, 8, 1), seed=(1, 2)).numpy()
+    pipeline = wrn.augmented_pipeline(np.stack([image] * 8), np.zeros(8, np.int32),
+                                      batch_size=8, seed=0)
+    first, second = ([images.numpy() for images, _ in pipeline] for _ in range(2))
+    assert not np.array_equal(first[0], second[0])
+    again = [images.numpy() for images, _ in wrn.augmented_pipeline(
+        np.stack([image] * 8), np.zeros(8, np.int32), batch_size=8, seed=0)]
+    np.testing.assert_array_equal(again[0], first[0])  # Still the seed's.
+
+
+def test_a_strided_convolution_and_its_shortcut_sample_the_same_pixels():
+    # Keras's padding="same" centred a stride-2 3x3 window on odd pixels (it pads an even
+    # input after, not before), its block's 1x1 shortcut on even ones.
+    impulse = np.zeros((1, 8, 8, 1), np.float32)
+    impulse[0, 2, 2, 0] = 1.0
+    inputs = keras.Input((8, 8, 1))
+    outputs = [wrn.convolution(1, size, strides=2)(inputs) for size in (3, 1)]
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):  # Each kernel reads its centre alone.
+            kernel = np.zeros(layer.kernel.shape, np.float32)
+            kernel[layer.kernel.shape[0] // 2, layer.kernel.shape[1] // 2] = 1.0
+            layer.kernel.assign(kernel)
+    three, one = model(impulse)
+    assert three.shape == one.shape == (1, 4, 4, 1)
+    assert np.argwhere(three.numpy()[0, ..., 0]).tolist() == [[1, 1]]
+    assert np.argwhere(one.numpy()[0, ..., 0]).tolist() == [[1, 1]]
+
+
+def test_wrn_training_cross_entropy_leaves_out_the_weight_decay_penalty():
+    # Keras's loss adds the penalty (at WRN-28-10's initialisation 5.0, against a
+    # cross-entropy of 2.3): the transfer curves showed the two summed.
+    images = data.load_images("digits", validation_examples=50, train_examples=100)
+    histories = [wrn.train_wide_resnet(
+        images, lambda rate, steps: keras.optimizers.SGD(rate), 0.0, depth=10, width=1,
+        weight_decay=decay, epochs=1, batch_size=50, augmentation=False, verbose=0,
+        evaluate_test=False).history for decay in (0.0, 0.5)]
+    assert histories[0]["cross_entropy"] == pytest.approx(histories[1]["cross_entropy"])
+    assert 1.0 < histories[0]["cross_entropy"][0] < 5.0  # About log(10) for 10 classes.
 
 
 def test_wrn_standardises_inputs_with_the_training_splits_channel_statistics(monkeypatch):
@@ -123,7 +168,7 @@ def test_tiny_wrn_learns_digits():
     # Without augmentation: 4-pixel shifts would wipe out most of an 8x8 digit.
     result = wrn.train_wide_resnet(images, build, 0.05, depth=10, width=1, epochs=3,
                                    batch_size=50, augmentation=False, verbose=0)
-    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert result.history["cross_entropy"][-1] < result.history["cross_entropy"][0]
     assert len(result.history["test_accuracy"]) == 3
     assert result.best_validation == max(result.history["validation_accuracy"])
     assert result.final_test == result.history["test_accuracy"][-1]
