@@ -462,7 +462,7 @@ class _WideResNetTask(_Task):
             cells=dict(zip(self.columns, _percent([
                 result.final_validation, result.final_test,
                 result.best_validation, result.best_test]))),
-            curves={"train loss": result.history["loss"],
+            curves={"train cross-entropy": result.history["cross_entropy"],
                     "validation accuracy %": _percent(result.history["validation_accuracy"]),
                     "test accuracy %": _percent(result.history["test_accuracy"])},
             # A diverged run's accuracy is chance's, which beat a slow rate's in a sweep.
@@ -485,6 +485,7 @@ class _TranslationTask(_Task):
     def __init__(self):
         from nos_tf import translation_data  # pylint: disable=import-outside-toplevel
 
+        translation_data.check_libraries(_TOKENIZER.value)
         self.corpus = translation_data.load_parallel_corpus(
             _TRANSLATION_DATA.value, _DIRECTION.value, data_dir=_DATA_DIR.value,
             max_words=_MAX_WORDS.value, train_pairs=_TRAIN_PAIRS.value,
@@ -561,7 +562,8 @@ class _TranslationTask(_Task):
 
 class _RosenbrockTask(_Task):
     name = "rosenbrock"
-    formats = {"final distance": "{:.2e}", "final value": "{:.2e}"}
+    # A run takes a fraction of a second: whole seconds would show 0 for every row.
+    formats = {"final distance": "{:.2e}", "final value": "{:.2e}", "seconds": "{:.2f}"}
 
     def __init__(self):
         self.start = _start_point(_START.value)
@@ -574,6 +576,12 @@ class _RosenbrockTask(_Task):
     @property
     def title(self):
         return f"Rosenbrock from {self.start}"
+
+    def note(self):
+        return (f"Steps to {_TOLERANCE.value:g}: the updates after which the Euclidean "
+                f"distance to the minimum (1, 1) stays within {_TOLERANCE.value:g} to the "
+                f"end of the {_STEPS.value} steps (a dash: never). Final value: f at the "
+                "last point.")
 
     def run(self, spec, learning_rate, sweep):
         from nos_tf.models import rosenbrock  # pylint: disable=import-outside-toplevel
@@ -797,7 +805,7 @@ def write_results(task: _Task, rows: list[dict], outcomes: dict[str, Outcome],
     learning rate) are nan, shown as a dash."""
     columns = ["optimizer", "learning rate", *task.columns, "seconds"]
     rows = [{**dict.fromkeys(columns, math.nan), **row} for row in rows]
-    formats = {"learning rate": "{:g}", **task.formats, "seconds": "{:.0f}"}
+    formats = {"learning rate": "{:g}", "seconds": "{:.0f}", **task.formats}
     stem = os.path.join(_OUTPUT_DIR.value, f"{task.name}_results")
     markdown = write_table(rows, columns, formats, stem, title, task.note())
     figures = task.write_figures(outcomes, _OUTPUT_DIR.value)
@@ -849,6 +857,8 @@ def main(argv):
         _exit_interrupted("no results were written")
     except ValueError as error:  # Data not there (DataUnavailableError), bad flag values.
         sys.exit(f"error: {_with_own_flag_names(str(error))}")
+    except ImportError as error:  # gnmt without the libraries of nos_tf's gnmt extra.
+        sys.exit(f"error: {error}")
 
     labels = [spec.label for spec in specs]
     outcomes, rows = {}, []
@@ -874,7 +884,7 @@ def main(argv):
             label = run_label(spec.label, rate, labels.count(spec.label) > 1, outcomes)
             outcomes[label] = outcome
             rows.append({"optimizer": label, "learning rate": rate, **outcome.cells,
-                         "seconds": round(seconds, 1)})
+                         "seconds": round(seconds, 2)})
             logging.info("%s done in %.0f s: %s", label, seconds,
                          format_cells(outcome.cells, task.formats))
         rows += task.reference_rows()

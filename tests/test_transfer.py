@@ -167,7 +167,14 @@ def test_rosenbrock_sweeps_rates_and_writes_table_and_plots(tmp_path):
     markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8").splitlines()
     assert markdown[0] == "## Rosenbrock from (-1.2, 1.0)"
     assert markdown[2].startswith("| optimizer | learning rate | steps to 0.1 |")
-    assert len(markdown) == 4 + 3
+    assert len(markdown) == 4 + 3 + 2
+    # What the steps count, under the table; seconds to the hundredth (a run takes a
+    # fraction of one: whole seconds showed 0 in every row).
+    assert markdown[-1] == ("Steps to 0.1: the updates after which the Euclidean distance "
+                            "to the minimum (1, 1) stays within 0.1 to the end of the 600 "
+                            "steps (a dash: never). Final value: f at the last point.")
+    assert all(re.fullmatch(r"\d+\.\d\d", line.split(" | ")[-1].rstrip(" |"))
+               for line in markdown[4:7])
     for png in ("rosenbrock_trajectories.png", "rosenbrock_curves.png"):
         assert (tmp_path / png).read_bytes()[:8] == PNG_MAGIC
 
