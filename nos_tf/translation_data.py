@@ -23,6 +23,7 @@ back into words first.
 
 import abc
 import dataclasses
+import importlib
 import math
 import os
 import random
@@ -376,6 +377,7 @@ class Tokenizer(abc.ABC):
 
     PADDING, UNKNOWN = "", "[UNK]"
     START, END = "<s>", "</s>"  # Never produced by `standardize`, which splits off < and >.
+    libraries: tuple[str, ...] = ()  # Modules of the gnmt extra it needs (`import_extra`).
 
     def __init__(self, max_tokens: int):
         if max_tokens < 5:
@@ -462,12 +464,11 @@ class WordPieceTokenizer(Tokenizer):
     """
 
     _SUFFIX = "##"  # Marks a piece that continues the word before it.
+    libraries = ("tensorflow_text",)
 
     def adapt(self, sentences: list[str]) -> "WordPieceTokenizer":
-        import tensorflow_text as text  # pylint: disable=import-outside-toplevel
-        from tensorflow_text.tools.wordpiece_vocab import (  # pylint: disable=import-outside-toplevel
-            bert_vocab_from_dataset as bert_vocab,
-        )
+        text = import_extra("tensorflow_text")
+        bert_vocab = import_extra("tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset")
 
         texts = tf.data.Dataset.from_tensor_slices(standardize(tf.constant(sentences)))
         pieces = bert_vocab.bert_vocab_from_dataset(
@@ -503,6 +504,26 @@ class WordPieceTokenizer(Tokenizer):
 TOKENIZERS = {"word": WordTokenizer, "wordpiece": WordPieceTokenizer}
 
 
+def import_extra(module: str):
+    """`module`, one of the libraries of nos_tf's `gnmt` extra, or an ImportError that says
+    how to install them: setup.py leaves them out of nos_tf's own requirements
+    (tensorflow-text has no wheel for some platforms TensorFlow has), so that a user of
+    RuleOptimizer does without them."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"GNMT translation needs {module.partition('.')[0]}: pip install 'nos_tf[gnmt]' "
+            "(in a checkout: pip install -e '.[gnmt]')") from None
+
+
+def check_libraries(tokenizer: str) -> None:
+    """Imports what translating with `tokenizer` (a key of `TOKENIZERS`) and scoring BLEU
+    need, so that a missing one is named before the data loads and tokenizers learn."""
+    for module in ("sacrebleu", *TOKENIZERS[tokenizer].libraries):
+        import_extra(module)
+
+
 def tokenize(sentences: list[str]) -> list[str]:
     """Sentences as the tokenizer sees them, every word kept: the BLEU references."""
     standardized = standardize(tf.constant(sentences)).numpy()
@@ -528,9 +549,7 @@ def lookup_translations(train: list[Pair], sources: list[str]) -> list[str]:
 
 def _bleu():
     """sacrebleu's BLEU on text `tokenize` made (lowercased, punctuation split off)."""
-    import sacrebleu  # pylint: disable=import-outside-toplevel
-
-    return sacrebleu.BLEU(tokenize="none", lowercase=True, force=True)
+    return import_extra("sacrebleu").BLEU(tokenize="none", lowercase=True, force=True)
 
 
 def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:

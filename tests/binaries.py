@@ -52,9 +52,10 @@ def run_python(code: str, *args, timeout: float = 300) -> subprocess.CompletedPr
                           cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
-def run_without_ray(module: str, *args, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Runs the binary as `run` does, in a Python where `import ray` fails: what a user
-    who installed nos_tf without the [ray] extra meets."""
-    main = (f"import sys; sys.modules['ray'] = None; from absl import app; "
+def run_without(missing: str, module: str, *args,
+                timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs the binary as `run` does, in a Python where `import <missing>` fails: what a
+    user who installed nos_tf without the extra that brings it meets."""
+    main = (f"import sys; sys.modules[{missing!r}] = None; from absl import app; "
             f"import {module} as binary; app.run(binary.main)")
     return run_python(main, *args, timeout=timeout)

@@ -315,7 +315,7 @@ def test_a_benchmarks_usage_error_is_one_line():
 
 
 def test_scaling_without_ray_says_how_to_install_it():
-    process = binaries.run_without_ray("nos_tf.benchmarks.scaling", "--num_rules=1")
+    process = binaries.run_without("ray", "nos_tf.benchmarks.scaling", "--num_rules=1")
     assert process.returncode == 1, process.stderr[-2000:]
     assert process.stderr.splitlines()[-1].startswith(
         "error: the ray executor needs Ray: pip install")

@@ -126,8 +126,8 @@ def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message)
 def test_the_ray_executor_without_ray_says_how_to_install_it(tmp_path):
     # What `pip install nos_tf` without the [ray] extra meets: it was an ImportError's
     # traceback, raised after the store had recorded an empty run.
-    process = binaries.run_without_ray(
-        "nos_tf.search", *search_args(tmp_path / "s.sqlite", "--executor=ray"))
+    process = binaries.run_without(
+        "ray", "nos_tf.search", *search_args(tmp_path / "s.sqlite", "--executor=ray"))
     assert process.returncode == 1, process.stderr[-2000:]
     assert process.stderr.splitlines()[-1].startswith(
         "error: the ray executor needs Ray: pip install")

@@ -1,0 +1,98 @@
+"""The presets of flags/, found from a checkout and from an installed package, and what
+setup.py installs."""
+
+import runpy
+import shutil
+import sys
+
+import binaries
+import pytest
+import setuptools
+
+from nos_tf import presets, translation_data
+
+PRESET_FILES = sorted(binaries.FLAGS_DIR.glob("*.cfg"))
+
+
+def _setup_arguments(monkeypatch) -> dict:
+    """The keyword arguments setup.py gives setuptools.setup, read without building."""
+    arguments = {}
+    monkeypatch.setattr(setuptools, "setup", arguments.update)
+    monkeypatch.chdir(binaries.REPO)  # Where pip runs it: data_files are relative to it.
+    runpy.run_path(str(binaries.REPO / "setup.py"))
+    return arguments
+
+
+def test_setup_installs_every_preset_where_presets_looks(monkeypatch):
+    # The wheel once held no flagfile: the README's `--flagfile=flags/cpu.cfg` had nothing
+    # to name outside a checkout.
+    (folder, files), = _setup_arguments(monkeypatch)["data_files"]
+    assert folder == presets.SHARE
+    assert files == [str(path.relative_to(binaries.REPO)) for path in PRESET_FILES]
+    assert all((binaries.REPO / file).is_file() for file in files)
+
+
+def test_setup_keeps_gnmts_libraries_in_an_extra(monkeypatch):
+    # tensorflow-text has no wheel for Windows: as a requirement it stopped `pip install
+    # nos_tf` there for a user who wants RuleOptimizer alone.
+    arguments = _setup_arguments(monkeypatch)
+    required = {requirement.split("[")[0] for requirement in arguments["install_requires"]}
+    gnmt = set(arguments["extras_require"]["gnmt"])
+    assert {"tensorflow-text", "sacrebleu"} <= gnmt
+    assert not gnmt & required
+    assert gnmt <= set(arguments["extras_require"]["test"])  # `make test` installs them.
+    assert arguments["version"] == __import__("nos_tf").__version__
+
+
+def test_presets_are_the_checkouts_flag_files():
+    assert presets.available() == {path.stem: str(path) for path in PRESET_FILES}
+    assert presets.path("cpu") == presets.path("cpu.cfg") == str(binaries.FLAGS_DIR / "cpu.cfg")
+
+
+def test_presets_of_an_installed_package_are_found_under_its_prefix(tmp_path, monkeypatch):
+    # What `pip install` leaves: no flags/ beside the package, the files under
+    # <prefix>/share/nos_tf/flags.
+    share = tmp_path / presets.SHARE
+    share.mkdir(parents=True)
+    shutil.copy(binaries.FLAGS_DIR / "smoke.cfg", share)
+    monkeypatch.setattr(presets, "__file__", str(tmp_path / "site" / "nos_tf" / "presets.py"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    assert presets.available() == {"smoke": str(share / "smoke.cfg")}
+    with pytest.raises(FileNotFoundError, match=r"no preset 'cpu': choose one of smoke$"):
+        presets.path("cpu")
+    shutil.rmtree(share)
+    with pytest.raises(FileNotFoundError, match=r"no presets found: looked in .*share"):
+        presets.path("smoke")
+
+
+def test_presets_binary_prints_a_path_to_pass_to_flagfile():
+    process = binaries.run("nos_tf.presets", "transfer_wrn_cpu")
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout == f"{binaries.FLAGS_DIR / 'transfer_wrn_cpu.cfg'}\n"
+    listed = binaries.run("nos_tf.presets")
+    assert [line.split() for line in listed.stdout.splitlines()] == [
+        [path.stem, str(path)] for path in PRESET_FILES]
+    unknown = binaries.run("nos_tf.presets", "cpus")
+    assert unknown.returncode == 1
+    assert unknown.stderr.splitlines()[-1].startswith("error: no preset 'cpus': choose one of ")
+
+
+@pytest.mark.parametrize("missing, tokenizer", [("tensorflow_text", "wordpiece"),
+                                                ("sacrebleu", "word")])
+def test_gnmt_without_its_extra_says_how_to_install_it(tmp_path, missing, tokenizer):
+    # Before the sentences load and the word pieces learn (a minute): at once, in one line.
+    process = binaries.run_without(
+        missing, "nos_tf.transfer", "--model=gnmt", f"--tokenizer={tokenizer}",
+        f"--output_dir={tmp_path}")
+    assert process.returncode == 1, process.stderr[-2000:]
+    assert process.stderr.splitlines()[-1] == (
+        f"error: GNMT translation needs {missing}: pip install 'nos_tf[gnmt]' "
+        "(in a checkout: pip install -e '.[gnmt]')")
+    assert "Traceback" not in process.stderr and "gnmt data" not in process.stderr
+
+
+def test_word_tokenizer_needs_no_tensorflow_text(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_text", None)
+    translation_data.check_libraries("word")
+    with pytest.raises(ImportError, match=r"needs tensorflow_text: pip install 'nos_tf\[gnmt\]'"):
+        translation_data.check_libraries("wordpiece")
