@@ -582,6 +582,8 @@ class PolicyGradientSearcher(Searcher):
         for _ in range(self.epochs):
             step_metrics = self._train_step(
                 tokens, proximal_log_probs, behaviour_weights, advantages_tensor)
+        log_probs_after, _ = self.policy(tokens)
+        update_metrics = self._update_size(log_probs_after - proximal_log_probs)
         if self._hyperparameters["avoid_repeats"]:
             told = [str(proposal.rule) for proposal in proposals]
             self._told_rules.update(told)
@@ -592,7 +594,16 @@ class PolicyGradientSearcher(Searcher):
         return {"mean_reward": float(np.mean(rewards)), "baseline": self.baseline,
                 "behaviour_weight_deviation": float(np.mean(np.abs(behaviour_weights - 1.0))),
                 "mean_abs_raw_advantage": float(np.mean(np.abs(raw_advantages))),
-                **{key: float(value) for key, value in step_metrics.items()}}
+                **{key: float(value) for key, value in step_metrics.items()},
+                **update_metrics}
+
+    def _update_size(self, log_ratio: tf.Tensor) -> dict[str, float]:
+        """How far the update moved the policy on the batch, from each sample's log-ratio
+        of its probability after the update over before: `approx_kl`, the estimate of
+        KL(before || after) that PPO implementations log (Spinning Up's, mean of -log
+        ratio), to read beside the learning rate. A step that far exceeds a few hundredths
+        is larger than PPO's clip assumes."""
+        return {"approx_kl": float(tf.reduce_mean(-log_ratio))}
 
     def _state(self):
         arrays = {f"policy_{i}": w for i, w in enumerate(self.policy.get_weights())}
@@ -647,6 +658,13 @@ class PPOSearcher(PolicyGradientSearcher):
     def _objective(self, ratio, advantages):
         clipped = tf.clip_by_value(ratio, 1.0 - self.clip_epsilon, 1.0 + self.clip_epsilon)
         return tf.minimum(ratio * advantages, clipped * advantages)
+
+    def _update_size(self, log_ratio):
+        """Adds `clip_fraction`: the share of the batch whose ratio the update left outside
+        [1 - clip_epsilon, 1 + clip_epsilon], where the clip no longer held it."""
+        beyond = tf.abs(tf.exp(log_ratio) - 1.0) > self.clip_epsilon
+        return {**super()._update_size(log_ratio),
+                "clip_fraction": float(tf.reduce_mean(tf.cast(beyond, tf.float32)))}
 
 
 SEARCHERS: dict[str, type[Searcher]] = {

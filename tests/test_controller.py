@@ -313,3 +313,22 @@ def test_a_state_saved_before_a_hyperparameter_existed_restores_as_it_was_saved(
         make("ppo", space).set_state(old_state.getvalue())
     with pytest.raises(ValueError, match="avoid_repeats: stored False, now True"):
         make("ppo", space, entropy_floor=0.0, avoid_repeats=True).set_state(old_state.getvalue())
+
+
+@pytest.mark.parametrize("name", ["ppo", "reinforce"])
+def test_tell_reports_how_far_the_update_moved_the_policy(name, space):
+    # PPO's usual diagnostics, read beside the learning rate: KL(before || after) on the
+    # batch, and for PPO the share of samples the update took beyond the clip.
+    searcher = make(name, space)
+    batch = searcher.ask(12)
+    tokens = np.array([proposal.tokens for proposal in batch], np.int32)
+    before = searcher.policy(tokens)[0].numpy()
+    metrics = searcher.tell(batch, [uses_sign_m(p.rule) + 0.1 * i for i, p in enumerate(batch)])
+    after = searcher.policy(tokens)[0].numpy()
+    assert metrics["approx_kl"] == pytest.approx(np.mean(before - after), abs=1e-5)
+    assert metrics["approx_kl"] > 0  # The update moved it.
+    if name == "ppo":
+        beyond = np.abs(np.exp(after - before) - 1.0) > searcher.clip_epsilon
+        assert metrics["clip_fraction"] == pytest.approx(beyond.mean())
+    else:
+        assert "clip_fraction" not in metrics
