@@ -107,9 +107,10 @@ def simplify(rule: Rule | str) -> Rule:
     constants folded.
 
     The result has the same fingerprint; where the rewrite would change behaviour (it
-    should not), the rule comes back unchanged. So it does where the tidied text would be
-    longer than a rule may be (`syntax.MAX_RULE_LENGTH`: folded, `1 / 3` is
-    `0.3333333322222222`), which the parser, and so a saved optimizer, would not read back.
+    should not), the rule comes back unchanged. So it does where the parser, and so a
+    saved optimizer, would not read the tidied text back: longer than a rule may be
+    (`syntax.MAX_RULE_LENGTH`: folded, `1 / 3` is `0.3333333322222222`), or a folded
+    number float32 cannot hold (`exp(100)`, 2.7e43, where the rule computes inf).
     """
     rule = as_rule(rule)
     expr = rule.expr
@@ -119,7 +120,10 @@ def simplify(rule: Rule | str) -> Rule:
             break
         expr = rewritten
     simplified = Rule(expr)
-    if (simplified == rule or len(str(simplified)) > syntax.MAX_RULE_LENGTH
-            or simplified.fingerprint() != rule.fingerprint()):
+    if simplified == rule or simplified.fingerprint() != rule.fingerprint():
+        return rule
+    try:
+        syntax.parse(str(simplified))
+    except syntax.RuleSyntaxError:
         return rule
     return simplified

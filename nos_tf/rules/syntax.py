@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import math
+import struct
 
 from nos_tf.rules import vocab
 from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand
@@ -191,10 +192,17 @@ class _Converter:
             raise self.error(f"expected a number or operand, got {value!r}", node)
         try:
             value = float(value)
+            # Rules compute in float32 (half-precision variables too): a number that
+            # float32 cannot hold would turn into inf or 0 only in the optimizer.
+            single = struct.unpack("f", struct.pack("f", value))[0]
         except OverflowError:
-            value = math.inf
-        if not math.isfinite(value):
-            raise self.error("number out of range", node)
+            single = math.inf
+        if not math.isfinite(single):
+            raise self.error("number out of range (float32, in which rules compute, holds "
+                             "up to 3.4e38)", node)
+        if single == 0.0 and value != 0.0:
+            raise self.error("number rounds to 0 in float32, in which rules compute "
+                             "(the smallest it holds is 1.4e-45)", node)
         return value
 
     def call(self, node: ast.Call, depth: int) -> Expr:
