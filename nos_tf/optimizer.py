@@ -24,7 +24,7 @@ from keras import ops
 from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 
 from nos_tf.rules import as_rule
-from nos_tf.rules import semantics
+from nos_tf.rules import semantics, vocab
 
 
 @keras.saving.register_keras_serializable(package="nos_tf")
@@ -143,6 +143,13 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             name: self.add_optimizer_variables(var_list, _MOMENT_PREFIX + name)
             for name in self.rule.moments
         }
+        # The δ of the rule's divisions, read from a variable: compiled, a constant δ
+        # was folded away (`semantics.Inputs.division_delta`). float64, so that each
+        # compute dtype casts it to its own nearest 1e-8, as it would the constant
+        # (Keras's Constant initializer would round it through float32 first).
+        self._division_delta = self.add_variable(
+            shape=(), initializer=lambda shape, dtype: tf.constant(vocab.DIVISION_DELTA, dtype),
+            dtype="float64", name="division_delta") if self.rule.divides else None
 
     def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
         """Keras's, except that a float16 or bfloat16 variable's moments are float32.
@@ -189,6 +196,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             seed=self.seed,
             stream=index,
             step=self.iterations,
+            division_delta=(vocab.DIVISION_DELTA if self._division_delta is None
+                            else ops.cast(self._division_delta, compute_dtype)),
         )
         step = lr * semantics.direction(self.rule.expr, inputs)
         # A rule that reads nothing per coordinate (`ld`, `2 * cd`) is one number. The

@@ -105,6 +105,27 @@ def test_state_only_for_the_moments_the_rule_reads():
     assert moment_variables("adam * exp(y)") == ["m", "v", "y"]
 
 
+def test_a_division_keeps_its_delta_when_the_update_is_compiled():
+    # Compiled (a tf.function, model.fit's, or XLA), a constant δ was folded away:
+    # (sign(g) - 1) + 1e-8 became sign(g) + (1e-8 - 1), which float32 rounds to
+    # sign(g) - 1, and the update divided by 0 where the screen (eager) saw 1e-8.
+    gradient = tf.constant([-0.5, 0.3, 0.0, 1e-3])
+    expected = -1e-3 * gradient.numpy() / (np.sign(gradient.numpy()) - 1 + np.float32(1e-8))
+    for jit_compile in (False, True):
+        for compiled in (False, True):
+            variable = tf.Variable(tf.zeros(4))
+            optimizer = nos_tf.RuleOptimizer("g / (sign(g) - 1)", learning_rate=1e-3,
+                                             jit_compile=jit_compile)
+            apply = lambda: optimizer.apply_gradients([(gradient, variable)])
+            (tf.function(apply) if compiled else apply)()
+            np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6)
+    deltas = [v for v in optimizer.variables if "division_delta" in v.name]
+    assert [float(v.numpy()) for v in deltas] == [1e-8]
+    unused = nos_tf.RuleOptimizer("g * m")
+    unused.build([variable])
+    assert not [v for v in unused.variables if "division_delta" in v.name]
+
+
 def test_seeded_randomness_is_reproducible():
     rule = "drop(g, 0.5) + noise_t * 0.1 + noise"
     same = [apply_steps(nos_tf.RuleOptimizer(rule, learning_rate=0.1, seed=3)) for _ in range(2)]

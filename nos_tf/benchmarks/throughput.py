@@ -56,7 +56,8 @@ this module's REVISION, a number raised whenever what a row measures changes (2:
 evaluator's fused batch norm; 3: random operands drawn by Philox; 4: halving's cuts ranked
 on 1,000 validation images; 5: the evaluator's updates not XLA-compiled; 6: quotients
 in products fingerprinted as one rule; 7: operands spelled out, such as `m / sqrt(v)`,
-fingerprinted as the operand, the current one). These figures are REVISION 4's,
+fingerprinted as the operand; 8: a division's δ kept from the graph optimizer's folding,
+so `g / (sign(g) - 1)` trains as it is screened, the current one). These figures are REVISION 4's,
 from rows of two sessions: the naive reference's halves and the rules the screen rejected
 were measured at REVISION 3, which measures the same for them; the 35 rules the
 evaluator trained were measured at REVISION 4, two processes pinned to one core each as
@@ -137,7 +138,7 @@ _PAPER_RULES = flags.DEFINE_list(
 
 _SHOW_DISAGREEMENTS = 5  # Rules listed at the end, those whose two rewards differ most.
 
-REVISION = 7
+REVISION = 8
 """What the code measures, beside the flags: bumped whenever the evaluator or the naive
 reference changes what a row holds (the screen, the child's layers, a lever), so that a
 results file's older rows are measured again rather than mixed with new ones.

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 
 from nos_tf.rules import semantics, syntax, vocab
-from nos_tf.rules.expr import Expr, Operand, walk
+from nos_tf.rules.expr import BinOp, Expr, Operand, walk
 
 
 def operand_names(expr: Expr) -> frozenset[str]:
@@ -42,6 +42,11 @@ class Rule:
     @property
     def needs_decay_steps(self) -> bool:
         return any(vocab.OPERANDS[name].needs_decay_steps for name in self.operands)
+
+    @functools.cached_property
+    def divides(self) -> bool:
+        """Whether the rule has a `/` (whose δ an optimizer keeps in a variable)."""
+        return any(isinstance(node, BinOp) and node.op == "/" for node in walk(self.expr))
 
     def fingerprint(self) -> str:
         """Behavioural hash (see `semantics.fingerprint_of`); cached per rule."""

@@ -53,6 +53,10 @@ class Inputs:
       step: `t` as an integer tensor (the optimizer's iteration count), folded into the
         random numbers' seeds; None: `t`'s value. A float32 `t` holds every integer only
         up to 2**24, after which steps would share their random numbers.
+      division_delta: the δ of `x / (y + δ)`. In a compiled update, a variable's value:
+        as a constant, TensorFlow's graph optimizer and XLA rewrite `(s - 1) + δ` as
+        `s + (δ - 1)`, which float32 rounds to `s - 1`, so that `g / (sign(g) - 1)` divided
+        by exactly 0 in training where the screen and fingerprints (eager) saw δ.
     """
 
     g: tf.Tensor
@@ -63,6 +67,7 @@ class Inputs:
     seed: tf.Tensor | int = 0
     stream: int = 0
     step: tf.Tensor | None = None
+    division_delta: tf.Tensor | float = vocab.DIVISION_DELTA
     _draws: int = 0
 
     @property

@@ -24,7 +24,8 @@ from typing import Callable
 
 from keras import ops
 
-# x / (y + DIVISION_DELTA): the paper's division, safe at y = 0.
+# x / (y + DIVISION_DELTA): the paper's division, safe at y = 0. Rules read it from
+# `Inputs.division_delta`, which an optimizer holds in a variable (see there).
 DIVISION_DELTA = 1e-8
 # The ε of the `adam` and `rmsprop` operands' denominators: TF1 Adam's default, added to
 # the bias-corrected √v̂ as Kingma & Ba write Adam. Not TF1's or Keras's RMSProp, which put
@@ -226,7 +227,7 @@ BINARIES: dict[str, BinarySpec] = {
         BinarySpec("-", "x − y", lambda i, x, y: x - y, precedence=1),
         BinarySpec("*", "x · y", lambda i, x, y: x * y, precedence=2),
         BinarySpec(
-            "/", "x / (y + 1e-8)", lambda i, x, y: x / (y + DIVISION_DELTA), precedence=2
+            "/", "x / (y + 1e-8)", lambda i, x, y: x / (y + i.division_delta), precedence=2
         ),
         BinarySpec(
             "**", "xʸ", lambda i, x, y: ops.power(x, y), precedence=4,
