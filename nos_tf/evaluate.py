@@ -88,7 +88,9 @@ def format_result(result: proxy.EvalResult) -> str:
 
 def format_summary(results_by_name: dict[str, list[proxy.EvalResult]]) -> str:
     """Best first: reward (mean ± std over seeds; an `error` is no reward and is left
-    out, its status shown), statuses, chosen lrs (in increasing order), mean seconds."""
+    out, its status shown), statuses, chosen lrs (in increasing order), mean seconds (the
+    evaluator builds and traces the child network once, in the first evaluation, which a
+    footnote says where there are several rows)."""
     rows = []
     for name, results in results_by_name.items():
         rewards = [r.reward for r in results if r.status != proxy.ERROR]
@@ -107,6 +109,10 @@ def format_summary(results_by_name: dict[str, list[proxy.EvalResult]]) -> str:
         lines.append(
             f"{reward} {spread:>8s}  {statuses:<9s} {lrs:<13s} {seconds:6.1f}  {name}"
         )
+    if len(rows) > 1:
+        first = next(iter(results_by_name))
+        lines.append(f"s: wall seconds an evaluation; {first}'s include building and "
+                     "tracing the child network, which every evaluation after reuses.")
     return "\n".join(lines)
 
 

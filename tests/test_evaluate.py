@@ -80,6 +80,9 @@ def test_the_summary_leaves_errors_out_of_the_mean_and_orders_rates_by_value():
         "m": [result(0.0, "error", None)]}).splitlines()
     assert summary[1].split() == ["0.7000", "0.1414", "error,ok", "1e-05,0.001,-", "0.0", "g"]
     assert summary[2].split() == ["-", "-", "error", "-", "0.0", "m"]
+    # The first scored pays for tracing: its seconds say so (it read as the slower rule).
+    assert summary[3] == ("s: wall seconds an evaluation; g's include building and tracing "
+                          "the child network, which every evaluation after reuses.")
 
 
 def test_the_last_seed_is_checked_before_the_first_trains():
