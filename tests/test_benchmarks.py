@@ -30,6 +30,7 @@ def test_search_efficiency_compares_ppo_with_random_search():
                         "over seeds): mean ")[1]
     assert "median " in closing and "target <= 0.5" in closing
     assert "distinct rules trained to tuned Adam, ppo / random: median " in closing
+    assert "\nsearches that reached tuned Adam: ppo " in out  # Beside the ratios.
 
     # Where no search reached the target, every one counts the budget: no 1.00 "ratio".
     process = run_benchmark("search_efficiency", "--seeds=1", "--first_seed=5",
@@ -99,6 +100,43 @@ def test_a_search_sampled_ahead_asks_each_batch_before_the_last_is_told(
                                        evaluations=10, batch_size=4,
                                        sampled_ahead=sampled_ahead)
     assert events == order and len(run.rewards) == 10
+
+
+def test_random_searchs_expected_evaluations_count_the_budget_as_its_mean_does():
+    from nos_tf.benchmarks import search_efficiency
+
+    # Against 1 / p, random search's own censored mean read as 0.91 of itself. An
+    # unreached search counts the budget: min(first hit, 240).
+    first_hits = np.random.default_rng(0).geometric(0.01, size=200_000)
+    assert np.minimum(first_hits, 240).mean() == pytest.approx(
+        search_efficiency.expected_to_target(0.01, 240), rel=0.005)
+    assert search_efficiency.expected_to_target(0.01, 240) == pytest.approx(91.0, abs=0.1)
+
+
+def test_interleaved_medians_waits_for_what_a_step_returns():
+    # On a GPU a tf.function returns once its kernels are queued: reading back what the
+    # step returns makes the time the kernels' own.
+    from nos_tf.benchmarks import interleaved_medians
+
+    read = []
+
+    class Result:
+        def numpy(self):
+            read.append(True)
+
+    interleaved_medians({"step": Result}, steps=2, rounds=2)
+    assert len(read) == 3 + 2 * 2  # The warm-up calls too.
+
+
+def test_step_times_rule_optimizer_with_and_without_its_own_xla_update():
+    process = run_benchmark("step", "--steps=1", "--rounds=1")
+    assert process.returncode == 0, process.stderr[-3000:]
+    rows = [line.split(maxsplit=1)[1].rsplit(maxsplit=2) for line in process.stdout.splitlines()
+            if line.lstrip().startswith(("tf.function", "jit_compile"))]
+    assert [name for name, _, _ in rows] == [
+        "fused ResourceApplyPowerSign", "RuleOptimizer(PowerSign rule)",
+        "the same, jit_compile=False", "keras Adam"] * 2
+    assert all(float(ms) > 0 for _, ms, _ in rows)
 
 
 def test_median_to_target_is_exact_under_censoring():
@@ -312,6 +350,17 @@ def test_a_benchmarks_usage_error_is_one_line():
     assert process.stderr.splitlines()[-1] == (
         "error: --shard_index=5 must be below --num_shards=2.")
     assert "\nflags:\n" not in process.stderr and "Traceback" not in process.stderr
+
+
+def test_scaling_compares_the_rewards_of_every_round():
+    # In a process of its own: scaling's flags share names with other benchmarks'.
+    process = binaries.run_python(
+        "from nos_tf.benchmarks import scaling\n"
+        "both = scaling.Timing(1, 2.0, 3.0, ['a', 'b']).add(scaling.Timing(1, 4.0, None, ['a', 'c']))\n"
+        "print(both.seconds, both.cpu_seconds, both.results)")
+    assert process.returncode == 0, process.stderr[-2000:]
+    # The second round's "c" was dropped: only the first round's rewards were compared.
+    assert process.stdout == "6.0 None ['a', 'b', 'a', 'c']\n"
 
 
 def test_scaling_without_ray_says_how_to_install_it():

@@ -31,24 +31,41 @@ def interleaved_medians(
 
     Each is called 3 times first (trace, compile, warm caches); then every round calls
     each contender `steps` times in turn, so that load on a shared, noisy machine falls
-    on all of them alike. A call must return when its work is done (a `tf.function` on
-    CPU does; return a value and wait for it otherwise).
+    on all of them alike. A call must return when its work is done: a tensor it returns
+    is read back (`.numpy()`), which waits for a GPU's queued kernels (a `tf.function`
+    returns once they are queued; on CPU, once they ran).
     """
+    def call(step):
+        result = step()
+        if hasattr(result, "numpy"):
+            result.numpy()
+
     for step in steps_by_key.values():
         for _ in range(3):
-            step()
+            call(step)
     times = {key: [] for key in steps_by_key}
     for _ in range(rounds):
         for key, step in steps_by_key.items():
             for _ in range(steps):
                 start = time.perf_counter()
-                step()
+                call(step)
                 times[key].append(time.perf_counter() - start)
     return {key: float(np.median(t)) for key, t in times.items()}
+
+
+def updated_element(variables) -> tf.Tensor:
+    """One number of the last variable, read after the updates before it: what a timed
+    step returns for `interleaved_medians` to wait on."""
+    return tf.reshape(variables[-1], [-1])[0]
 
 
 def optimizer_step(optimizer, variables, grads, jit_compile=False):
     """One `optimizer.apply(grads, variables)` as a `tf.function`, the way `model.fit`
     calls the optimizer; the optimizer is built on `variables` first."""
     optimizer.build(variables)
-    return tf.function(lambda: optimizer.apply(grads, variables), jit_compile=jit_compile)
+
+    def step():
+        optimizer.apply(grads, variables)
+        return updated_element(variables)
+
+    return tf.function(step, jit_compile=jit_compile)

@@ -68,13 +68,15 @@ class Timing:
     workers: int
     seconds: float  # Wall clock, first submit to last result.
     cpu_seconds: float | None  # CPU time of the processes that evaluated (None: remote).
-    results: list
+    results: list  # Each round's, one after the other, in the rules' order.
 
     def add(self, other: "Timing") -> "Timing":
-        """Both runs' times together (the rewards are the same each round; kept once)."""
+        """Both runs' times and results together: every round's rewards are compared
+        (a round that differed from the first went unseen when only the first was kept)."""
         cpu = (None if self.cpu_seconds is None or other.cpu_seconds is None
                else self.cpu_seconds + other.cpu_seconds)
-        return Timing(self.workers, self.seconds + other.seconds, cpu, self.results)
+        return Timing(self.workers, self.seconds + other.seconds, cpu,
+                      self.results + other.results)
 
 
 def timed_run(executor: executors.Executor, rules: list[str]) -> Timing:
@@ -184,7 +186,7 @@ def main(argv):
           f"on {len(os.sched_getaffinity(0))} CPUs")
     rewards = {name: [result.reward for result in run.results] for name, run in runs.items()}
     same = all(reward == rewards["local"] for reward in rewards.values())
-    print(f"same rewards from all three: {'yes' if same else 'no'}")
+    print(f"same rewards from all three, every round: {'yes' if same else 'no'}")
     for index, rule in enumerate(rules):
         statuses = {run.results[index].status for run in runs.values()}
         print(f"  {' '.join(f'{rewards[name][index]:.4f}' for name in runs)}  "

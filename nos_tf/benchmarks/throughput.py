@@ -154,7 +154,12 @@ too), and fingerprints read zero, tiny and large inputs (its cache may train a r
 revision 4 answered from it). The naive reference measures what revision 4 did.
 6: fingerprints order a quotient within a product canonically (`g * m / v` is
 `g / v * m`): the evaluator's cache may answer a rule that revision 5 trained. The naive
-reference measures what revision 5 did."""
+reference measures what revision 5 did.
+7: fingerprints name operands spelled out (`m / sqrt(v)` is `adam`, `g * g` is `g2`):
+the evaluator's cache may answer a rule that revision 6 trained.
+8: a division's δ is read from a variable, which the graph optimizer cannot fold away:
+rules such as `g / (sign(g) - 1)` divided by exactly 0 in training, both ways, and
+now train as they are screened."""
 
 flags.set_default(proxy_flags.TRAIN_EXAMPLES, 10_000)
 flags.set_default(proxy_flags.VALIDATION_EXAMPLES, 5_000)
