@@ -508,10 +508,13 @@ def import_extra(module: str):
     """`module`, one of the libraries of nos_tf's `gnmt` extra, or an ImportError that says
     how to install them: setup.py leaves them out of nos_tf's own requirements
     (tensorflow-text has no wheel for some platforms TensorFlow has), so that a user of
-    RuleOptimizer does without them."""
+    RuleOptimizer does without them. One installed but failing to import (a library it
+    lacks, a build for another TensorFlow) raises its own error."""
     try:
         return importlib.import_module(module)
-    except ImportError:
+    except ModuleNotFoundError as error:
+        if not error.name or not f"{module}.".startswith(f"{error.name}."):
+            raise  # Not `module` or a package above it that is missing.
         raise ImportError(
             f"GNMT translation needs {module.partition('.')[0]}: pip install 'nos_tf[gnmt]' "
             "(in a checkout: pip install -e '.[gnmt]')") from None
