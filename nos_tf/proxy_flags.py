@@ -46,7 +46,10 @@ EPOCHS = flags.DEFINE_integer(
 PROXY_SEED = flags.DEFINE_integer(
     "proxy_seed", _DEFAULTS.seed,
     "Seed of the proxy task: validation split, initial weights, batch order, the rule's "
-    "random operands. Same rule, seed and flags give the same reward.")
+    "random operands. Same rule, seed and flags give the same reward on one machine with "
+    "as many TensorFlow threads (a Ray worker has its --cpus_per_worker, the local "
+    "executor every core): another count sums in another order, and a close choice of "
+    "learning rate may go the other way.")
 SCREEN_RULES = flags.DEFINE_bool(
     "screen_rules", _DEFAULTS.screen_rules,
     "Reject rules that fail to build, ignore the gradient or are not descent directions "
