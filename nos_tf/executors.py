@@ -238,12 +238,13 @@ class RayExecutor(Executor):
     running past `eval_timeout` seconds is reported "timeout" and its actor killed and
     replaced. `ray.util.ActorPool` does neither, hence this small scheduler.
 
-    A worker whose evaluator cannot be built raises `WorkerStartupError` before any worker
-    has started (the configuration or the data is wrong). After that, a replacement's
-    failure to start is the machine's passing state (a GPU whose killed worker has not yet
-    let go of its memory, say): another is started, the evaluations waiting, unless more
-    than `max_retries` replacements fail in a row. `eval_timeout` bounds evaluations, not
-    the building of an evaluator.
+    A worker whose evaluator's constructor raises before any worker has started raises
+    `WorkerStartupError` (the configuration or the data is wrong). Otherwise a failed start
+    is the machine's passing state (a process killed while it loads the data, a GPU whose
+    killed worker has not yet let go of its memory): another is started, the evaluations
+    waiting, unless more than `max_retries` starts fail in a row. `eval_timeout` bounds
+    evaluations, not the building of an evaluator; a fresh worker's first evaluation
+    includes tracing the child network's steps, so allow it a margin.
     """
 
     def __init__(self, evaluator_factory: Callable[[], Any], *, address: str | None = None,
@@ -402,20 +403,25 @@ class RayExecutor(Executor):
     def _worker_died(self, worker: _Worker, error) -> list[tuple[Hashable, EvalResult]]:
         """Replaces a dead worker; retries its job, or reports it failed past max_retries.
 
-        Raises WorkerStartupError when the worker died building its evaluator, unless it
-        was a replacement (see the class docstring). Building it is all a worker does before
-        it is ready: whether its constructor raised or its process died in it (the machine
-        out of memory while the data loads), it counts as a failed start. (Ray's
+        Raises WorkerStartupError when the worker failed to build its evaluator more than
+        `max_retries` times in a row, or at once where its constructor raised before any
+        worker has started: the configuration is broken, and every worker would fail alike
+        (see the class docstring). Building it is all a worker does before it is ready:
+        whether its constructor raised or its process died in it (the machine out of memory
+        while the data loads, a node pre-empted), it counts as a failed start. (Ray's
         `actor_init_failed` tells only the first: a worker whose process died in its
-        constructor was replaced without end, the search waiting on it.)"""
+        constructor was replaced without end, the search waiting on it. And one such death
+        among the first workers, the others starting fine, ended the whole search.)"""
         if worker.ready_at is None:
             self._failed_starts += 1
-            if not self._any_started or self._failed_starts > self._max_retries:
+            raised = getattr(error, "actor_init_failed", False) or isinstance(
+                error, self._ray.exceptions.RayTaskError)
+            if (raised and not self._any_started) or self._failed_starts > self._max_retries:
                 raise WorkerStartupError(
                     f"the evaluator could not be created on a Ray worker: {error}") from error
-            logging.warning("a replacement worker could not build its evaluator (%d/%d in a "
-                            "row); starting another: %s", self._failed_starts,
-                            self._max_retries, _first_line(error))
+            logging.warning("a worker could not build its evaluator (%d/%d in a row); "
+                            "starting another: %s", self._failed_starts, self._max_retries,
+                            _first_line(error))
         job, elapsed = worker.job, _elapsed(worker.started_at)
         # One that had served jobs and died idle (a node lost) costs the job sent to it no
         # retry. One that died before serving any counts against the job: were every fresh
@@ -432,7 +438,9 @@ class RayExecutor(Executor):
             return []
         job.deaths += 1
         if job.deaths > self._max_retries:
-            reason = f"the worker died in each of {job.deaths} attempts; last: {_first_line(error)}"
+            attempts = (f"in each of {job.deaths} attempts" if job.deaths > 1
+                        else "in its only attempt (max_retries=0)")
+            reason = f"the worker died {attempts}; last: {_first_line(error)}"
             return [(job.key, _failure_result(job.rule_text, FAILED, reason, elapsed,
                                               worker.name or "ray"))]
         logging.warning("worker %s died evaluating %r; retrying on a fresh worker (%d/%d)",

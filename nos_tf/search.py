@@ -81,7 +81,9 @@ _CPUS_PER_WORKER = flags.DEFINE_float("cpus_per_worker", 1.0, "CPUs each Ray wor
 _GPUS_PER_WORKER = flags.DEFINE_float(
     "gpus_per_worker", 0.0, "GPUs each Ray worker holds.", lower_bound=0.0)
 _EVAL_TIMEOUT = flags.DEFINE_float(
-    "eval_timeout", None, "Seconds before a Ray evaluation is cancelled (status timeout).")
+    "eval_timeout", None, "Seconds before a Ray evaluation is cancelled (status timeout). A "
+    "fresh worker's first evaluation traces the child network's steps too (a replacement's "
+    "after a timeout as well): allow a margin over a rule's usual time.")
 flag_checks.require_finite(_GPUS_PER_WORKER)
 flag_checks.require_finite(_CPUS_PER_WORKER, _EVAL_TIMEOUT, positive=True)
 _MAX_RETRIES = flags.DEFINE_integer(

@@ -232,6 +232,20 @@ def test_ray_starts_another_worker_when_a_replacement_cannot_start(ray_instance,
     assert starts.read_text().count("start") == 3
 
 
+def test_ray_replaces_a_first_worker_whose_process_died_starting(ray_instance, tmp_path):
+    """A process killed while it builds its evaluator (pre-empted, out of memory), before
+    any worker has started, is a failed start to retry: it ended the whole search, as
+    a constructor that raises does (a broken configuration), whatever max_retries said."""
+    starts = tmp_path / "starts"
+    factory = functools.partial(ScriptedEvaluator, fail_start_number=1, starts_file=str(starts),
+                                die_to_fail=True)
+    with executors.RayExecutor(factory, num_workers=1, max_retries=1) as executor:
+        executor.submit("first", "first")
+        result = collect(executor, 1)["first"]
+    assert (result.status, result.reason) == ("ok", "call 1")
+    assert starts.read_text().count("start") == 2
+
+
 def test_ray_worker_that_died_idle_costs_the_next_rule_no_retry(ray_instance):
     """Nothing watches an idle worker: its death shows when a rule is sent to it. That rule
     did not kill it, so it goes to a fresh worker, even with no retries allowed."""
