@@ -33,8 +33,10 @@ import contextlib
 import functools
 import os
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 
 from absl import app, flags, logging
@@ -300,6 +302,7 @@ def _run_search(config, searcher, made: list[str]) -> None:
     # The executor starts next: flags it cannot serve (the local one with several
     # workers, Ray not installed, a cluster short of the resources asked for) end in one
     # line, with the store untouched.
+    _end_as_ctrl_c_on_sigterm()
     try:
         executor = executors.make_executor(
             _EXECUTOR.value, functools.partial(proxy.Evaluator, config),
@@ -308,10 +311,11 @@ def _run_search(config, searcher, made: list[str]) -> None:
             eval_timeout=_EVAL_TIMEOUT.value, max_retries=_MAX_RETRIES.value)
     except (ValueError, ImportError) as error:
         sys.exit(f"error: {error}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("\nInterrupted while the executor started; nothing was recorded.",
               file=sys.stderr)
-        sys.exit(130)
+        sys.exit(_exit_status(interrupt))
+    _end_as_ctrl_c_on_sigterm()
     with executor, store_lib.TrialStore(_STORE.value) as store:
         protocol = config.protocol()
         if _RESUME.value:
@@ -366,11 +370,35 @@ def _run_search(config, searcher, made: list[str]) -> None:
                          "the same command again.")
             sys.exit(f"error: {error}\nThe run is in the store; once that is fixed, "
                      f"{continue_with}")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             print(f"\nInterrupted. Every finished rule is in the store; {continue_with}",
                   file=sys.stderr)
-            sys.exit(130)
+            sys.exit(_exit_status(interrupt))
         print_leaderboard(store, run, _TOP.value)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's pre-emption, `kill`, `timeout`), ended as Ctrl-C ends the
+    search (what finished is in the store; how to continue is said), with the shell's
+    status for SIGTERM."""
+
+    exit_status = 128 + signal.SIGTERM
+
+
+def _end_as_ctrl_c_on_sigterm() -> None:
+    """Makes SIGTERM raise `Terminated`. Again once Ray has started: its driver installs
+    a handler of its own that printed a stack and exited with status 1, saying nothing of
+    the store."""
+    def terminate(signum, frame):
+        del signum, frame
+        raise Terminated()
+
+    if threading.current_thread() is threading.main_thread():  # Python's only place for it.
+        signal.signal(signal.SIGTERM, terminate)
+
+
+def _exit_status(interrupt: KeyboardInterrupt) -> int:
+    return getattr(interrupt, "exit_status", 130)  # 130: the shell's for SIGINT.
 
 
 def _not_made_yet(path: str) -> list[str]:

@@ -294,7 +294,10 @@ def test_a_search_refused_a_run_name_taken_meanwhile_leaves_the_other_runs_event
         assert [run.name for run in store.runs()] == ["x"]
 
 
-def test_ctrl_c_says_how_to_continue(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl_c", "sigterm"])
+def test_ctrl_c_and_sigterm_say_how_to_continue(tmp_path, signum, status):
+    # SIGTERM (a scheduler's pre-emption) ended the search without a word on the store.
     path = tmp_path / "search.sqlite"
     process = binaries.popen(
         "nos_tf.search", *search_args(path, "--run_name=i", "--seed=1", "--max_evaluations=200"),
@@ -305,12 +308,12 @@ def test_ctrl_c_says_how_to_continue(tmp_path):
             time.sleep(0.2)
             if path.exists() and finished_trials_or_none(path):
                 break
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, stderr[-3000:]
+    assert process.returncode == status, stderr[-3000:]
     assert "Interrupted. Every finished rule is in the store" in stderr
     assert "--resume --run_name=i" in stderr and "Traceback" not in stderr
 
