@@ -220,6 +220,13 @@ class _Worker:
     # idle (see `_worker_died`).
     alive_ref: Any = None
     jobs_done: int = 0
+    created_at: float = dataclasses.field(default_factory=time.monotonic)
+    start_reported: bool = False  # Whether a slow start was logged (`_report_slow_starts`).
+
+
+_SLOW_START_S = 120.0
+"""A worker not ready this long after its start is logged: the search, waiting on it,
+would otherwise say nothing (the cluster short of room for it, a node lost)."""
 
 
 class RayExecutor(Executor):
@@ -261,6 +268,7 @@ class RayExecutor(Executor):
         self._ray = import_ray()
         self._evaluator_factory = evaluator_factory
         self._num_threads = max(1, math.floor(cpus_per_worker))
+        self._cpus_per_worker = cpus_per_worker
         self._eval_timeout = eval_timeout
         self._max_retries = max_retries
         self.capacity = num_workers
@@ -306,10 +314,12 @@ class RayExecutor(Executor):
             refs = ([worker.result_ref for worker in busy]
                     + [worker.ready_ref for worker in waiting])
             wait_s = _seconds_until(poll_deadline,
-                                    *(self._deadline(worker) for worker in busy))
+                                    *(self._deadline(worker) for worker in busy),
+                                    *map(_slow_start_deadline, waiting))
             self._ray.wait(refs, num_returns=1, timeout=wait_s)
             finished, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
             finished = set(finished)
+            self._report_slow_starts([w for w in waiting if w.ready_ref not in finished])
             for worker in waiting:
                 if worker.ready_ref in finished:
                     self._mark_ready(worker)
@@ -330,10 +340,12 @@ class RayExecutor(Executor):
         """As `Executor` says; a worker that fails to start is replaced as `poll` does.
         Waits as long as the cluster has no room for a worker (an autoscaler's minutes)."""
         while waiting := [worker for worker in self._workers if worker.ready_at is None]:
-            ready, _ = self._ray.wait([worker.ready_ref for worker in waiting], num_returns=1)
+            ready, _ = self._ray.wait([worker.ready_ref for worker in waiting], num_returns=1,
+                                      timeout=_seconds_until(*map(_slow_start_deadline, waiting)))
             for worker in waiting:
                 if worker.ready_ref in ready:
                     self._mark_ready(worker)
+            self._report_slow_starts([w for w in waiting if w.ready_ref not in ready])
 
     def close(self) -> None:
         if self._closed:
@@ -373,6 +385,22 @@ class RayExecutor(Executor):
         if self._eval_timeout is None:
             return None
         return worker.started_at + self._eval_timeout
+
+    def _report_slow_starts(self, waiting: list[_Worker]) -> None:
+        """Logs, once each, the workers not ready `_SLOW_START_S` after their start."""
+        slow = [worker for worker in waiting
+                if not worker.start_reported and _passed(_slow_start_deadline(worker))]
+        if not slow:
+            return
+        for worker in slow:
+            worker.start_reported = True
+        ready = sum(worker.ready_at is not None for worker in self._workers)
+        free = self._ray.available_resources().get("CPU", 0)
+        logging.warning(
+            "%d worker(s) not started after %.0f s (%d of %d ready): building the evaluator, "
+            "or waiting for room on the cluster (a worker asks %g CPUs; %g are free)",
+            len(slow), _elapsed(slow[0].created_at), ready, self.capacity,
+            self._cpus_per_worker, free)
 
     def _mark_ready(self, worker: _Worker) -> None:
         """Makes the worker one that jobs are sent to, or replaces it if it died building
@@ -550,6 +578,11 @@ def _check(condition: bool, message: str) -> None:
 
 def _elapsed(since: float | None) -> float:
     return 0.0 if since is None else time.monotonic() - since
+
+
+def _slow_start_deadline(worker: _Worker) -> float | None:
+    """When a worker still not ready is reported (`RayExecutor._report_slow_starts`)."""
+    return None if worker.start_reported else worker.created_at + _SLOW_START_S
 
 
 def _passed(deadline: float | None) -> bool:

@@ -246,6 +246,22 @@ def test_ray_replaces_a_first_worker_whose_process_died_starting(ray_instance, t
     assert starts.read_text().count("start") == 2
 
 
+def test_ray_says_when_a_worker_is_slow_to_start(ray_instance, tmp_path, monkeypatch, caplog):
+    # A worker the cluster has no room for (a node lost) kept the search waiting in
+    # silence; here one slow to build its evaluator stands in for it.
+    monkeypatch.setattr(executors, "_SLOW_START_S", 1.0)
+    factory = functools.partial(ScriptedEvaluator, slow_start_number=1,
+                                starts_file=str(tmp_path / "starts"))
+    with caplog.at_level("WARNING"), executors.RayExecutor(factory, num_workers=1) as executor:
+        executor.submit("first", "first")
+        result = collect(executor, 1)["first"]
+    assert result.status == "ok"
+    [warning] = [record.getMessage() for record in caplog.records
+                 if "not started after" in record.getMessage()]
+    assert warning.startswith("1 worker(s) not started after 1 s (0 of 1 ready): building "
+                              "the evaluator, or waiting for room on the cluster")
+
+
 def test_ray_worker_that_died_idle_costs_the_next_rule_no_retry(ray_instance):
     """Nothing watches an idle worker: its death shows when a rule is sent to it. That rule
     did not kill it, so it goes to a fresh worker, even with no retries allowed."""
