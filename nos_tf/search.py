@@ -284,10 +284,13 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
     # What this search makes (the store, its folders, a TensorBoard folder) is taken out
     # again when it ends without a run in the store: a bad flag, data that is not there.
     made = [] if _RESUME.value else _not_made_yet(_STORE.value)
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         _run_search(config, searcher, made)
     finally:
         _take_back(made)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)  # For a caller of its own (tests).
 
 
 def _run_search(config, searcher, made: list[str]) -> None:
