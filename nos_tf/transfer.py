@@ -275,7 +275,8 @@ _HELD_OUT_PAIRS = flags.DEFINE_integer(
     "held_out_pairs", 1000, "gnmt: pairs in each of the validation and test splits.",
     lower_bound=1)
 _MAX_WORDS = flags.DEFINE_integer(
-    "max_words", 20, "gnmt: longest sentence kept, in words (both sides).", lower_bound=3)
+    "max_words", 20, "gnmt: longest sentence kept, in words (both sides; wmt14: of its "
+    "training pairs, its newstest splits being translated whole).", lower_bound=3)
 _DICTIONARY_PHRASES = flags.DEFINE_bool(
     "dictionary_phrases", False, "gnmt: also train on the trans-de-en dictionary's ~63k "
     "multi-word entries (entries with example sentences left out). Six times the CPU "

@@ -104,11 +104,12 @@ def load_parallel_corpus(
       direction: "en-de" (the paper's) or "de-en".
       data_dir: the TFDS data dir for wmt14 (None: TFDS's default).
       trans_path: the trans-de-en dictionary file.
-      min_words, max_words: keep pairs whose both sides have this many words.
+      min_words, max_words: keep pairs whose both sides have this many words (wmt14: its
+        training pairs; its newstest splits are read whole).
       train_pairs: cap on training pairs (None: all; wmt14 has 4.5M).
       validation_pairs, test_pairs: sizes of the held-out splits, at least 1 each.
         trans_de_en holds them out of its shuffled pairs; wmt14 takes the first that many
-        of its own newstest splits that fit the word limits, fewer where a split has fewer.
+        of its own newstest splits, fewer where a split has fewer.
       seed: the shuffle that splits trans_de_en.
       dictionary_phrases: also train on the trans-de-en dictionary's multi-word entries
         (`read_trans_de_en_phrases`, read from `trans_path`), after the training pairs.
@@ -314,6 +315,10 @@ def _load_wmt14(builder, min_words, max_words, train_pairs, validation_pairs, te
     pair is left out, as `read_trans_de_en` keeps every sentence once: WMT's training
     corpora hold some newstest sentences, and trained on, they would be recalled, not
     translated, in the BLEU (and matched exactly by `lookup_translations`).
+
+    The word limits select training pairs only: newstest2013 and newstest2014 are read
+    whole (up to their pair counts), as tf/nmt translates every test sentence, so that the
+    BLEU is newstest2014's and not that of its sentences of 3-50 words.
     """
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
@@ -324,19 +329,22 @@ def _load_wmt14(builder, min_words, max_words, train_pairs, validation_pairs, te
             "here and pass --data_dir=DIR; or use --translation_data=trans_de_en"
         )
 
-    def read(split, limit, held_out=(frozenset(), frozenset())):
+    def read(split, limit, held_out=None):
+        """The split's pairs; for training (`held_out` given), those within the word
+        limits that repeat no held-out sentence."""
         pairs = []
         for example in tfds.as_numpy(builder.as_dataset(split=split)):
             de, en = example["de"].decode("utf-8"), example["en"].decode("utf-8")
-            if de in held_out[0] or en in held_out[1]:
+            if held_out is not None and (
+                    de in held_out[0] or en in held_out[1]
+                    or not _pair_has_words((de, en), min_words, max_words)):
                 continue
-            if _pair_has_words((de, en), min_words, max_words):
-                pairs.append((de, en))
-                if limit is not None and len(pairs) == limit:
-                    break
+            pairs.append((de, en))
+            if limit is not None and len(pairs) == limit:
+                break
         if not pairs:
-            raise ValueError(f"{WMT14_TFDS_NAME} split {split!r} has no pair of "
-                             f"{min_words}-{max_words} words")
+            raise ValueError(f"{WMT14_TFDS_NAME} split {split!r} has no pair"
+                             + (f" of {min_words}-{max_words} words" if held_out else ""))
         return pairs
 
     with tfds_read_errors(WMT14_TFDS_NAME, builder.data_dir):

@@ -322,6 +322,13 @@ class MaskedCrossEntropy(keras.losses.Loss):
     mask. Padding positions are zeroed and the rest scaled by all / unmasked, so the
     "sum_over_batch_size" reduction averages over real tokens only, as Keras's own masked
     losses do.
+
+    A mean over tokens, where tf/nmt's loss (`_compute_loss`) sums over a sentence's
+    tokens and averages over sentences: its gradients are ours times the mean target
+    length in tokens (on the CPU preset's test set 9.0 in whole words with `</s>`, more in
+    word pieces). So GNMT's SGD rate of 1.0 and gradient-norm clip of 5 are, on this
+    scale, a rate about ten times larger and a clip about ten times smaller; the presets'
+    rates were measured here, not taken from GNMT's recipe.
     """
 
     def __init__(self, label_smoothing: float = 0.0, name: str = "masked_cross_entropy",
