@@ -5,7 +5,10 @@ and `pip install` puts them in `<prefix>/share/nos_tf/flags` (setup.py's `data_f
 outside any package. So that a command of the README runs from an installed package too,
 this finds them either way:
 
-    python -m nos_tf.search --flagfile="$(python -m nos_tf.presets cpu)"
+    F=$(python -m nos_tf.presets cpu) && python -m nos_tf.search --flagfile="$F"
+
+(with `&&`: a mistyped name prints an error and nothing, and an empty `--flagfile=`
+would run the defaults).
 
 With no NAME it lists the presets, each with its path.
 """

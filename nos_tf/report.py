@@ -114,7 +114,18 @@ def write_report(store_path: str, top: int, output: str | None = None) -> str:
     Raises:
       StoreError: `store_path` is not a trial store.
       ValueError: `output` names an image format matplotlib cannot write.
+      OSError: the plot cannot be written there.
     """
+    text, figure, output = read_report(store_path, top, output)
+    save_plot(figure, output)
+    return f"{text}\n\nprogress plot: {output}"
+
+
+def read_report(store_path: str, top: int, output: str | None = None
+                ) -> tuple[str, Figure, str]:
+    """`write_report`'s text and figure, and the path the figure goes to, nothing written:
+    so that the binary shows the text even where the plot cannot be written (a store on
+    a read-only disk, whose default plot goes beside it)."""
     if not os.path.isfile(store_path):
         raise StoreError(f"no trial store at {store_path}")
     plot_name = os.path.splitext(os.path.basename(store_path))[0] + ".png"
@@ -127,10 +138,13 @@ def write_report(store_path: str, top: int, output: str | None = None) -> str:
     with TrialStore(store_path, readonly=True) as store, store.snapshot():
         text = "\n\n".join([format_leaderboards(store, top), format_runs(store)])
         figure = plot_progress(store)
+    return text, figure, output
+
+
+def save_plot(figure: Figure, output: str) -> None:
     if os.path.dirname(output):
         os.makedirs(os.path.dirname(output), exist_ok=True)
     figure.savefig(output, dpi=120)
-    return f"{text}\n\nprogress plot: {output}"
 
 
 def _check_image_format(output: str) -> None:
@@ -153,11 +167,15 @@ def main(argv):
     if not _STORE.value:
         sys.exit("error: --store is required: the trial store to report on")
     try:
-        print(write_report(_STORE.value, _TOP.value, _OUTPUT.value))
+        text, figure, output = read_report(_STORE.value, _TOP.value, _OUTPUT.value)
     except (StoreError, ValueError) as error:  # StoreError is a ValueError too.
         sys.exit(f"error: {error}")
+    print(text)  # Before the plot: where it cannot be written, the text is still shown.
+    try:
+        save_plot(figure, output)
     except OSError as error:  # --output in a folder that cannot be made or written
-        sys.exit(f"error: cannot write the plot: {error}")
+        sys.exit(f"error: cannot write the plot: {error} (--output=PATH puts it elsewhere)")
+    print(f"\nprogress plot: {output}")
 
 
 if __name__ == "__main__":

@@ -347,8 +347,8 @@ def _run_search(config, searcher, made: list[str]) -> None:
                 raise
             store.claim_run(run)
             made_before_the_run, made[:] = made[:], []  # Kept with the run.
-        continue_with = (f"continue it with --resume --run_name={run.name} "
-                         f"--store={_STORE.value}")
+        continue_with = (f"continue it with the same command and flags, adding --resume "
+                         f"--run_name={run.name} --store={_STORE.value}")
         try:
             search = driver.Search(
                 store, run, searcher, executor, summaries, _MAX_EVALUATIONS.value,

@@ -144,6 +144,9 @@ def test_an_unwritable_output_is_named(store_path, tmp_path):
     process = run_report(f"--store={store_path}", f"--output={blocker}/plot.png")
     assert process.returncode != 0
     assert process.stderr.splitlines()[-1].startswith("error: cannot write the plot: ")
+    assert process.stderr.splitlines()[-1].endswith("(--output=PATH puts it elsewhere)")
+    # The text is shown all the same (a store on a read-only disk, its plot beside it).
+    assert "m * exp(v)" in process.stdout
     assert "Traceback" not in process.stderr and "--top" not in process.stderr
 
 
