@@ -289,8 +289,7 @@ def run_search(config: proxy.ProxyConfig, searcher: controller.Searcher) -> None
         _run_search(config, searcher, made)
     finally:
         _take_back(made)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, on_sigterm)  # For a caller of its own (tests).
+        _set_sigterm_handler(on_sigterm)  # For a caller of its own (tests).
 
 
 def _run_search(config, searcher, made: list[str]) -> None:
@@ -305,7 +304,7 @@ def _run_search(config, searcher, made: list[str]) -> None:
     # The executor starts next: flags it cannot serve (the local one with several
     # workers, Ray not installed, a cluster short of the resources asked for) end in one
     # line, with the store untouched.
-    _end_as_ctrl_c_on_sigterm()
+    _set_sigterm_handler(_terminate)
     try:
         executor = executors.make_executor(
             _EXECUTOR.value, functools.partial(proxy.Evaluator, config),
@@ -318,7 +317,7 @@ def _run_search(config, searcher, made: list[str]) -> None:
         print("\nInterrupted while the executor started; nothing was recorded.",
               file=sys.stderr)
         sys.exit(_exit_status(interrupt))
-    _end_as_ctrl_c_on_sigterm()
+    _set_sigterm_handler(_terminate)
     with executor, store_lib.TrialStore(_STORE.value) as store:
         protocol = config.protocol()
         if _RESUME.value:
@@ -388,16 +387,17 @@ class Terminated(KeyboardInterrupt):
     exit_status = 128 + signal.SIGTERM
 
 
-def _end_as_ctrl_c_on_sigterm() -> None:
-    """Makes SIGTERM raise `Terminated`. Again once Ray has started: its driver installs
-    a handler of its own that printed a stack and exited with status 1, saying nothing of
-    the store."""
-    def terminate(signum, frame):
-        del signum, frame
-        raise Terminated()
+def _terminate(signum, frame):
+    """SIGTERM's handler during a search: `Terminated`. Installed again once Ray has
+    started: its driver installs a handler of its own that printed a stack and exited with
+    status 1, saying nothing of the store."""
+    del signum, frame
+    raise Terminated()
 
+
+def _set_sigterm_handler(handler) -> None:
     if threading.current_thread() is threading.main_thread():  # Python's only place for it.
-        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _exit_status(interrupt: KeyboardInterrupt) -> int:
