@@ -185,6 +185,19 @@ def test_the_moving_average_baseline_steers_learning_only_without_standardizing(
     assert same != baseline_matters
 
 
+def test_the_baseline_starts_at_the_first_batchs_mean_and_averages_rewards_in_order(space):
+    """The advantages of a batch are its rewards minus the baseline of the batches before
+    it; the baseline then takes in each reward in turn at `baseline_decay`."""
+    searcher = make("ppo", space, baseline_decay=0.9, normalize_advantages=False)
+    metrics = searcher.tell(searcher.ask(2), [1.0, 0.0])
+    after_first = 0.9 * (0.9 * 0.5 + 0.1 * 1.0) + 0.1 * 0.0  # It started at their mean, 0.5.
+    assert metrics["baseline"] == pytest.approx(after_first)
+    assert metrics["mean_abs_raw_advantage"] == pytest.approx(0.5)
+    metrics = searcher.tell(searcher.ask(2), [0.9, 0.9])
+    assert metrics["mean_abs_raw_advantage"] == pytest.approx(0.9 - after_first)
+    assert metrics["baseline"] == pytest.approx(0.9 * (0.9 * after_first + 0.1 * 0.9) + 0.1 * 0.9)
+
+
 @pytest.mark.parametrize("name", ["ppo", "reinforce"])
 def test_a_batch_of_one_learns_from_its_reward(name, space):
     """One reward has no spread to standardize by; standardized, its advantage was 0, and

@@ -162,7 +162,8 @@ def test_float64_variables_get_float64_constants():
 
 
 def test_seeds_and_variables_draw_independent_numbers():
-    """Neighbouring seeds, and a seed against another variable's stream, share no draws."""
+    """Neighbouring seeds, a seed against another variable's stream, and one seed's two
+    variables (a model's same-shaped layers) share no draws."""
     def updates(rule, seed, index=0):
         variables = [keras.Variable(np.zeros(256, "float32")) for _ in range(2)]
         optimizer = nos_tf.RuleOptimizer(rule, learning_rate=1.0, seed=seed)
@@ -176,6 +177,31 @@ def test_seeds_and_variables_draw_independent_numbers():
     two_drops = "drop(g, 0.5) + drop(g, 0.5)"
     assert abs(np.corrcoef(updates(two_drops, 0), updates(two_drops, 1))[0, 1]) < 0.1
     assert abs(np.corrcoef(updates("noise", 7919), updates("noise", 0, index=1))[0, 1]) < 0.1
+    assert abs(np.corrcoef(updates("noise", 0), updates("noise", 0, index=1))[0, 1]) < 0.1
+
+
+def test_noise_t_anneals_its_variance_as_1_over_1_plus_t_to_the_0_55():
+    """Neelakantan et al.'s gradient noise, which the paper's `noise_t` operand is."""
+    variable = keras.Variable(np.zeros(20000, "float32"))
+    optimizer = nos_tf.RuleOptimizer("noise_t", learning_rate=1.0, seed=0)
+    steps = []
+    for _ in range(11):
+        before = variable.numpy()
+        optimizer.apply_gradients([(tf.ones(20000), variable)])
+        steps.append(before - variable.numpy())
+    assert np.std(steps[0]) == pytest.approx(1.0, rel=0.05)
+    assert np.std(steps[10]) == pytest.approx(11.0 ** (-0.55 / 2), rel=0.05)
+
+
+def test_beta_3_is_the_decay_of_y():
+    """`y`, the moving average of g³, has a decay of its own; β₂'s default hid a mix-up."""
+    variable = keras.Variable(np.zeros(1, "float32"))
+    optimizer = nos_tf.RuleOptimizer("y", learning_rate=1.0, beta_3=0.5, jit_compile=False)
+    for gradient in (1.0, 2.0):
+        optimizer.apply_gradients([(tf.constant([gradient]), variable)])
+    y_1 = (0.5 * 1.0) / (1 - 0.5)  # Bias-corrected, as m and v are.
+    y_2 = (0.5 * 0.5 * 1.0 + 0.5 * 8.0) / (1 - 0.25)
+    np.testing.assert_allclose(variable.numpy(), [-(y_1 + y_2)], rtol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [1.5, "1", True, 2**32, -(2**31) - 1])

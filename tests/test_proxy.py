@@ -182,9 +182,52 @@ def test_training_failure_becomes_an_error_result(evaluator):
     assert result.reward == 0.0
 
 
-def test_decay_rules_get_the_run_length(evaluator):
+@pytest.mark.parametrize("continue_best_run", [True, False])
+def test_decay_rules_get_the_run_length(monkeypatch, continue_best_run):
+    """`ld`, `cd` and `rd` reach their end at the last step of the run the optimizer
+    trains: the final run's, when it continues the search's optimizer."""
+    config = dataclasses.replace(SMALL, continue_best_run=continue_best_run)
+    decay_steps, rule_optimizer = [], proxy.RuleOptimizer
+
+    def recording(*args, **kwargs):
+        decay_steps.append(kwargs["decay_steps"])
+        return rule_optimizer(*args, **kwargs)
+
+    evaluator = proxy.Evaluator(config)
+    monkeypatch.setattr(proxy, "RuleOptimizer", recording)
     result = evaluator.evaluate("ld * g")
     assert result.status == "ok" and result.reward > 0.5
+    steps_per_epoch = evaluator._child.steps_per_epoch
+    final = config.epochs * steps_per_epoch
+    search = config.lr_search_epochs * steps_per_epoch
+    assert decay_steps == ([final] if continue_best_run else [search, final])
+
+
+def test_an_error_is_not_cached_but_scored_again():
+    """An error may be passing (memory), so the same rule is trained when asked again;
+    a cached error would score it, and every rule like it, 0 for the worker's life."""
+    evaluator = proxy.Evaluator(SMALL)
+    score, rules_scored = evaluator._score, []
+
+    def failing_once(text, fingerprint, make_optimizer):
+        rules_scored.append(text)
+        if len(rules_scored) == 1:
+            return proxy.EvalResult(text, fingerprint, 0.0, proxy.ERROR, reason="out of memory")
+        return score(text, fingerprint, make_optimizer)
+
+    evaluator._score = failing_once
+    assert evaluator.evaluate(POWERSIGN).status == proxy.ERROR
+    again = evaluator.evaluate(POWERSIGN)
+    assert again.status == proxy.OK and again.reward > 0.8
+    assert rules_scored == [POWERSIGN, POWERSIGN]
+
+
+@pytest.mark.parametrize("num_classes", [2, 10])
+def test_a_loss_has_exploded_past_the_factor_times_a_uniform_guess(num_classes):
+    """Part of the protocol: a lower cut would call runs diverged that recover."""
+    assert proxy.max_loss(SMALL, num_classes) == pytest.approx(
+        SMALL.divergence_factor * np.log(num_classes))
+    assert SMALL.divergence_factor == proxy.ProxyConfig().divergence_factor == 100.0
 
 
 @pytest.mark.parametrize(

@@ -194,6 +194,17 @@ def test_leaderboard_ranks_fingerprints_by_their_best_ok_evaluation(store, run_i
     assert [e.rule for e in store.leaderboard(top=2)] == ["m", "adam"]
 
 
+def test_leaderboard_across_protocols_shows_a_fingerprints_best_evaluation(store):
+    """A rule evaluated under two protocols is one entry, with its better reward and the
+    rule text and rate of that evaluation."""
+    for name, reward in (("a", 0.3), ("b", 0.8), ("c", 0.5)):
+        run = store.start_run(name, "ppo", {}, protocol={"dataset": name})
+        store.finish(store.propose(run.run_id, f"g-{name}", "fp-g").trial_id,
+                     result(f"g-{name}", reward))
+    [entry] = store.leaderboard()
+    assert (entry.rule, entry.reward, entry.count) == ("g-b", 0.8, 3)
+
+
 # Writer processes load store.py alone, which needs nothing but the standard library, rather
 # than spend seconds importing TensorFlow with the nos_tf package; their results are
 # stand-ins with EvalResult's fields.
