@@ -7,6 +7,7 @@ import warnings
 import binaries
 import numpy as np
 import pytest
+from absl import app
 
 
 def run_benchmark(name, *args):
@@ -261,6 +262,29 @@ def test_throughput_results_file_keeps_only_rows_of_the_same_protocol(tmp_path):
     assert throughput.ResultsFile(path, "protocol A").earlier == {"g": row}
     throughput.ResultsFile(path, "protocol A").append(row)
     assert len(open(path).read().splitlines()) == 2
+
+
+# One row as ResultsFile.append writes it.
+_ROW = json.dumps({"protocol": "p", "rule": "g", "naive_reward": 0.5, "naive_wall": 1.0,
+                   "naive_cpu": 1.0, "reward": 0.5, "wall": 0.1, "cpu": 0.1, "status": "ok"})
+
+
+@pytest.mark.parametrize("text, line", [
+    ('{"a": 1}', 1),  # Another program's file; without a newline it looked cut short.
+    ("line one\nline two, no newline", 1),
+    ('{"protocol": "p", "rule": "g"}\n', 1),  # JSON with a protocol, but no result.
+    (_ROW + '\nnotes', 2),
+])
+def test_a_results_file_of_something_else_is_refused_untouched(tmp_path, text, line):
+    from nos_tf.benchmarks import throughput
+
+    path = tmp_path / "precious.txt"
+    path.write_text(text)
+    with pytest.raises(app.UsageError, match=(
+            rf"--results_file=.*precious.txt cannot be used: line {line} is not a row of "
+            "this benchmark's results")):
+        throughput.ResultsFile(str(path), "p")
+    assert path.read_text() == text
 
 
 def test_batch_norm_times_each_network_with_both_layers():

@@ -262,28 +262,48 @@ class ResultsFile:
             with open(path, "a+") as file:  # created if missing: fails now, not after a rule
                 file.seek(0)
                 text = file.read()
-                if not text.endswith("\n"):  # a row cut short by a kill: measure it again
-                    text = text[: text.rfind("\n") + 1]
-                    file.truncate(len(text.encode()))
-            other_protocols = 0
-            for line in text.splitlines():
-                row = json.loads(line)
-                if row.pop("protocol") == protocol:
-                    self.earlier[row["rule"]] = RuleResult(**row)
-                else:
-                    other_protocols += 1
-            if other_protocols:  # Measured again, and appended beside them: say so.
-                print(f"--results_file={path}: {other_protocols} rows of another protocol, "
-                      "flags or revision are not used (give the flags they were measured "
-                      "with to take them back)", file=sys.stderr)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise app.UsageError(f"--results_file={path} cannot be used: {error!r}") from None
+                whole_rows = text[:text.rfind("\n") + 1]
+                rows = [_read_row(line, number)
+                        for number, line in enumerate(whole_rows.splitlines(), start=1)]
+                cut_short = text[len(whole_rows):]
+                if cut_short:  # a row cut short by a kill: measured again
+                    if not cut_short.startswith(_ROW_START):  # Another program's file.
+                        raise ValueError(f"line {len(rows) + 1} is not a row of this "
+                                         "benchmark's results")
+                    file.truncate(len(whole_rows.encode()))
+        except (OSError, ValueError) as error:  # Nothing written to it: ours or the user's.
+            raise app.UsageError(f"--results_file={path} cannot be used: {error}") from None
+        other_protocols = 0
+        for row_protocol, result in rows:
+            if row_protocol == protocol:
+                self.earlier[result.rule] = result
+            else:
+                other_protocols += 1
+        if other_protocols:  # Measured again, and appended beside them: say so.
+            print(f"--results_file={path}: {other_protocols} rows of another protocol, "
+                  "flags or revision are not used (give the flags they were measured "
+                  "with to take them back)", file=sys.stderr)
 
     def append(self, result: RuleResult) -> None:
         if self.path is not None:
             with open(self.path, "a") as out:
                 out.write(json.dumps({"protocol": self.protocol, **dataclasses.asdict(result)})
                           + "\n")
+
+
+# Every row starts so (json.dumps keeps the order `append` gives): a file whose last,
+# unfinished line does not is not one a killed benchmark left, and is not cut.
+_ROW_START = '{"protocol": '
+
+
+def _read_row(line: str, number: int) -> tuple[str, RuleResult]:
+    """Line `number` of a results file: (its protocol, its result); ValueError naming
+    the line when it is not a row `ResultsFile.append` wrote."""
+    try:
+        row = json.loads(line)
+        return row.pop("protocol"), RuleResult(**row)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"line {number} is not a row of this benchmark's results") from None
 
 
 def _timed(function, *args):
