@@ -8,6 +8,7 @@ in absl's message naming the flag.
 """
 
 import math
+import sys
 
 from absl import flags
 
@@ -21,3 +22,41 @@ def require_finite(*holders: flags.FlagHolder, positive: bool = False) -> None:
             holder.name,
             lambda value: value is None or math.isfinite(value) and (not positive or value > 0),
             f"--{holder.name} must be {requirement}")
+
+
+def refuse_undefined_flags_of_the_command_line(
+        argv: list[str] | None = None, flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Raises ValueError naming a flag typed on the command line (`argv`, default
+    sys.argv: as typed, flagfiles unread) that this program (`flag_values`) does not
+    define.
+
+    absl lets such a flag through when an `--undefok` names it, and a preset's does
+    (flags/cpu.cfg passes over the search's flags, which `nos_tf.evaluate` also reads the
+    file for); but its `--undefok` holds for the whole command line, so
+    `evaluate --flagfile=flags/cpu.cfg --batch_size=10` ran with the child's batch
+    unchanged (that is `--child_batch_size`). Flags the command line's own `--undefok`
+    names stay passed over.
+    """
+    arguments = iter(sys.argv[1:] if argv is None else argv)
+    typed, passed_over = [], {"flagfile", "undefok"}
+    for argument in arguments:
+        if argument == "--":  # absl's end of the flags.
+            break
+        name, equals, value = argument.lstrip("-").partition("=")
+        if not argument.startswith("-") or not name:
+            continue
+        if name == "undefok":
+            passed_over.update(undefok.strip() for undefok in value.split(","))
+        elif name in flag_values and not equals and not _is_bool(name, flag_values):
+            next(arguments, None)  # `--rule -g`: the value, not a flag.
+        typed.append(name)
+    for name in typed:
+        defined = name in flag_values or (
+            name.startswith("no") and _is_bool(name[2:], flag_values))
+        if not (defined or name in passed_over or name.removeprefix("no") in passed_over):
+            raise ValueError(f"--{name} is not a flag of this program (a preset's --undefok "
+                             "passes over the flags of other binaries in its file, not here)")
+
+
+def _is_bool(name: str, flag_values: flags.FlagValues) -> bool:
+    return name in flag_values and isinstance(flag_values[name], flags.BooleanFlag)

@@ -93,6 +93,10 @@ def test_the_last_seed_is_checked_before_the_first_trains():
 @pytest.mark.parametrize("args, message", [
     ((), "error: nothing to score: pass --rule=RULE (repeatable) or --baselines"),
     (("--rule=g", "extra"), "error: unexpected arguments: extra"),
+    # The preset's --undefok passes over the search's flags in its file; here, the
+    # child's batch (--child_batch_size) stayed 100.
+    (("--rule=g", "--batch_size=10"), "error: --batch_size is not a flag of this program "
+     "(a preset's --undefok passes over the flags of other binaries in its file, not here)"),
 ])
 def test_usage_errors_are_one_line_as_the_search_says_them(args, message):
     # They were app.UsageErrors: absl printed the module's docstring and every flag, some

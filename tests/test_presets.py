@@ -8,8 +8,9 @@ import sys
 import binaries
 import pytest
 import setuptools
+from absl import flags
 
-from nos_tf import presets, translation_data
+from nos_tf import flag_checks, presets, translation_data
 
 PRESET_FILES = sorted(binaries.FLAGS_DIR.glob("*.cfg"))
 
@@ -96,3 +97,27 @@ def test_word_tokenizer_needs_no_tensorflow_text(monkeypatch):
     translation_data.check_libraries("word")
     with pytest.raises(ImportError, match=r"needs tensorflow_text: pip install 'nos_tf\[gnmt\]'"):
         translation_data.check_libraries("wordpiece")
+
+
+@pytest.mark.parametrize("argv, refused", [
+    (["--batch_size=10"], "batch_size"),  # The search's, passed over in the preset's file.
+    (["--nobatch_size"], "nobatch_size"),
+    (["-store", "x"], "store"),
+    (["--child_batch_size", "10", "--screen_rules", "--noscreen_rules"], None),
+    (["--rule", "-g", "--dataset", "-digits"], None),  # Values of flags, not flags.
+    (["--undefok=batch_size,units", "--batch_size=3", "--nounits"], None),  # Asked for.
+    (["--flagfile=flags/cpu.cfg", "--", "--batch_size=3"], None),  # Past absl's flags.
+])
+def test_a_flag_this_program_lacks_is_refused_from_the_command_line(argv, refused):
+    """A preset's --undefok holds for the whole command line: evaluate with the cpu
+    preset took --batch_size=10 and ran with the child's batch unchanged."""
+    evaluate_flags = flags.FlagValues()  # Some of nos_tf.evaluate's.
+    flags.DEFINE_integer("child_batch_size", 100, "", flag_values=evaluate_flags)
+    flags.DEFINE_bool("screen_rules", True, "", flag_values=evaluate_flags)
+    flags.DEFINE_multi_string("rule", [], "", flag_values=evaluate_flags)
+    flags.DEFINE_string("dataset", "digits", "", flag_values=evaluate_flags)
+    if refused is None:
+        flag_checks.refuse_undefined_flags_of_the_command_line(argv, evaluate_flags)
+    else:
+        with pytest.raises(ValueError, match=f"^--{refused} is not a flag of this program"):
+            flag_checks.refuse_undefined_flags_of_the_command_line(argv, evaluate_flags)
