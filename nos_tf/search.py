@@ -93,15 +93,10 @@ _MAX_RETRIES = flags.DEFINE_integer(
     lower_bound=0)
 
 
-@flags.validator(_CPUS_PER_WORKER.name, message="--cpus_per_worker must be positive")
-def _positive_cpus(value: float) -> bool:
-    return value > 0
-
-
-@flags.validator(_EVAL_TIMEOUT.name, message="--eval_timeout must be positive (unset: none)")
-def _positive_timeout(value: float | None) -> bool:
-    """Checked whichever the executor: the local one warns that it cannot enforce it."""
-    return value is None or value > 0
+@flags.validator(_RUN_NAME.name, message="--run_name cannot hold '/' or '\\' nor be '.' "
+                 "or '..': it names the run's TensorBoard folder, beside the store's")
+def _run_name_is_a_folder_name(name: str | None) -> bool:
+    return not name or not ({"/", "\\"} & set(name) or name in (".", ".."))
 
 # Searcher hyperparameters. Unset, each takes the searcher's own default
 # (`controller.searcher_hyperparameters`); set, it goes to the searchers that take it.
@@ -173,7 +168,7 @@ def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
         in the run's recorded flags; the searcher's checkpoint checks its hyperparameters
         too, but a run killed before its first batch was told has none).
     """
-    run = store.resume_run(_RUN_NAME.value)
+    run = store.resume_run(_RUN_NAME.value or None)  # `--run_name=`: the latest, too.
     if run.protocol is not None and run.protocol != protocol:
         raise store_lib.StoreError(
             f"cannot resume run {run.name!r} with another proxy protocol "

@@ -114,6 +114,10 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     (f"--store={os.devnull}/s.sqlite", "cannot make the folder of --store=/dev/null/s.sqlite"),
     ("--store=", "a trial store is a file: '' would be a database in memory"),
     ("--units=6", "--units=6: 6 is not an integer in the range [1, 5]"),
+    ("--run_name=../../escape", "--run_name cannot hold '/'"),  # Events went outside.
+    ("--run_name=..", "nor be '.' or '..'"),
+    ("--cpus_per_worker=0", "--cpus_per_worker must be a positive finite number"),
+    ("--eval_timeout=0", "--eval_timeout must be a positive finite number"),
 ])
 def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
     process = run_search(tmp_path / "s.sqlite", flag)
@@ -230,6 +234,9 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     process = run_search(path, "--resume", "--run_name=nosuch")
     assert process.returncode == 1 and "no run 'nosuch'" in process.stderr
     assert "Traceback" not in process.stderr
+    # An empty --run_name (clearing a flagfile's) is the latest run, as it names a new one.
+    process = run_search(path, "--resume", "--run_name=")
+    assert process.returncode == 1 and "cannot resume run 'other'" in process.stderr
 
 
 def test_what_a_search_cannot_take_back_is_left_without_a_traceback(tmp_path):
