@@ -352,7 +352,8 @@ def test_searcher_hyperparameters_are_read_as_their_defaults_types():
 @pytest.mark.parametrize("flag, problem", [
     ("--searchers=ppo,rnadom", "must name searchers of"),
     ("--functions=cube", "must name problems of"),
-    ("--function_learning_rates=1e-3,fast", "must be positive numbers"),
+    ("--function_learning_rates=1e-3,fast", "must be positive finite numbers"),
+    ("--function_learning_rates=inf", "must be positive finite numbers"),  # Adam scored 0.
     ("--batch_size=0", "0 is not a positive integer"),  # It looped forever.
     ("--function_decades=nan", "must be a positive finite number"),  # Every rule scored 1.
 ])
@@ -374,6 +375,32 @@ def test_a_benchmarks_usage_error_is_one_line():
     assert process.stderr.splitlines()[-1] == (
         "error: --shard_index=5 must be below --num_shards=2.")
     assert "\nflags:\n" not in process.stderr and "Traceback" not in process.stderr
+
+
+@pytest.mark.parametrize("benchmark, args, message", [
+    # A searcher refused its hyperparameters in a traceback, after the target was scored.
+    ("search_efficiency", ["--searchers=random,ppo", "--controller_learning_rate=-1"],
+     "error: the ppo searcher refuses --controller_learning_rate or "
+     "--searcher_hyperparameter: learning_rate must be positive and finite, got -1.0."),
+    ("throughput", ["--rule_seed=-1"], "-1 is not a non-negative integer"),
+    # Data that is not there, or a flag only the search has, came as a traceback.
+    ("throughput", ["--dataset=cifar10", "--data_dir={tmp_path}"],
+     "error: dataset 'cifar10' is not in"),
+    ("search_efficiency", ["--reward=proxy", "--dataset=cifar10", "--data_dir={tmp_path}"],
+     "error: dataset 'cifar10' is not in"),
+    ("search_efficiency", ["--reward=proxy", "--flagfile={smoke}", "--store=x"],
+     "error: --store is not a flag of this program"),
+])
+def test_a_benchmarks_bad_flags_and_missing_data_are_named_without_a_traceback(tmp_path, benchmark, args, message):
+    args = [arg.format(tmp_path=tmp_path, smoke=binaries.FLAGS_DIR / "smoke.cfg")
+            for arg in args]
+    small = {"throughput": ["--num_rules=1", "--paper_rules="],
+             "search_efficiency": ["--seeds=1", "--evaluations=2", "--batch_size=2",
+                                   "--function_steps=10"]}  # Should it go on.
+    process = run_benchmark(benchmark, *small[benchmark], *args)
+    assert process.returncode == 1, process.stderr[-2000:]
+    assert message in process.stderr
+    assert "Traceback" not in process.stderr and "tuned Adam" not in process.stdout
 
 
 def test_scaling_compares_the_rewards_of_every_round():

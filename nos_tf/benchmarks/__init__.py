@@ -10,15 +10,20 @@ import numpy as np
 import tensorflow as tf
 from absl import app
 
+from nos_tf import data, executors
+
 
 def run_main(main: Callable[[list[str]], None]) -> None:
     """`app.run(main)`, with an `app.UsageError` said in one line, as the other binaries
     say theirs: absl printed the module's docstring and every flag above it (190 lines
-    for throughput's `--shard_index` past `--num_shards`)."""
+    for throughput's `--shard_index` past `--num_shards`). So are this machine's
+    problems, which the search and evaluate also say in a line: data that is not there, a
+    Ray cluster that cannot be reached, workers whose evaluator cannot start."""
     def main_saying_usage_errors(argv):
         try:
             return main(argv)
-        except app.UsageError as error:
+        except (app.UsageError, data.DataUnavailableError, executors.WorkerStartupError,
+                ConnectionError) as error:
             sys.exit(f"error: {error}")
 
     app.run(main_saying_usage_errors)

@@ -122,10 +122,11 @@ def _searchers_exist(names: list[str]) -> bool:
     return bool(names) and set(names) <= set(controller.SEARCHERS)
 
 
-@flags.validator("function_learning_rates", "must be positive numbers separated by commas")
+@flags.validator("function_learning_rates",
+                 "must be positive finite numbers separated by commas")
 def _learning_rates_are_numbers(texts: list[str]) -> bool:
     try:
-        return bool(texts) and all(float(text) > 0 for text in texts)
+        return bool(texts) and all(0 < float(text) < math.inf for text in texts)
     except ValueError:
         return False
 
@@ -217,7 +218,10 @@ class FunctionsReward:
 
 def proxy_reward() -> Callable[[nos_tf.Rule], float]:
     """The search's reward: the proxy flags' child network trained with the rule."""
-    evaluator = proxy.Evaluator(proxy_flags.config_from_flags())
+    try:
+        evaluator = proxy.Evaluator(proxy_flags.config_from_flags())
+    except ValueError as error:  # An impossible protocol, data that is not there.
+        raise app.UsageError(str(error)) from None
     return lambda rule: float(evaluator.evaluate(rule).reward)
 
 
@@ -266,9 +270,7 @@ def run_search(name: str, seed: int, reward: CachedReward, space: nos_tf.TokenSp
     """One search: `evaluations` proposals, told in batches (with `sampled_ahead`, each
     asked before the one before it is told); hyperparameters that searcher `name` does not
     take are ignored (so one set can serve ppo and random)."""
-    accepted = controller.searcher_hyperparameters(name)
-    searcher = controller.make_searcher(
-        name, space, seed, **{k: v for k, v in hyperparameters.items() if k in accepted})
+    searcher = _make_searcher(name, space, seed, hyperparameters)
     rewards, rules_trained, batch_means, rules = [], [], [], {}
     trained: set[str] = set()
     asked: list[list[controller.Proposal]] = []
@@ -337,6 +339,26 @@ def _searcher_hyperparameters() -> dict:
     return hyperparameters
 
 
+def _make_searcher(name: str, space: nos_tf.TokenSpace, seed: int,
+                   hyperparameters: dict) -> controller.Searcher:
+    """Searcher `name` with those of `hyperparameters` it takes."""
+    accepted = controller.searcher_hyperparameters(name)
+    return controller.make_searcher(
+        name, space, seed, **{k: v for k, v in hyperparameters.items() if k in accepted})
+
+
+def _check_searchers(space: nos_tf.TokenSpace, hyperparameters: dict) -> None:
+    """Raises app.UsageError when a searcher of --searchers refuses its hyperparameters:
+    found while the first search started, it came as a traceback, after the target was
+    scored (with --reward=proxy, a whole protocol's training)."""
+    for name in _SEARCHERS.value:
+        try:
+            _make_searcher(name, space, 0, hyperparameters)
+        except ValueError as error:
+            raise app.UsageError(f"the {name} searcher refuses --controller_learning_rate "
+                                 f"or --searcher_hyperparameter: {error}") from None
+
+
 def _first_quarter(values: np.ndarray) -> np.ndarray:
     """The first quarter of `values`, at least one."""
     return values[:max(1, len(values) // 4)]
@@ -402,6 +424,9 @@ def ratio_with_interval(ppo: list[int | None], random: list[int | None],
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    space = nos_tf.TokenSpace(_UNITS.value)
+    hyperparameters = _searcher_hyperparameters()
+    _check_searchers(space, hyperparameters)
     if _REWARD.value == "functions":
         # Each rule is a new small graph, run once: Grappler's rewrites cost more than they
         # save, and TensorFlow's warning about retracing is expected.
@@ -412,9 +437,7 @@ def main(argv):
             [float(lr) for lr in _FUNCTION_LEARNING_RATES.value], _FUNCTION_DECADES.value))
     else:
         reward = CachedReward(proxy_reward(), screen=proxy_flags.SCREEN_RULES.value)
-    space = nos_tf.TokenSpace(_UNITS.value)
     target = reward.score(nos_tf.parse(ADAM))
-    hyperparameters = _searcher_hyperparameters()
     print(f"reward={_REWARD.value}  units={_UNITS.value}  "
           f"{_EVALUATIONS.value} evaluations x {_SEEDS.value} seeds from "
           f"{_FIRST_SEED.value}, batches of "

@@ -120,7 +120,7 @@ _NUM_RULES = flags.DEFINE_integer(
 _NUM_UNITS = flags.DEFINE_integer(
     "num_units", 2, "Units per sampled rule (as the search's --units).", lower_bound=1,
     upper_bound=rules.MAX_UNITS)
-_RULE_SEED = flags.DEFINE_integer("rule_seed", 0, "Seed of the rule sample.")
+_RULE_SEED = flags.DEFINE_integer("rule_seed", 0, "Seed of the rule sample.", lower_bound=0)
 _RESULTS_FILE = flags.DEFINE_string(
     "results_file", None,
     "JSON-lines file of per-rule results, appended as each rule finishes; rows of the same "
