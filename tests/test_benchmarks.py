@@ -414,6 +414,19 @@ def test_scaling_compares_the_rewards_of_every_round():
     assert process.stdout == "6.0 None ['a', 'b', 'a', 'c']\n"
 
 
+@pytest.mark.parametrize("flag, message", [
+    ("--ray_address=localhost:1", "error: cannot reach the Ray cluster at 'localhost:1'"),  # Hung.
+    ("--cpus_per_worker=64", "error: --cpus_per_worker=64: a worker needs 64 CPUs"),
+])
+def test_scaling_finds_a_cluster_it_cannot_use_before_any_round(flag, message):
+    # Both came after the local round: the first hung in ray.init, the second traced back.
+    process = run_benchmark("scaling", f"--flagfile={binaries.FLAGS_DIR / 'smoke.cfg'}",
+                            "--num_rules=1", "--rounds=1", flag)
+    assert process.returncode == 1, process.stderr[-2000:]
+    assert process.stderr.strip().splitlines()[-1].startswith(message)
+    assert "round 1" not in process.stdout and "Traceback" not in process.stderr
+
+
 def test_scaling_without_ray_says_how_to_install_it():
     process = binaries.run_without("ray", "nos_tf.benchmarks.scaling", "--num_rules=1")
     assert process.returncode == 1, process.stderr[-2000:]

@@ -12,7 +12,7 @@ flags three ways, each on a fresh evaluator:
 Every evaluation gets the same CPU share (TensorFlow's thread pools are sized to
 `--cpus_per_worker` in this process too), so local against ray x1 is Ray's overhead and
 ray x2 against ray x1 is how far a second worker helps. The three run `--rounds` times,
-in a rotated order each round (local, x1, x2; then x1, x2, local; ...), and each one's
+in a rotated order each round (x1, x2, local; then x2, local, x1; ...), and each one's
 times are summed, so that a change in other load on a shared machine falls on all three
 rather than on whichever ran during it. Sixteen rules by default: with two workers the
 last rule of the list runs while the other worker idles, and that tail weighs less on a
@@ -144,11 +144,14 @@ def main(argv):
     factory = functools.partial(proxy.Evaluator, config)
     print(f"{len(rules)} rules; proxy: {config}")
 
+    # Ray first: a cluster that is not there, or too small for a worker, ends the
+    # benchmark before any round, not after the local one.
+    executors.check_reachable(_RAY_ADDRESS.value)  # ray.init would retry without end.
     make_executor = {
-        "local": lambda: executors.LocalExecutor(factory),
         **{f"ray x{workers}": functools.partial(
             executors.RayExecutor, factory, num_workers=workers,
             cpus_per_worker=_CPUS_PER_WORKER.value) for workers in (1, 2)},
+        "local": lambda: executors.LocalExecutor(factory),
     }
     names = list(make_executor)
     runs: dict[str, Timing] = {}
@@ -162,7 +165,12 @@ def main(argv):
                     ray.init(address=_RAY_ADDRESS.value, include_dashboard=False)
                 elif not uses_ray:
                     ray.shutdown()
-                with make_executor[name]() as executor:
+                try:
+                    executor = make_executor[name]()
+                except ValueError as error:  # A worker larger than the cluster.
+                    raise app.UsageError(
+                        f"--cpus_per_worker={_CPUS_PER_WORKER.value:g}: {error}") from None
+                with executor:
                     timing = timed_run(executor, rules)
                 print(f"round {round_ + 1} {name}: {timing.seconds:.1f} s", flush=True)
                 runs[name] = timing if name not in runs else runs[name].add(timing)
