@@ -140,8 +140,15 @@ def make_searcher() -> controller.Searcher:
                     if key not in accepted and flag.value is not None)
     if unused:
         logging.warning("The %s searcher does not use --%s.", name, ", --".join(unused))
-    return controller.make_searcher(
-        name, rules.TokenSpace(_UNITS.value), seed=_SEED.value, **_hyperparameters())
+    hyperparameters = _hyperparameters()
+    try:
+        return controller.make_searcher(
+            name, rules.TokenSpace(_UNITS.value), seed=_SEED.value, **hyperparameters)
+    except ValueError as error:  # In the searcher's words: its arguments, named as flags.
+        message = str(error)
+        for key in hyperparameters:
+            message = re.sub(rf"\b{key}\b", f"--{_HYPERPARAMETER_FLAGS[key].name}", message)
+        raise ValueError(message) from None
 
 
 def _hyperparameters(values_by_flag: dict | None = None) -> dict:

@@ -94,7 +94,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
 
 @pytest.mark.parametrize("flag, message", [
     ("--searcher=annealing", "searcher"),
-    ("--ppo_clip=0", "clip_epsilon > 0"),
+    ("--ppo_clip=0", "--ppo_clip > 0"),
     ("--entropy_floor=1.5", "entropy_floor must be in [0, 1), got 1.5"),
     ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
     ("--lr_search_epochs=9", "need 1 <= lr_search_epochs <= epochs, got 9 and 3"),
@@ -105,8 +105,10 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--num_workers=0", "--num_workers=0: 0 is not a positive integer"),
     ("--top=0", "--top=0: 0 is not a positive integer"),
     ("stray", "error: unexpected arguments: stray"),
-    ("--controller_learning_rate=-5e-3", "learning_rate must be positive and finite"),
-    ("--entropy_weight=-1", "entropy_weight must be at least 0"),
+    ("--controller_learning_rate=-5e-3", "--controller_learning_rate must be positive and "
+                                         "finite"),
+    ("--entropy_weight=-1", "--entropy_weight must be at least 0"),
+    ("--ppo_epochs=0", "PPO needs --ppo_epochs >= 1 and clip_epsilon > 0, got 0 and 0.2."),
     ("--eval_timeout=-1", "--eval_timeout must be a positive finite number"),
     ("--seed=-1", "--seed=-1: -1 is not a non-negative integer"),  # numpy's words, unnamed
     ("--gpus_per_worker=nan", "--gpus_per_worker must be a finite number"),
