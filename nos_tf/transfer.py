@@ -389,7 +389,11 @@ class _WideResNetTask(_Task):
         from nos_tf import data  # pylint: disable=import-outside-toplevel
         from nos_tf.models import wrn  # pylint: disable=import-outside-toplevel
 
-        wrn.check_architecture(_WRN_DEPTH.value, _WRN_WIDTH.value)  # Before the data loads.
+        try:  # Before the data loads.
+            wrn.check_architecture(_WRN_DEPTH.value, _WRN_WIDTH.value)
+        except ValueError as error:
+            raise ValueError(f"--wrn_depth={_WRN_DEPTH.value} --wrn_width={_WRN_WIDTH.value}: "
+                             f"{error}") from None
 
         def load(name):
             """`name` from --datasets_dir if it is there, else from the default places
@@ -487,6 +491,12 @@ class _TranslationTask(_Task):
         from nos_tf import translation_data  # pylint: disable=import-outside-toplevel
 
         translation_data.check_libraries(_TOKENIZER.value)
+        deepest = max(_ENCODER_LAYERS.value, _DECODER_LAYERS.value)
+        if _RESIDUAL_FROM.value > deepest:  # Allowed (none wanted), but said.
+            logging.warning(
+                "--gnmt_residual_from=%d is above both stacks (--encoder_layers=%d, "
+                "--decoder_layers=%d): no layer has a residual connection",
+                _RESIDUAL_FROM.value, _ENCODER_LAYERS.value, _DECODER_LAYERS.value)
         self.corpus = translation_data.load_parallel_corpus(
             _TRANSLATION_DATA.value, _DIRECTION.value, data_dir=_DATA_DIR.value,
             max_words=_MAX_WORDS.value, train_pairs=_TRAIN_PAIRS.value,

@@ -635,4 +635,5 @@ def test_the_binary_prints_the_vocabulary_and_refuses_arguments():
     assert process.stdout == vocab.describe() + "\n"
     process = binaries.run("nos_tf.rules", "g * m")  # It printed the vocabulary anyway.
     assert process.returncode != 0
-    assert process.stderr.splitlines()[-1] == "unexpected arguments: g * m"
+    assert process.stderr.splitlines()[-1] == "error: unexpected arguments: g * m"
+    assert "vocabulary" not in process.stderr  # absl's usage: the docstring above it.

@@ -387,7 +387,7 @@ def test_wrn_on_cifar10_through_tfds_has_the_papers_columns(tmp_path):
     assert (tmp_path / "wrn_curves.png").read_bytes()[:8] == PNG_MAGIC
 
 
-def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
+def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path, caplog):
     from test_translation_data import _store_tiny_wmt14  # pylint: disable=import-outside-toplevel
 
     data_dir = str(tmp_path / "tfds")
@@ -396,6 +396,8 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path):
          gnmt_units="16", gnmt_embedding_dim="8", encoder_layers="1", decoder_layers="1",
          vocabulary_size="40", train_epochs="2", train_batch_size="2", beam_size="2",
          label_smoothing="0.1", held_out_pairs="1", fit_verbose="0")
+    # One layer a stack: the default --gnmt_residual_from=2 gives none a residual connection.
+    assert "--gnmt_residual_from=2 is above both stacks" in caplog.text
     rows = _read_csv(tmp_path / "gnmt_results.csv")
     assert list(rows[0]) == ["optimizer", "learning rate", "train perplexity",
                              "validation perplexity", "test BLEU", "seconds"]
@@ -510,7 +512,8 @@ def test_missing_dataset_error_names_transfers_own_flag(tmp_path):
 
 
 def test_a_wide_resnet_that_cannot_exist_is_refused_before_its_data_loads(tmp_path):
-    with pytest.raises(SystemExit, match=r"^error: WRN depth must be 6n \+ 4 .*got 11$"):
+    with pytest.raises(SystemExit, match=(r"^error: --wrn_depth=11 --wrn_width=2: "
+                                          r"WRN depth must be 6n \+ 4 .*got 11$")):
         _run(tmp_path, model="wrn", optimizers="adam", lrs="1e-3", wrn_depth="11",
              datasets_dir=str(tmp_path / "no such folder"))  # Its error would come first.
 
