@@ -19,7 +19,7 @@ from typing import Callable
 
 from absl import app, flags
 
-from nos_tf import data, proxy, proxy_flags, rules
+from nos_tf import data, flag_checks, proxy, proxy_flags, rules
 
 flags.adopt_module_key_flags(proxy_flags)  # --help shows the protocol's flags too.
 
@@ -170,4 +170,4 @@ def _distinct(texts: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=flag_checks.parse_flags_of_the_command_line)

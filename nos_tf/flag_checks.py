@@ -10,7 +10,7 @@ in absl's message naming the flag.
 import math
 import sys
 
-from absl import flags
+from absl import app, flags
 
 
 def require_finite(*holders: flags.FlagHolder, positive: bool = False) -> None:
@@ -24,10 +24,23 @@ def require_finite(*holders: flags.FlagHolder, positive: bool = False) -> None:
             f"--{holder.name} must be {requirement}")
 
 
+def parse_flags_of_the_command_line(argv: list[str]) -> list[str]:
+    """absl's flag parsing for `app.run(main, flags_parser=...)`, which then refuses, in
+    a line, a flag typed on the command line that the program does not define
+    (`refuse_undefined_flags_of_the_command_line`). For the binaries that read presets
+    with an `--undefok`."""
+    remaining = app.parse_flags_with_usage(argv)
+    try:
+        refuse_undefined_flags_of_the_command_line(argv[1:])
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    return remaining
+
+
 def refuse_undefined_flags_of_the_command_line(
-        argv: list[str] | None = None, flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    """Raises ValueError naming a flag typed on the command line (`argv`, default
-    sys.argv: as typed, flagfiles unread) that this program (`flag_values`) does not
+        argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Raises ValueError naming a flag typed on the command line (`argv`, without the
+    program: as typed, flagfiles unread) that this program (`flag_values`) does not
     define.
 
     absl lets such a flag through when an `--undefok` names it, and a preset's does
@@ -37,7 +50,7 @@ def refuse_undefined_flags_of_the_command_line(
     unchanged (that is `--child_batch_size`). Flags the command line's own `--undefok`
     names stay passed over.
     """
-    arguments = iter(sys.argv[1:] if argv is None else argv)
+    arguments = iter(argv)
     typed, passed_over = [], {"flagfile", "undefok"}
     for argument in arguments:
         if argument == "--":  # absl's end of the flags.

@@ -148,6 +148,9 @@ class ProxyConfig:
             problems.append(f"learning_rates must differ, got {self.learning_rates}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.train_examples is not None and self.batch_size > self.train_examples:
+            problems.append(  # Each epoch would be one step, of fewer examples than asked.
+                f"batch_size {self.batch_size} is above train_examples {self.train_examples}")
         if not 0 <= self.seed < 2**31:  # The random operands' seeds are int32.
             problems.append(f"seed must be in [0, 2**31), got {self.seed}")
         if not 1 <= self.lr_search_epochs <= self.epochs:

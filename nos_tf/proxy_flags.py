@@ -10,7 +10,7 @@ in flags/*.cfg set them for a machine size.
 
 from absl import flags
 
-from nos_tf import data, flag_checks, proxy
+from nos_tf import data, proxy
 
 _DEFAULTS = proxy.ProxyConfig()
 
@@ -86,7 +86,7 @@ ABANDON_BELOW = flags.DEFINE_float(
 _CHECKED = {
     "learning_rates": LEARNING_RATES, "lr_search_epochs": LR_SEARCH_EPOCHS,
     "epochs": EPOCHS, "divergence_factor": DIVERGENCE_FACTOR, "abandon_below": ABANDON_BELOW,
-    "seed": PROXY_SEED,
+    "seed": PROXY_SEED, "batch_size": CHILD_BATCH_SIZE, "train_examples": TRAIN_EXAMPLES,
 }
 
 
@@ -126,10 +126,8 @@ def config_from_flags() -> proxy.ProxyConfig:
     Raises:
       ValueError: a learning rate that is not a number, or an inconsistent protocol (the
         flag validator finds both while parsing; this stays for values set afterwards);
-        a `--data_dir` with part of a dataset; a flag on the command line that this
-        program does not define, which a preset's `--undefok` would let it ignore.
+        a `--data_dir` with part of a dataset.
     """
-    flag_checks.refuse_undefined_flags_of_the_command_line()
     data_dir = DATA_DIR.value or None  # `--data_dir=` (clearing a flagfile's): none
     return proxy.ProxyConfig(
         dataset=DATASET.value,

@@ -162,6 +162,7 @@ def test_ctrl_c_before_any_result_promises_no_summary(monkeypatch, capsys):
     ("--learning_rates=0,1", "learning_rates must be positive"),
     ("--lr_search_epochs=4", "need 1 <= lr_search_epochs <= epochs, got 4 and 3"),
     ("--proxy_seed=-1", "seed must be in [0, 2**31), got -1"),
+    ("--child_batch_size=501", "batch_size 501 is above train_examples 500"),  # 1 step.
 ])
 def test_an_impossible_protocol_is_a_flag_error(flag, message):
     # Found while parsing, where absl names the flags in a line, not in main, where an

@@ -110,7 +110,8 @@ def test_word_tokenizer_needs_no_tensorflow_text(monkeypatch):
 ])
 def test_a_flag_this_program_lacks_is_refused_from_the_command_line(argv, refused):
     """A preset's --undefok holds for the whole command line: evaluate with the cpu
-    preset took --batch_size=10 and ran with the child's batch unchanged."""
+    preset took --batch_size=10 and ran with the child's batch unchanged (the binary's
+    refusal: tests/test_evaluate.py)."""
     evaluate_flags = flags.FlagValues()  # Some of nos_tf.evaluate's.
     flags.DEFINE_integer("child_batch_size", 100, "", flag_values=evaluate_flags)
     flags.DEFINE_bool("screen_rules", True, "", flag_values=evaluate_flags)

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app
 
-from nos_tf import data, executors
+from nos_tf import data, executors, flag_checks
 
 
 def run_main(main: Callable[[list[str]], None]) -> None:
@@ -26,7 +26,8 @@ def run_main(main: Callable[[list[str]], None]) -> None:
                 ConnectionError) as error:
             sys.exit(f"error: {error}")
 
-    app.run(main_saying_usage_errors)
+    app.run(main_saying_usage_errors,
+            flags_parser=flag_checks.parse_flags_of_the_command_line)  # Presets' --undefok.
 
 
 def interleaved_medians(
