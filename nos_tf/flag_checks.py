@@ -25,16 +25,40 @@ def require_finite(*holders: flags.FlagHolder, positive: bool = False) -> None:
 
 
 def parse_flags_of_the_command_line(argv: list[str]) -> list[str]:
-    """absl's flag parsing for `app.run(main, flags_parser=...)`, which then refuses, in
-    a line, a flag typed on the command line that the program does not define
-    (`refuse_undefined_flags_of_the_command_line`). For the binaries that read presets
-    with an `--undefok`."""
-    remaining = app.parse_flags_with_usage(argv)
+    """absl's flag parsing for every binary's `app.run(main, flags_parser=...)`, which
+    then refuses, in a line, a flag typed on the command line that the program does not
+    define (`refuse_undefined_flags_of_the_command_line`: the presets' `--undefok`
+    passes over other binaries' flags), and says in a line that a flagfile is not text,
+    where absl raised UnicodeDecodeError from inside its parser (`--flagfile=model.h5`)."""
+    try:
+        remaining = app.parse_flags_with_usage(argv)
+    except UnicodeDecodeError as error:
+        sys.exit(f"FATAL Flags parsing error: {_undecodable_flagfile(argv[1:])} is not a "
+                 f"text file of flags ({error.reason} at byte {error.start})")
     try:
         refuse_undefined_flags_of_the_command_line(argv[1:])
     except ValueError as error:
         sys.exit(f"error: {error}")
     return remaining
+
+
+def _undecodable_flagfile(argv: list[str]) -> str:
+    """`--flagfile=PATH` for the first flagfile of `argv`, or of a flagfile it names,
+    that is not UTF-8 text (as absl reads them); else "a --flagfile"."""
+    pending = [argument.partition("=")[2] for argument in argv
+               if argument.startswith(("--flagfile=", "-flagfile="))]
+    while pending:
+        path = pending.pop(0)
+        try:
+            with open(path, encoding="utf-8") as file:
+                lines = file.read().splitlines()
+        except UnicodeDecodeError:
+            return f"--flagfile={path}"
+        except OSError:
+            continue
+        pending += [line.strip().partition("=")[2] for line in lines
+                    if line.strip().startswith(("--flagfile=", "-flagfile="))]
+    return "a --flagfile"
 
 
 def refuse_undefined_flags_of_the_command_line(

@@ -19,7 +19,7 @@ from absl import app, flags
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
-from nos_tf import leaderboard
+from nos_tf import flag_checks, leaderboard
 from nos_tf.store import EVALUATED, LeaderboardEntry, StoreError, TrialStore
 
 _STORE = flags.DEFINE_string("store", None, "Path of the trial store (SQLite) to report on.")
@@ -179,4 +179,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=flag_checks.parse_flags_of_the_command_line)

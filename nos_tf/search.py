@@ -467,4 +467,4 @@ def _discarded(store: store_lib.TrialStore, run: store_lib.Run) -> bool:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=flag_checks.parse_flags_of_the_command_line)

@@ -907,4 +907,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("model")
-    app.run(main)
+    app.run(main, flags_parser=flag_checks.parse_flags_of_the_command_line)

@@ -122,3 +122,20 @@ def test_a_flag_this_program_lacks_is_refused_from_the_command_line(argv, refuse
     else:
         with pytest.raises(ValueError, match=f"^--{refused} is not a flag of this program"):
             flag_checks.refuse_undefined_flags_of_the_command_line(argv, evaluate_flags)
+
+
+def test_a_flagfile_that_is_not_text_is_named_in_a_line(tmp_path):
+    """absl raised UnicodeDecodeError from inside its parser, a traceback naming no file,
+    for `--flagfile=model.h5` or a preset that includes one."""
+    binary = tmp_path / "weights.h5"
+    binary.write_bytes(b"--seed=1\n\x89HDF\r\n\xd0\xff")
+    text = tmp_path / "text.cfg"
+    text.write_text("--seed=2\n")
+    preset = tmp_path / "preset.cfg"
+    preset.write_text(f"--flagfile={text}\n--flagfile={binary}\n")
+    try:
+        with pytest.raises(SystemExit, match=rf"^FATAL Flags parsing error: "
+                           rf"--flagfile={binary} is not a text file of flags \("):
+            flag_checks.parse_flags_of_the_command_line(["prog", f"--flagfile={preset}"])
+    finally:
+        flags.FLAGS.unparse_flags()
