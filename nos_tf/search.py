@@ -299,6 +299,7 @@ def _run_search(config, searcher, made: list[str]) -> None:
     new TensorBoard folders to it, and empties it once the store keeps a run."""
     import tensorflow as tf
 
+    _check_the_run_asked_for(config)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(_STORE.value)), exist_ok=True)
     except OSError as error:  # A file where a folder should be, or no permission.
@@ -404,6 +405,20 @@ def _set_sigterm_handler(handler) -> None:
 
 def _exit_status(interrupt: KeyboardInterrupt) -> int:
     return getattr(interrupt, "exit_status", 130)  # 130: the shell's for SIGINT.
+
+
+def _check_the_run_asked_for(config: proxy.ProxyConfig) -> None:
+    """Raises StoreError for a run --resume cannot continue, or a --run_name taken, before
+    the executor starts: Ray's (a cluster's connection, its workers' start-up) took its
+    time before the store said no. Checked again, with the store open for writing, once
+    it has started: another search may have taken the name meanwhile."""
+    if not os.path.isfile(_STORE.value) or not os.path.getsize(_STORE.value):
+        return  # New, or empty: --resume's own check says there is nothing to resume.
+    with store_lib.TrialStore(_STORE.value, readonly=True) as store:
+        if _RESUME.value:
+            resume_run(store, config.protocol())
+        elif _RUN_NAME.value:
+            store.check_run_name_free(_RUN_NAME.value)
 
 
 def _not_made_yet(path: str) -> list[str]:

@@ -241,6 +241,32 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     assert process.returncode == 1 and "cannot resume run 'other'" in process.stderr
 
 
+@pytest.mark.parametrize("flags, refusal", [
+    (["--resume", "--run_name=nosuch"], "no run 'nosuch'"),
+    (["--resume", "--seed=7"], "cannot resume run 'other' with other search flags"),
+    (["--run_name=other"], "run 'other' already exists"),
+])
+def test_a_run_the_store_refuses_is_refused_before_the_executor_starts(
+        tmp_path, flags, refusal):
+    """A Ray cluster's connection and its workers' start-up came first, then the store's
+    refusal of a --resume or --run_name given wrong."""
+    path = tmp_path / "search.sqlite"
+    with store_lib.TrialStore(path) as store:
+        store.start_run("other", "ppo", {"seed": 0, "searcher": "ppo"}, None)
+    refuse_executors = textwrap.dedent("""
+        import sys
+        from absl import app
+        from nos_tf import executors, search
+        def started(*args, **kwargs):
+            raise SystemExit("an executor started")
+        executors.make_executor = started
+        app.run(search.main, argv=["search", *sys.argv[1:]])
+    """)
+    process = binaries.run_python(refuse_executors, *search_args(path, *flags))
+    assert process.returncode == 1 and refusal in process.stderr, process.stderr[-3000:]
+    assert "an executor started" not in process.stderr
+
+
 def test_what_a_search_cannot_take_back_is_left_without_a_traceback(tmp_path):
     """The tidying runs on a search's way to saying why it stopped; a file it may not
     remove must not turn that message into a traceback. Root may remove anything here, so
