@@ -100,6 +100,23 @@ def _check_beta(beta) -> None:
     check_number("beta", beta, "in [0, 1)", lambda beta: 0.0 <= beta < 1.0)
 
 
+def _written_into_the_rule(name: str) -> property:
+    """A named optimizer's argument that its rule text is made from at construction:
+    readable, and refused when set afterwards. Set, it changed what `get_config` saved
+    (and so what a loaded copy trained with) but not the rule this one trains with."""
+    def refuse(self, value):
+        del value
+        raise AttributeError(
+            f"{type(self).__name__}.{name} is written into its rule at construction: make "
+            f"a new {type(self).__name__}({name}=...)")
+    return property(lambda self: getattr(self, f"_{name}"), refuse)
+
+
+# beta is RuleOptimizer's beta_1 (read as the update is traced), under the paper's name.
+_BETA = property(lambda self: self.beta_1,
+                 lambda self, beta: setattr(self, "beta_1", beta))
+
+
 def _named_config(rule_config: dict, **arguments) -> dict:
     """A named optimizer's config: its own arguments, from which it rewrites its rule."""
     config = {key: value for key, value in rule_config.items() if key not in _RULE_ARGUMENTS}
@@ -134,7 +151,11 @@ class PowerSign(RuleOptimizer):
             powersign_rule(base, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,
         )
-        self.base, self.beta, self.sign_decay = base, beta, sign_decay
+        self._base, self._sign_decay = base, sign_decay
+
+    base = _written_into_the_rule("base")
+    sign_decay = _written_into_the_rule("sign_decay")
+    beta = _BETA
 
     def get_config(self):
         return _named_config(
@@ -169,7 +190,11 @@ class AddSign(RuleOptimizer):
             addsign_rule(alpha, sign_decay), learning_rate=learning_rate, beta_1=beta,
             decay_steps=decay_steps, name=name, **kwargs,
         )
-        self.alpha, self.beta, self.sign_decay = alpha, beta, sign_decay
+        self._alpha, self._sign_decay = alpha, sign_decay
+
+    alpha = _written_into_the_rule("alpha")
+    sign_decay = _written_into_the_rule("sign_decay")
+    beta = _BETA
 
     def get_config(self):
         return _named_config(

@@ -125,8 +125,15 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             raise ValueError(f"Argument `jit_compile` must be True or False. Received: "
                              f"jit_compile={jit_compile!r}")
         self.jit_compile = bool(jit_compile)
-        self._decays = semantics.MomentDecays(m=beta_1, v=beta_2, y=beta_3)
         self._compiled_updates = {}
+
+    @property
+    def _decays(self) -> semantics.MomentDecays:
+        """The betas, read as the update is traced, as Keras's Adam reads its own: a beta
+        set after construction (and before training) is the one trained with, and the
+        one `get_config` saves. A copy made in `__init__` trained with the old value while
+        the config saved the new."""
+        return semantics.MomentDecays(m=self.beta_1, v=self.beta_2, y=self.beta_3)
 
     def build(self, var_list):
         """Makes one state variable per model variable for each running average the rule

@@ -161,6 +161,30 @@ def test_named_config_round_trip():
     assert clone.get_config() == optimizer.get_config()
 
 
+@pytest.mark.parametrize("optimizer, argument", [
+    (nos_tf.PowerSign, "base"), (nos_tf.PowerSign, "sign_decay"),
+    (nos_tf.AddSign, "alpha"), (nos_tf.AddSign, "sign_decay")])
+def test_an_argument_written_into_the_rule_is_refused_once_made(optimizer, argument):
+    """Set, it changed what get_config saved, not the rule trained with."""
+    made = optimizer(learning_rate=0.1)
+    with pytest.raises(AttributeError, match=f"{argument} is written into its rule"):
+        setattr(made, argument, 2.0)
+    assert made.get_config() == optimizer(learning_rate=0.1).get_config() | {
+        "name": made.name}
+
+
+def test_beta_is_the_decay_trained_with_and_saved():
+    grads = gradients((5,), 10)
+    changed = nos_tf.PowerSign(learning_rate=0.1)
+    changed.beta = 0.5
+    assert changed.beta_1 == 0.5 and changed.get_config()["beta"] == 0.5
+    init = np.zeros(5, np.float32)
+    expected = run_ours(nos_tf.PowerSign(learning_rate=0.1, beta=0.5), init, grads)
+    np.testing.assert_array_equal(run_ours(changed, init, grads), expected)
+    reloaded = nos_tf.PowerSign.from_config(changed.get_config())
+    np.testing.assert_array_equal(run_ours(reloaded, init, grads), expected)
+
+
 def test_paper_rules_parse_and_pass_the_screens():
     assert len(nos_tf.PAPER_RULES) >= 16
     for name, text in nos_tf.PAPER_RULES.items():

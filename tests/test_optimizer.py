@@ -490,6 +490,23 @@ def test_config_round_trip():
     assert clone.rule == optimizer.rule and not clone.jit_compile
 
 
+def test_a_beta_set_after_construction_is_trained_with_and_saved():
+    """As Keras's Adam reads its betas: one set before training was saved by get_config
+    but not trained with (a copy made in __init__ was), so a loaded copy trained apart."""
+    def trained(optimizer):
+        variable = keras.Variable(np.zeros(1, "float32"))
+        for gradient in (1.0, -1.0, 0.5):
+            optimizer.apply_gradients([(tf.constant([gradient]), variable)])
+        return variable.numpy()
+
+    changed = nos_tf.RuleOptimizer("adam", learning_rate=0.1)
+    changed.beta_1 = 0.5
+    reloaded = nos_tf.RuleOptimizer.from_config(changed.get_config())
+    expected = trained(nos_tf.RuleOptimizer("adam", learning_rate=0.1, beta_1=0.5))
+    np.testing.assert_array_equal(trained(changed), expected)
+    np.testing.assert_array_equal(trained(reloaded), expected)
+
+
 SAVE_AND_STEP = textwrap.dedent("""
     import json, sys
     import numpy as np, keras
