@@ -72,6 +72,7 @@ _NAMED_PATTERN = re.compile(
     rf"^({'|'.join(_NAMED_LABELS)})(?:-({'|'.join(_SIGN_DECAY_SUFFIXES)}))?$")
 # An identifier, maybe with a suffix: what a user means as an optimizer's name.
 _NAME_LIKE = re.compile(r"^[A-Za-z_]\w*(?:-\w+)?$")
+_SUFFIXED_NAME = re.compile(r"^([a-z_]\w*)-(\w+)$")
 _MOMENTUM = 0.9
 _LOOKUP_TRAIN_PAIRS = 100_000  # The lookup's n-gram vectors of wmt14's 4.5M pairs: many GB.
 
@@ -96,14 +97,20 @@ class OptimizerSpec:
         or, for a lone name such as `adagrad` or `powersign-xd` (a misspelt or unsupported
         optimizer more likely than an attempt at a rule), one that lists the names."""
         import nos_tf  # pylint: disable=import-outside-toplevel
+        from nos_tf.rules import vocab  # pylint: disable=import-outside-toplevel
 
         text = text.strip()
         match = _NAMED_PATTERN.match(text.lower())
         if match and match[2] and match[1] not in _SIGN_OPTIMIZERS:
             # Read as a rule, "adam-ld" would quietly be adam minus ld.
+            as_rule = (f"; for the rule {match[1]} minus {match[2]}, write "
+                       f"'{match[1]} - {match[2]}'" if match[1] in vocab.OPERANDS else "")
+            raise ValueError(f"{text!r}: only powersign and addsign take a sign decay{as_rule}")
+        suffixed = _SUFFIXED_NAME.match(text.lower())
+        if not match and suffixed and suffixed[1] in _NAMED_LABELS:  # "powersign-xd"
             raise ValueError(
-                f"{text!r}: only powersign and addsign take a sign decay; for the rule "
-                f"{match[1]} minus {match[2]}, write '{match[1]} - {match[2]}'")
+                f"unknown optimizer {text!r}: -{suffixed[2]} is not a sign decay (powersign "
+                f"and addsign take {', '.join(f'-{suffix}' for suffix in _SIGN_DECAY_SUFFIXES)})")
         if not match:
             try:
                 return cls(text, str(nos_tf.parse(text)))
@@ -349,6 +356,9 @@ class Outcome:
     score: float  # Higher is better; nan counts as worst.
     details: object = None  # The model module's own result.
     score_text: str = ""  # What the score is, in words, for the log of a rate sweep.
+    # Blew up (NaN weights, a loss far past a guess's): the run's row and curves say so,
+    # as its numbers alone did not (wrn's accuracies of NaN weights are chance's).
+    diverged: bool = False
 
 
 class _Task:
@@ -460,9 +470,6 @@ class _WideResNetTask(_Task):
             batch_size=_BATCH_SIZE.value, schedule=_LR_SCHEDULE.value,
             augmentation=self.augmentation,
             seed=_SEED.value, verbose=fit_verbosity(), evaluate_test=not sweep)
-        if result.diverged and not sweep:
-            logging.warning("%s diverged at learning rate %g: its accuracies are those of "
-                            "NaN weights", spec.label, learning_rate)
         return Outcome(
             cells=dict(zip(self.columns, _percent([
                 result.final_validation, result.final_test,
@@ -474,6 +481,7 @@ class _WideResNetTask(_Task):
             score=math.nan if result.diverged else result.final_validation,
             details=result,
             score_text=f"validation accuracy {100 * result.final_validation:.2f}%",
+            diverged=result.diverged,
         )
 
 
@@ -565,9 +573,10 @@ class _TranslationTask(_Task):
                    "test BLEU": result.test_bleu},
             curves={"train perplexity": result.history["train_perplexity"],
                     "validation perplexity": result.history["validation_perplexity"]},
-            score=-result.validation_perplexity,
+            score=math.nan if result.diverged else -result.validation_perplexity,
             details=result,
-            score_text=f"validation perplexity {result.validation_perplexity:.2f}",
+            score_text=f"validation perplexity {format_cell(result.validation_perplexity)}",
+            diverged=result.diverged,
         )
 
 
@@ -622,6 +631,7 @@ class _RosenbrockTask(_Task):
                         if reached is not None else
                         f"not within {_TOLERANCE.value:g} of the minimum: final distance "
                         f"{distance:.3g}"),
+            diverged=diverged,
         )
 
     def write_figures(self, outcomes, output_dir):
@@ -716,9 +726,13 @@ def run_label(label: str, learning_rate: float, repeated: bool, taken) -> str:
 
 def format_cell(value, number_format: str | None = None) -> str:
     """A cell as the markdown table shows it: a float by `number_format` (default 3
-    significant digits), nan as a dash; anything else as its text."""
+    significant digits; from a million on, always: a diverged translator's perplexity
+    filled a cell with 305 digits in "{:.2f}"), nan as a dash; anything else as its text."""
     if isinstance(value, float):
-        return "—" if math.isnan(value) else (number_format or "{:.3g}").format(value)
+        if math.isnan(value):
+            return "—"
+        return ("{:.3g}" if number_format is None or abs(value) >= 1e6 else
+                number_format).format(value)
     return str(value)
 
 
@@ -750,6 +764,11 @@ def write_table(rows: list[dict], columns: list[str], formats: dict[str, str],
     return markdown
 
 
+# matplotlib's log axis overflows computing its margins past about 1e300, leaving every
+# panel empty; a diverged translator's perplexity is up to 1.8e308.
+_LOG_AXIS_CEILING = 1e200
+
+
 def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str) -> str:
     """One panel per curve name, one line per optimizer; x is the epoch (or step)."""
     import matplotlib  # pylint: disable=import-outside-toplevel
@@ -762,6 +781,9 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
     for axis, name in zip(axes[0], names):
         for label, by_name in curves.items():
             values = by_name.get(name, [])
+            if "perplexity" in name:  # Off the log scale, as inf is, not overflowing it.
+                values = [value if value < _LOG_AXIS_CEILING else math.inf
+                          for value in values]
             start = 0 if name.startswith("distance") else 1  # Steps from 0, epochs from 1.
             axis.plot(range(start, start + len(values)), values, label=label,
                       marker="" if len(values) > 50 else "o", markersize=3)
@@ -893,6 +915,9 @@ def main(argv):
                 sys.exit(f"error: optimizer {spec.label!r}: {what}\n{kept}")
             seconds = time.perf_counter() - started
             label = run_label(spec.label, rate, labels.count(spec.label) > 1, outcomes)
+            if outcome.diverged:
+                logging.warning("%s diverged at learning rate %g", label, rate)
+                label += " (diverged)"
             outcomes[label] = outcome
             rows.append({"optimizer": label, "learning rate": rate, **outcome.cells,
                          "seconds": round(seconds, 2)})

@@ -4,6 +4,7 @@ import csv
 import math
 import os
 import re
+import warnings
 
 import binaries
 import keras
@@ -90,12 +91,24 @@ def test_bad_rule_text_is_a_rule_syntax_error():
 
 
 def test_a_sign_decay_on_a_keras_optimizer_is_refused_not_read_as_a_rule():
-    with pytest.raises(ValueError, match="only powersign and addsign take a sign decay"):
+    with pytest.raises(ValueError, match="only powersign and addsign take a sign decay; "
+                                         "for the rule adam minus ld, write 'adam - ld'$"):
         transfer.OptimizerSpec.parse("adam-ld")
     assert transfer.OptimizerSpec.parse("adam - ld").name is None  # the rule, spelt out
+    # sgd is no operand of the rule language: 'sgd - ld', suggested, was refused in turn.
+    with pytest.raises(ValueError, match="only powersign and addsign take a sign decay$"):
+        transfer.OptimizerSpec.parse("sgd-ld")
 
 
-@pytest.mark.parametrize("text", ["adagrad", "powersign-xd"])
+def test_an_unknown_sign_decay_is_named():
+    # It ended with the rule parser's "unknown name 'powersign'": the suffix was wrong.
+    with pytest.raises(ValueError, match=r"^unknown optimizer 'PowerSign-xd': -xd is not a "
+                                         r"sign decay \(powersign and addsign take -ld, "
+                                         r"-cd, -rd\)$"):
+        transfer.OptimizerSpec.parse("PowerSign-xd")
+
+
+@pytest.mark.parametrize("text", ["adagrad", "adam_w"])
 def test_unknown_optimizer_name_lists_the_names(text):
     with pytest.raises(ValueError) as info:
         transfer.OptimizerSpec.parse(text)
@@ -223,8 +236,10 @@ def test_a_diverged_rosenbrock_run_is_infinitely_far_not_a_dash_like_one_that_ne
     assert slow["steps to 0.1"] == diverged["steps to 0.1"] == "nan"
     assert 0 < float(slow["final distance"]) < 10 and float(slow["final value"]) < 10
     assert float(diverged["final distance"]) == float(diverged["final value"]) == math.inf
+    assert (slow["optimizer"], diverged["optimizer"]) == (
+        "SGD (lr 0.0001)", "SGD (lr 1) (diverged)")
     markdown = (tmp_path / "rosenbrock_results.md").read_text(encoding="utf-8")
-    assert "| — | inf | inf |" in markdown
+    assert "| SGD (lr 1) (diverged) | 1 | — | inf | inf |" in markdown
 
 
 def test_a_sweep_logs_what_each_rate_scored_in_words(tmp_path, monkeypatch):
@@ -248,6 +263,21 @@ def test_cells_are_formatted_by_the_tasks_formats():
     assert transfer.format_cells(cells, transfer._WideResNetTask.formats) == (
         "final val 9.0, final test 10.2, best val —, best test 11")
     assert transfer.format_cells({"x": 0.123456}, {}) == "x 0.123"
+    # A diverged translator's perplexity filled its cell with 305 digits.
+    cells = {"train perplexity": math.exp(700), "validation perplexity": 35.4123}
+    assert transfer.format_cells(cells, transfer._TranslationTask.formats) == (
+        "train perplexity 1.01e+304, validation perplexity 35.41")
+
+
+def test_a_diverged_runs_curve_leaves_the_others_drawn(tmp_path):
+    """matplotlib's log axis overflowed on a perplexity of 1e304 (a RuntimeWarning), and
+    every optimizer's panel came out empty."""
+    curves = {"Adam": {"validation perplexity": [298.0, 250.0]},
+              "SGD (diverged)": {"validation perplexity": [math.exp(700), math.inf]}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = transfer.plot_curves(curves, str(tmp_path / "curves.png"), "title")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_MAGIC and path.endswith(".png")
 
 
 @pytest.mark.parametrize("task", [transfer._WideResNetTask, transfer._TranslationTask])
@@ -413,6 +443,34 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path, caplog):
                              f"smooth:exp|version:{sacrebleu.__version__}, on lowercased words "
                              "with punctuation split off (tokenized BLEU, as GNMT reported).\n")
     assert (tmp_path / "gnmt_curves.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_a_diverged_translators_row_says_so(tmp_path, caplog):
+    """Its perplexities were capped at exp(700), the same for any loss past 700 and
+    printed in 305 digits, with nothing said of the blow-up."""
+    from test_translation_data import _store_tiny_wmt14  # pylint: disable=import-outside-toplevel
+
+    data_dir = str(tmp_path / "tfds")
+    _store_tiny_wmt14(data_dir)
+    _run(tmp_path, model="gnmt", optimizers="adam,sgd", lrs="1e-3,1e6", clip_norm="0",
+         datasets_dir=data_dir, gnmt_units="16", gnmt_embedding_dim="8",
+         encoder_layers="1", decoder_layers="1", vocabulary_size="40", train_epochs="2",
+         train_batch_size="2", held_out_pairs="1", fit_verbose="0")
+    adam, sgd, _ = _read_csv(tmp_path / "gnmt_results.csv")
+    assert (adam["optimizer"], sgd["optimizer"]) == ("Adam", "SGD (diverged)")
+    assert float(adam["validation perplexity"]) < 400  # 10 x the target vocabulary: sane.
+    assert float(sgd["validation perplexity"]) > 400
+    assert "SGD diverged at learning rate 1e+06" in caplog.text
+
+
+def test_a_diverged_wide_resnets_row_says_so(tmp_path):
+    # Its accuracies, those of NaN weights, read as a slow optimizer's.
+    _run(tmp_path, model="wrn", optimizers="sgd,sgd", lrs="1e-3,1e6", image_dataset="digits",
+         wrn_train_examples="300", wrn_validation_examples="200", wrn_test_examples="100",
+         wrn_depth="10", wrn_width="1", train_epochs="1", lr_schedule="constant",
+         fit_verbose="0")
+    assert [row["optimizer"] for row in _read_csv(tmp_path / "wrn_results.csv")] == [
+        "SGD (lr 0.001)", "SGD (lr 1e+06) (diverged)"]
 
 
 def test_wrn_auto_with_cifar10_copied_halfway_stops_instead_of_using_fashion_mnist(tmp_path):

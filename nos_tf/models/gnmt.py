@@ -422,6 +422,7 @@ class TranslationResult:
     # dropout on and the weights still moving (above the trained model's own).
     train_perplexity: float
     validation_perplexity: float
+    diverged: bool  # Ended far worse than a uniform guess: see `_diverged`.
     test_bleu: float
     history: dict[str, list[float]]  # Per epoch: train_perplexity, validation_perplexity.
     examples: list[tuple[str, str, str]]  # (source, reference, translation), a few.
@@ -535,6 +536,8 @@ def train_translator(
     return TranslationResult(
         train_perplexity=curves["train_perplexity"][-1],
         validation_perplexity=curves["validation_perplexity"][-1],
+        diverged=_diverged(curves["validation_perplexity"][-1],
+                           target_tokenizer.vocabulary_size),
         test_bleu=bleu,
         history=curves,
         examples=examples,
@@ -544,7 +547,23 @@ def train_translator(
 
 
 def _perplexity(loss):
-    return math.exp(min(loss, 700.0)) if math.isfinite(loss) else math.inf
+    """exp(loss); inf past a float's range, and for nan. The cap at exp(700) it replaces
+    printed a diverged run's perplexity in 305 digits, the same for every loss above 700,
+    and overflowed matplotlib's log axis, blanking every optimizer's curves."""
+    try:
+        return math.exp(loss) if not math.isnan(loss) else math.inf
+    except OverflowError:
+        return math.inf
+
+
+def _diverged(validation_perplexity: float, vocabulary_size: int) -> bool:
+    """Whether a run ended an order of magnitude worse than the uniform guess over the
+    target vocabulary (perplexity = its size), near which an untrained model starts:
+    its weights blown up, not merely slow."""
+    return not validation_perplexity <= _DIVERGED_FACTOR * vocabulary_size
+
+
+_DIVERGED_FACTOR = 10
 
 
 def _test_bleu(pairs, source_tokenizer, target_tokenizer, translator, batch_size,
