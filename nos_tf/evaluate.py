@@ -149,7 +149,7 @@ def _score(config: proxy.ProxyConfig, results_by_name: dict) -> None:
         try:
             evaluator = proxy.Evaluator(dataclasses.replace(config, seed=seed))
         except (data.DataUnavailableError, ValueError) as error:
-            sys.exit(f"error: {error}")
+            sys.exit(f"error: {proxy_flags.with_flag_names(str(error))}")
         print(f"# proxy seed {seed}: {config.dataset}, {len(evaluator.data.train[0])} "
               f"training / {len(evaluator.data.validation[0])} validation examples", flush=True)
         jobs = [functools.partial(evaluator.evaluate, rule) for rule in _distinct(_RULES.value)]

@@ -8,6 +8,8 @@ images, and the best run continued: flags/paper.cfg is the paper's protocol); th
 in flags/*.cfg set them for a machine size.
 """
 
+import re
+
 from absl import flags
 
 from nos_tf import data, proxy
@@ -115,6 +117,14 @@ def _learning_rates(texts: list[str]) -> tuple[float, ...]:
         raise ValueError(
             f"--learning_rates must be numbers separated by commas: {error}"
         ) from None
+
+
+def with_flag_names(message: str) -> str:
+    """A data loader's error message with the flags for the arguments it names:
+    `nos_tf.data` says "validation_examples=100000 must be between 1 and 1436", in its
+    arguments' words, which here are these flags' names."""
+    return re.sub(rf"(?<![\w-])({TRAIN_EXAMPLES.name}|{VALIDATION_EXAMPLES.name})=",
+                  r"--\1=", message)
 
 
 def config_from_flags() -> proxy.ProxyConfig:

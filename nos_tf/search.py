@@ -366,9 +366,10 @@ def _run_search(config, searcher, made: list[str]) -> None:
                 "TensorBoard %s", run.name, _SEARCHER.value, _MAX_EVALUATIONS.value,
                 _BATCH_SIZE.value, _EXECUTOR.value, _STORE.value, logdir)
             search.run_all()
-        except executors.WorkerStartupError as error:
+        except executors.WorkerStartupError as startup_error:
             # A new run that finished nothing is not kept: resumed, it would keep the
             # protocol that failed (a wrong --data_dir is part of it), which cannot change.
+            error = proxy_flags.with_flag_names(str(startup_error))
             if not _RESUME.value and _discarded(store, run):
                 made.extend(made_before_the_run)  # Taken back by the caller, the store closed.
                 sys.exit(f"error: {error}\nNothing was recorded; once that is fixed, run "

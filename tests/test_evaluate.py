@@ -97,6 +97,9 @@ def test_the_last_seed_is_checked_before_the_first_trains():
     # child's batch (--child_batch_size) stayed 100.
     (("--rule=g", "--batch_size=10"), "error: --batch_size is not a flag of this program "
      "(a preset's --undefok passes over the flags of other binaries in its file, not here)"),
+    # The loader's words, its argument named as the flag.
+    (("--rule=g", "--validation_examples=100000"), "error: --validation_examples=100000 must "
+     "be between 1 and 1436: digits has 1437 training examples"),
 ])
 def test_usage_errors_are_one_line_as_the_search_says_them(args, message):
     # They were app.UsageErrors: absl printed the module's docstring and every flag, some

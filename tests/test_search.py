@@ -120,6 +120,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--run_name=..", "nor be '.' or '..'"),
     ("--cpus_per_worker=0", "--cpus_per_worker must be a positive finite number"),
     ("--eval_timeout=0", "--eval_timeout must be a positive finite number"),
+    ("--train_examples=5000", "ValueError: --train_examples=5000 must be between 1 and 1137"),
 ])
 def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
     process = run_search(tmp_path / "s.sqlite", flag)
