@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import math
 import os
 import re
@@ -805,6 +806,8 @@ def prepare_output_dir(path: str) -> None:
     """Creates `path` and writes a file there, raising OSError if it cannot: the table is
     written once every optimizer has trained (hours for wrn and gnmt), so a directory that
     cannot hold it is to be found out before the first run, not after the last."""
+    if os.path.lexists(path) and not os.path.isdir(path):  # makedirs: "File exists".
+        raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder", path)
     os.makedirs(path, exist_ok=True)
     with tempfile.TemporaryFile(dir=path):
         pass

@@ -601,12 +601,14 @@ def test_stray_arguments_are_an_error(tmp_path):
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+@pytest.mark.parametrize("where", ["under a file", "a file", "in /proc"])
 def test_unwritable_output_dir_is_a_clear_error_before_the_task_is_built(
         tmp_path, monkeypatch, where):
-    if where == "under a file":
+    if where in ("under a file", "a file"):
         (tmp_path / "file").write_text("", encoding="utf-8")
-        output_dir = tmp_path / "file" / "transfer"
+        output_dir = tmp_path / "file"
+        if where == "under a file":
+            output_dir = output_dir / "transfer"
     else:  # Exists, so only writing a file into it finds it unusable.
         if not os.path.isdir("/proc/self"):
             pytest.skip("no procfs here")
@@ -614,5 +616,7 @@ def test_unwritable_output_dir_is_a_clear_error_before_the_task_is_built(
     # Data loading (and for gnmt, learning tokenizers) comes after the check.
     monkeypatch.setitem(transfer._TASKS, "rosenbrock",
                         lambda: pytest.fail("the task was built before --output_dir"))
-    with pytest.raises(SystemExit, match=r"^error: cannot write to --output_dir=\S+: \w"):
+    with pytest.raises(SystemExit, match=r"^error: cannot write to --output_dir=\S+: \w") as info:
         _run(output_dir, model="rosenbrock", optimizers="adam", lrs="0.1")
+    if where == "a file":  # It said "File exists", which read as a refusal to overwrite.
+        assert str(info.value.code).endswith(": it is a file, not a folder")
