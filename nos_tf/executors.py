@@ -284,7 +284,8 @@ class RayExecutor(Executor):
                 self._ray.init(address=address, include_dashboard=False,
                                logging_level=logging.WARNING)
             except ConnectionError as error:  # Ray's words name its own `--address` flag.
-                raise ConnectionError(f"no Ray cluster at address {address!r}: {error}") from None
+                reason = str(error).replace("`--address` flag", "--ray_address")
+                raise ConnectionError(f"no Ray cluster at address {address!r}: {reason}") from None
         try:  # A failure from here on leaves no Ray instance nor actor of this one behind.
             self._check_resources(num_workers, cpus_per_worker, gpus_per_worker)
             self._actor_class = self._ray.remote(EvaluationWorker).options(

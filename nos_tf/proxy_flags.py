@@ -119,6 +119,16 @@ def _learning_rates(texts: list[str]) -> tuple[float, ...]:
         ) from None
 
 
+def flag_of_field(field: str) -> str:
+    """`--flag` for a ProxyConfig field (a key of its protocol), the name itself for a
+    field no flag sets (data_source: where this machine reads the data from). Two flags'
+    names differ from their fields', whose names the search gives other flags:
+    --child_batch_size sets batch_size, --proxy_seed sets seed."""
+    own = {flag.name for flag in flags.FLAGS.get_flags_for_module(__name__)}
+    flag = {"batch_size": CHILD_BATCH_SIZE.name, "seed": PROXY_SEED.name}.get(field, field)
+    return f"--{flag}" if flag in own else field
+
+
 def with_flag_names(message: str) -> str:
     """A data loader's error message with the flags for the arguments it names:
     `nos_tf.data` says "validation_examples=100000 must be between 1 and 1436", in its

@@ -145,8 +145,8 @@ def make_searcher() -> controller.Searcher:
         return controller.make_searcher(
             name, rules.TokenSpace(_UNITS.value), seed=_SEED.value, **hyperparameters)
     except ValueError as error:  # In the searcher's words: its arguments, named as flags.
-        message = str(error)
-        for key in hyperparameters:
+        message = str(error)  # Those at their defaults too: they may be what is wrong.
+        for key in accepted.keys() & _HYPERPARAMETER_FLAGS.keys():
             message = re.sub(rf"\b{key}\b", f"--{_HYPERPARAMETER_FLAGS[key].name}", message)
         raise ValueError(message) from None
 
@@ -179,7 +179,8 @@ def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
     if run.protocol is not None and run.protocol != protocol:
         raise store_lib.StoreError(
             f"cannot resume run {run.name!r} with another proxy protocol "
-            f"({_changes(run.protocol, protocol)}): its rewards would not compare; give the "
+            f"({_changes(run.protocol, protocol, proxy_flags.flag_of_field)}): its rewards "
+            "would not compare; give the "
             "flags it started with")
     course = {flag.name: flag.value for flag in _COURSE_FLAGS}
     started = {name: run.flags.get(name, value) for name, value in course.items()}
@@ -204,9 +205,11 @@ def resume_run(store: store_lib.TrialStore, protocol: dict) -> store_lib.Run:
     return run
 
 
-def _changes(before: dict, after: dict) -> str:
-    """`key old -> new` for each key whose value differs."""
-    return ", ".join(f"{key} {before.get(key)!r} -> {after.get(key)!r}"
+def _changes(before: dict, after: dict, name=lambda key: key) -> str:
+    """`name(key) old -> new` for each key whose value differs (a key one lacks: none)."""
+    def value(values, key):
+        return repr(values[key]) if values.get(key) is not None else "none"
+    return ", ".join(f"{name(key)} {value(before, key)} -> {value(after, key)}"
                      for key in sorted(before.keys() | after.keys())
                      if before.get(key) != after.get(key))
 
@@ -221,6 +224,16 @@ def start_run(store: store_lib.TrialStore, name: str, protocol: dict) -> store_l
     return store.start_run(name, _SEARCHER.value, recorded, protocol)
 
 
+_REJECTED_ADVICE = ("most sampled rules are rejected before training; raise "
+                    "--max_evaluations")
+# Why no rule trained, by the status most of its evaluations ended in.
+_NOTHING_TRAINED_ADVICE = {
+    executors.TIMEOUT: "most evaluations ran past --eval_timeout; raise it",
+    executors.FAILED: "most evaluations failed (their workers died); the log says why",
+    proxy.ERROR: "most evaluations ended in an error; the log says which",
+}
+
+
 def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int) -> None:
     """The best rules of the runs that share `run`'s protocol (their rewards compare, and
     cache hits make them one search), saying which runs those are when there are others."""
@@ -228,9 +241,10 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
     if not entries:
         counts = store.counts(run.run_id)
         statuses = leaderboard.format_statuses(counts) or "none trained"
+        most = max((key for key in counts if key.startswith("status:")), key=counts.get,
+                   default="status:" + proxy.REJECTED).removeprefix("status:")
         print(f"No rule has trained successfully ({statuses}, {counts['cached']} answered "
-              "from the store): most sampled rules are rejected before training; raise "
-              "--max_evaluations.")
+              f"from the store): {_NOTHING_TRAINED_ADVICE.get(most, _REJECTED_ADVICE)}.")
         return
     others = [other.name for other in store.runs()
               if other.protocol == run.protocol and other.run_id != run.run_id]
@@ -269,6 +283,8 @@ def main(argv):
         sys.exit(f"error: {error}")
     if _RESUME.value and not os.path.isfile(_STORE.value):
         sys.exit(f"error: nothing to resume: no trial store at {_STORE.value}")
+    if _RESUME.value and not os.path.getsize(_STORE.value):  # Opened, it became a store.
+        sys.exit(f"error: nothing to resume: {_STORE.value} is empty")
     try:
         run_search(config, searcher)
     except (store_lib.StoreError, OSError) as error:  # OSError: also Ray's ConnectionError

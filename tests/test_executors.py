@@ -15,6 +15,7 @@ import time
 
 import binaries
 import pytest
+import ray
 import ray.cloudpickle
 
 from nos_tf import executors, proxy
@@ -352,6 +353,22 @@ def test_ray_leaves_no_instance_behind_when_it_cannot_start_a_worker():
     process = binaries.run_python(code, timeout=300)
     assert "refused: TypeError" in process.stdout, process.stderr
     assert "ray running: False" in process.stdout
+
+
+def test_no_cluster_at_auto_names_this_programs_flag_not_rays(monkeypatch):
+    # Ray's words told the user to set `--address`, which the search does not have.
+    def no_cluster(**kwargs):
+        raise ConnectionError(
+            "Could not find any running Ray instance. Please specify the one to connect to "
+            "by setting `--address` flag or `RAY_ADDRESS` environment variable.")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(ConnectionError) as info:
+        executors.RayExecutor(object, address="auto")
+    assert str(info.value) == (
+        "no Ray cluster at address 'auto': Could not find any running Ray instance. Please "
+        "specify the one to connect to by setting --ray_address or `RAY_ADDRESS` "
+        "environment variable.")
 
 
 def test_a_cluster_address_where_nothing_answers_is_an_error_at_once():

@@ -73,10 +73,14 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
             in process.stderr)  # By their flags' names (ppo_clip is PPO's clip_epsilon).
     assert "Traceback" not in process.stderr
     # So is resuming it with another proxy protocol: its rewards would not compare.
+    # Named by their flags: the search's own --batch_size and --seed are not the child's.
     process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
-                         "--seed=9", "--resume", "--epochs=7")
+                         "--seed=9", "--resume", "--epochs=7", "--child_batch_size=50",
+                         "--proxy_seed=1", "--halving_validation_examples=0")
     assert process.returncode == 1
-    assert "another proxy protocol (epochs" in process.stderr and "-> 7" in process.stderr
+    assert ("another proxy protocol (--child_batch_size 100 -> 50, --epochs 3 -> 7, "
+            "--halving_validation_examples 100 -> none, --proxy_seed 0 -> 1)"
+            in process.stderr), process.stderr[-2000:]
     assert "Traceback" not in process.stderr
     # And with another batch size: each update would learn from other batches.
     process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=2",
@@ -108,7 +112,8 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--controller_learning_rate=-5e-3", "--controller_learning_rate must be positive and "
                                          "finite"),
     ("--entropy_weight=-1", "--entropy_weight must be at least 0"),
-    ("--ppo_epochs=0", "PPO needs --ppo_epochs >= 1 and clip_epsilon > 0, got 0 and 0.2."),
+    # Both by their flags, the one at its default too (--epochs is the child's).
+    ("--ppo_epochs=0", "PPO needs --ppo_epochs >= 1 and --ppo_clip > 0, got 0 and 0.2."),
     ("--eval_timeout=-1", "--eval_timeout must be a positive finite number"),
     ("--seed=-1", "--seed=-1: -1 is not a non-negative integer"),  # numpy's words, unnamed
     ("--gpus_per_worker=nan", "--gpus_per_worker must be a finite number"),
@@ -237,6 +242,12 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     process = run_search(path, "--resume", "--run_name=nosuch")
     assert process.returncode == 1 and "no run 'nosuch'" in process.stderr
     assert "Traceback" not in process.stderr
+    # An empty file is not made a store to find nothing in it.
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    process = run_search(empty, "--resume")
+    assert process.returncode == 1 and f"nothing to resume: {empty} is empty" in process.stderr
+    assert empty.stat().st_size == 0
     # An empty --run_name (clearing a flagfile's) is the latest run, as it names a new one.
     process = run_search(path, "--resume", "--run_name=")
     assert process.returncode == 1 and "cannot resume run 'other'" in process.stderr
@@ -373,6 +384,27 @@ def test_a_search_that_trained_nothing_says_what_became_of_its_rules(tmp_path):
     assert process.returncode == 0, process.stderr[-3000:]
     assert process.stdout.strip().startswith(
         "No rule has trained successfully (none trained, 3 answered from the store)")
+
+
+def test_a_search_whose_rules_all_timed_out_says_to_raise_the_timeout(tmp_path):
+    # It said to raise --max_evaluations, as when sampled rules are rejected.
+    code = textwrap.dedent("""
+        import sys
+        from nos_tf import search
+        from nos_tf import store as store_lib
+        from nos_tf.proxy import EvalResult
+        with store_lib.TrialStore(sys.argv[1]) as store:
+            run = store.start_run("r", "ppo", {}, {})
+            for rule, status in (("g", "timeout"), ("m", "timeout"), ("-g", "rejected")):
+                trial = store.propose(run.run_id, rule, rule)
+                store.finish(trial.trial_id, EvalResult(rule, rule, 0.0, status))
+            search.print_leaderboard(store, run, 5)
+    """)
+    process = binaries.run_python(code, tmp_path / "s.sqlite")
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.stdout.strip() == (
+        "No rule has trained successfully (rejected 1, timeout 2, 0 answered from the "
+        "store): most evaluations ran past --eval_timeout; raise it.")
 
 
 @pytest.mark.parametrize("searcher", ["random", "evolution"])
