@@ -347,6 +347,13 @@ def test_searcher_hyperparameters_are_read_as_their_defaults_types():
         read("entropy_flor=0")  # was ignored: the run went on with the default
     with pytest.raises(app.UsageError, match="epochs takes an integer, not 'many'"):
         read("epochs=many")
+    # Ignored, while the run's header said it was in effect.
+    with flagsaver.flagsaver(), pytest.raises(
+            app.UsageError, match=r"^--controller_learning_rate: none of the searchers "
+                                  r"\['random', 'evolution'\] has a controller"):
+        flags.FLAGS(["search_efficiency", "--searchers=random,evolution",
+                     "--controller_learning_rate=0.1"])
+        search_efficiency._searcher_hyperparameters()
 
 
 @pytest.mark.parametrize("flag, problem", [

@@ -313,14 +313,19 @@ def _searcher_hyperparameters() -> dict:
 
     Raises:
       app.UsageError: not name=value, a name none of --searchers takes (it would be
-        ignored silently), or a value not of its type.
+        ignored silently; so would --controller_learning_rate without ppo or reinforce),
+        or a value not of its type.
     """
     hyperparameters = {}
-    if _LEARNING_RATE.value is not None:
-        hyperparameters["learning_rate"] = _LEARNING_RATE.value
     defaults = {}
     for name in _SEARCHERS.value:
         defaults.update(controller.searcher_hyperparameters(name))
+    if _LEARNING_RATE.value is not None:
+        if "learning_rate" not in defaults:
+            raise app.UsageError(
+                f"--controller_learning_rate: none of the searchers {_SEARCHERS.value} has "
+                "a controller to learn (ppo and reinforce do).")
+        hyperparameters["learning_rate"] = _LEARNING_RATE.value
     for item in _HYPERPARAMETERS.value:
         key, separator, value = item.partition("=")
         if not separator:
