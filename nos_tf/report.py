@@ -98,11 +98,12 @@ def plot_progress(store: TrialStore) -> Figure:
         axes.plot(steps, list(itertools.accumulate(rewards, max)), color=color,
                   drawstyle="steps-post", label=f"{label}: best so far")
     axes.set_xlabel("rule trained, in the order finished (rejected rules left out)")
-    axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    # Whole rules, even for one rule trained (two ticks' default gave 0.945, 0.96, ...).
+    axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, min_n_ticks=1))
     axes.set_ylabel("reward (validation accuracy)")
     axes.set_title(f"search progress: {os.path.basename(store.path)}")
-    if axes.lines:
-        axes.legend(loc="lower right")
+    if axes.lines:  # Below the axes: inside, it hid the points of late, failed rules.
+        figure.legend(loc="outside lower center", ncols=min(3, len(axes.lines)))
     return figure
 
 

@@ -63,6 +63,10 @@ def test_progress_plot_has_a_best_so_far_line_per_run(store_path):
     assert axes.get_xlabel().startswith("rule trained")
     figure.canvas.draw()
     assert all(tick == int(tick) for tick in axes.get_xticks())
+    # The legend is outside the axes: inside, at the lower right, it hid late rules'
+    # points, diverged ones (reward 0) among them.
+    [legend] = figure.legends
+    assert not legend.get_window_extent().overlaps(axes.get_window_extent())
 
 
 def test_runs_of_one_searcher_are_told_apart_by_name(tmp_path):
@@ -70,8 +74,13 @@ def test_runs_of_one_searcher_are_told_apart_by_name(tmp_path):
     with TrialStore(path) as store:
         for name, rule in [("seed-0", "g"), ("seed-1", "m")]:
             add_evaluations(store, store.start_run(name, "ppo", {}).run_id, [(rule, 0.5, "ok")])
-        labels = [line.get_label() for line in report.plot_progress(store).axes[0].get_lines()]
+        figure = report.plot_progress(store)
+        labels = [line.get_label() for line in figure.axes[0].get_lines()]
     assert labels == ["ppo (seed-0): best so far", "ppo (seed-1): best so far"]
+    # One rule trained a run: its axis still counts whole rules (it had 0.945, 0.96, ...).
+    axes = figure.axes[0]
+    figure.canvas.draw()
+    assert [tick for tick in axes.get_xticks() if 0.5 <= tick <= 1.5] == [1]
 
 
 def test_a_missing_store_is_named_not_created(tmp_path):
