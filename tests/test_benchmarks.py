@@ -1,5 +1,6 @@
 """The benchmarks run end to end at toy sizes (their figures come from full runs, not here)."""
 
+import dataclasses
 import json
 import math
 import warnings
@@ -262,6 +263,14 @@ def test_throughput_results_file_keeps_only_rows_of_the_same_protocol(tmp_path):
     assert throughput.ResultsFile(path, "protocol A").earlier == {"g": row}
     throughput.ResultsFile(path, "protocol A").append(row)
     assert len(open(path).read().splitlines()) == 2
+    # A whole row without its newline (the file edited) is kept, not cut as a kill's.
+    other = dataclasses.replace(row, rule="sign(g)")
+    text = open(path).read() + json.dumps({"protocol": "protocol A",
+                                           **dataclasses.asdict(other)})
+    with open(path, "w") as file:
+        file.write(text)
+    assert throughput.ResultsFile(path, "protocol A").earlier == {"g": row, "sign(g)": other}
+    assert open(path).read() == text + "\n"
 
 
 # One row as ResultsFile.append writes it.

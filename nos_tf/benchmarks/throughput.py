@@ -265,12 +265,16 @@ class ResultsFile:
                 whole_rows = text[:text.rfind("\n") + 1]
                 rows = [_read_row(line, number)
                         for number, line in enumerate(whole_rows.splitlines(), start=1)]
-                cut_short = text[len(whole_rows):]
-                if cut_short:  # a row cut short by a kill: measured again
-                    if not cut_short.startswith(_ROW_START):  # Another program's file.
+                last = text[len(whole_rows):]
+                if last:  # Without its newline: a row cut short by a kill, or an edit's.
+                    if not last.startswith(_ROW_START):  # Another program's file.
                         raise ValueError(f"line {len(rows) + 1} is not a row of this "
                                          "benchmark's results")
-                    file.truncate(len(whole_rows.encode()))
+                    try:  # Whole (the file edited): kept, ended as `append` ends rows.
+                        rows.append(_read_row(last, len(rows) + 1))
+                        file.write("\n")
+                    except ValueError:  # Cut short by a kill: measured again.
+                        file.truncate(len(whole_rows.encode()))
         except (OSError, ValueError) as error:  # Nothing written to it: ours or the user's.
             raise app.UsageError(f"--results_file={path} cannot be used: {error}") from None
         other_protocols = 0
