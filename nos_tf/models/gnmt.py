@@ -556,14 +556,14 @@ def _perplexity(loss):
         return math.inf
 
 
+_DIVERGED_FACTOR = 10
+
+
 def _diverged(validation_perplexity: float, vocabulary_size: int) -> bool:
     """Whether a run ended an order of magnitude worse than the uniform guess over the
     target vocabulary (perplexity = its size), near which an untrained model starts:
     its weights blown up, not merely slow."""
     return not validation_perplexity <= _DIVERGED_FACTOR * vocabulary_size
-
-
-_DIVERGED_FACTOR = 10
 
 
 def _test_bleu(pairs, source_tokenizer, target_tokenizer, translator, batch_size,
