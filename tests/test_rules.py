@@ -2,6 +2,7 @@
 
 import itertools
 import pickle
+import warnings
 
 import binaries
 import keras
@@ -70,6 +71,9 @@ def test_every_vocabulary_entry_parses():
         ("g + 1e999", 4, "out of range"),
         ("ｇ * 1e39", 4, "number out of range (float32"),  # Finite in Python's float.
         ("g * -1e-46", 5, "number rounds to 0 in float32"),
+        ("g / 1e-400", 4, "number rounds to 0 in float32"),  # Python's float read 0.0.
+        ("g * 1e-40 * 1e38", 4, "TensorFlow takes numbers below 1.2e-38 as 0"),  # Subnormal.
+        ("exp(**g)", 4, "exp() takes no keyword arguments"),  # It pointed at the g.
         ("g * sign(m) *", 13, "unexpected end of rule"),
         ("  (1 + sign(g)) *  ", 17, "unexpected end of rule"),
         ("g * (m", 4, "never closed"),
@@ -121,6 +125,15 @@ def test_an_empty_rule_is_just_that(text):
     with pytest.raises(nos_tf.RuleSyntaxError) as info:
         nos_tf.parse(text)
     assert str(info.value) == "empty rule"
+
+
+def test_a_refused_text_leaves_no_python_warning_on_stderr():
+    # "1if g else m" is refused; Python's parser also printed a SyntaxWarning.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(nos_tf.RuleSyntaxError, match="unsupported syntax"):
+            nos_tf.parse("1if g else m")
+    assert not caught
 
 
 def test_every_rule_the_parser_accepts_reads_back_from_its_printed_text():
@@ -192,7 +205,8 @@ def test_parser_fuzz_on_arbitrary_unicode(text):
 
 # Trees in canonical form: numbers are non-negative or folded negatives, never neg(number).
 # Numbers float32 holds, as the parser requires.
-numbers = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=32).map(Const)
+numbers = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_subnormal=False,
+                    width=32).map(Const)
 leaves = numbers | st.sampled_from(sorted(vocab.OPERANDS)).map(Operand)
 
 

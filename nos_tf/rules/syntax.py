@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import struct
+import warnings
 
 from nos_tf.rules import vocab
 from nos_tf.rules.expr import BinOp, Call, Const, Expr, Operand
@@ -30,6 +32,8 @@ fingerprints, simplify, the optimizer's trace) recurses through the tree, and a 
 2,000 characters could nest 1,000 deep, past Python's recursion limit. A search's rules
 are under 10 deep."""
 
+# numpy.finfo(numpy.float32).tiny: below it, float32 numbers are subnormal.
+_FLOAT32_SMALLEST_NORMAL = 1.1754943508222875e-38
 _BINARY_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
 # Characters refused before Python reads the text, with why. Python would drop a comment
@@ -91,7 +95,9 @@ def parse(text: str) -> Expr:
     if refused is not None:
         raise RuleSyntaxError(_REFUSED_CHARACTERS[text[refused]], text, refused)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # "1if g": a SyntaxWarning on stderr, then refused.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
         if error.offset == 0:
             # Python reports a text that stops mid-expression ("g * sign(m) *") at
@@ -200,10 +206,18 @@ class _Converter:
         if not math.isfinite(single):
             raise self.error("number out of range (float32, in which rules compute, holds "
                              "up to 3.4e38)", node)
-        if single == 0.0 and value != 0.0:
+        # Python reads 1e-400 as 0.0 itself; TensorFlow's CPU kernels, eager and XLA,
+        # flush float32's subnormals (below 1.2e-38) to 0 as they compute.
+        if (0.0 < abs(single) < _FLOAT32_SMALLEST_NORMAL
+                or single == 0.0 and self._nonzero_literal(node)):
             raise self.error("number rounds to 0 in float32, in which rules compute "
-                             "(the smallest it holds is 1.4e-45)", node)
+                             "(TensorFlow takes numbers below 1.2e-38 as 0)", node)
         return value
+
+    def _nonzero_literal(self, node: ast.Constant) -> bool:
+        """Whether the number as written has a nonzero digit before its exponent."""
+        literal = self.source[node.col_offset:node.end_col_offset].decode("utf-8")
+        return any(digit in "123456789" for digit in re.split("[eE]", literal)[0])
 
     def call(self, node: ast.Call, depth: int) -> Expr:
         if not isinstance(node.func, ast.Name):
@@ -213,7 +227,7 @@ class _Converter:
         if spec is None or name == "neg":
             raise self.error(f"unknown function '{name}' ({vocabulary_hint()})", node.func)
         if node.keywords:
-            raise self.error(f"{name}() takes no keyword arguments", node.keywords[0].value)
+            raise self.error(f"{name}() takes no keyword arguments", node.keywords[0])
         expected = 2 if spec.param else 1
         if len(node.args) != expected:
             usage = f"{name}(x, {spec.param})" if spec.param else f"{name}(x)"
