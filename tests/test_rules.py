@@ -398,6 +398,11 @@ def test_a_quotient_in_a_product_is_one_rule_in_any_order():
     ("g3 * exp(m)", "g * g * g * exp(m)"),
     ("g3 * g", "g2 * g2"),
     ("-adam", "m / sqrt(v) * -1"),
+    # Two spellings of one product: g2 was named before rmsprop could be, so these two
+    # one-unit rules of the controller were trained apart.
+    ("g * rmsprop", "g2 / sqrt(v)"),
+    ("g * rmsprop", "g * (g / sqrt(v))"),
+    ("g2 * adam", "g * m * rmsprop"),
 ])
 def test_an_operand_spelled_out_is_the_operand(named, spelled_out):
     """`adam` is `m / sqrt(v)` and `g2` is `g * g`, bit for bit; a rule that spelled one

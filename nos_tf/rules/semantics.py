@@ -351,12 +351,18 @@ def with_operands_named(expr: Expr) -> Expr:
 
 def _named(factors: list[Expr], divisors: list[Expr]) -> tuple[list[Expr], list[Expr]]:
     """One product's factors and divisors with each spelled-out operand named: those
-    spelled as a product alone (g2, g3) first taken apart, then the longest spellings
-    named first, as often as they are there."""
+    among the factors first taken apart (`g * rmsprop` is g·g / √v), then the longest
+    spellings named first, as often as they are there. Taken apart, two spellings of one
+    product are named alike: only g2 and g3 were, and `g * rmsprop` stayed apart from
+    `g2 / sqrt(v)`. A divisor is left whole: `1 / rmsprop` is not √v / g."""
     spellings = _spelled_out_operands()
-    factors = [part for factor in factors for part in (
-        spellings[factor.name][0] if isinstance(factor, Operand) and factor.name in spellings
-        and not spellings[factor.name][1] else [factor])]
+    spelled = [factor for factor in factors
+               if isinstance(factor, Operand) and factor.name in spellings]
+    factors = [factor for factor in factors if factor not in spelled]
+    divisors = list(divisors)
+    for operand in spelled:
+        factors += spellings[operand.name][0]
+        divisors += spellings[operand.name][1]
     for name, (needed_factors, needed_divisors) in spellings.items():
         while _holds(factors, needed_factors) and _holds(divisors, needed_divisors):
             for part in needed_factors:
