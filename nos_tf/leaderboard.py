@@ -35,7 +35,12 @@ def shown(rule_text: str) -> str:
         return f"{rule_text}  (not in this version's rule language)"
 
 
+def statuses(counts: dict[str, int]) -> dict[str, int]:
+    """The evaluations of `TrialStore.counts` by status, in order: {"diverged": 1, ...}."""
+    return {key.removeprefix("status:"): count
+            for key, count in sorted(counts.items()) if key.startswith("status:")}
+
+
 def format_statuses(counts: dict[str, int]) -> str:
     """The evaluations of `TrialStore.counts` by status: "diverged 1, ok 3, rejected 1"."""
-    return ", ".join(f"{key.removeprefix('status:')} {count}"
-                     for key, count in sorted(counts.items()) if key.startswith("status:"))
+    return ", ".join(f"{status} {count}" for status, count in statuses(counts).items())

@@ -241,8 +241,8 @@ def print_leaderboard(store: store_lib.TrialStore, run: store_lib.Run, top: int)
     if not entries:
         counts = store.counts(run.run_id)
         statuses = leaderboard.format_statuses(counts) or "none trained"
-        most = max((key for key in counts if key.startswith("status:")), key=counts.get,
-                   default="status:" + proxy.REJECTED).removeprefix("status:")
+        by_status = leaderboard.statuses(counts)
+        most = max(by_status, key=by_status.get, default=proxy.REJECTED)
         print(f"No rule has trained successfully ({statuses}, {counts['cached']} answered "
               f"from the store): {_NOTHING_TRAINED_ADVICE.get(most, _REJECTED_ADVICE)}.")
         return
