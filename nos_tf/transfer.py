@@ -75,8 +75,8 @@ _SIGN_OPTIMIZERS = ("powersign", "addsign")  # the named optimizers that take a 
 _NAMED_PATTERN = re.compile(
     rf"^({'|'.join(_NAMED_LABELS)})(?:-({'|'.join(_SIGN_DECAY_SUFFIXES)}))?$")
 # An identifier, maybe with a suffix: what a user means as an optimizer's name.
-_NAME_LIKE = re.compile(r"^[A-Za-z_]\w*(?:-\w+)?$")
-_SUFFIXED_NAME = re.compile(r"^([a-z_]\w*)-(\w+)$")
+_NAME_LIKE = re.compile(r"^([A-Za-z_]\w*)(?:-(\w+))?$")
+_SUFFIXES_TEXT = ", ".join(f"-{suffix}" for suffix in _SIGN_DECAY_SUFFIXES)
 _MOMENTUM = 0.9
 _LOOKUP_TRAIN_PAIRS = 100_000  # The lookup's n-gram vectors of wmt14's 4.5M pairs: many GB.
 
@@ -110,22 +110,21 @@ class OptimizerSpec:
             as_rule = (f"; for the rule {match[1]} minus {match[2]}, write "
                        f"'{match[1]} - {match[2]}'" if match[1] in vocab.OPERANDS else "")
             raise ValueError(f"{text!r}: only powersign and addsign take a sign decay{as_rule}")
-        suffixed = _SUFFIXED_NAME.match(text.lower())
-        if not match and suffixed and suffixed[1] in _NAMED_LABELS:  # "powersign-xd"
-            raise ValueError(
-                f"unknown optimizer {text!r}: -{suffixed[2]} is not a sign decay (powersign "
-                f"and addsign take {', '.join(f'-{suffix}' for suffix in _SIGN_DECAY_SUFFIXES)})")
+        name_like = _NAME_LIKE.match(text.lower())
+        if not match and name_like and name_like[2] and name_like[1] in _NAMED_LABELS:
+            raise ValueError(  # "powersign-xd"
+                f"unknown optimizer {text!r}: -{name_like[2]} is not a sign decay (powersign "
+                f"and addsign take {_SUFFIXES_TEXT})")
         if not match:
             try:
                 return cls(text, str(nos_tf.parse(text)))
             except nos_tf.RuleSyntaxError as error:
-                if not _NAME_LIKE.match(text):
+                if not name_like:
                     raise
                 raise ValueError(
                     f"unknown optimizer {text!r}: the names are {', '.join(_NAMED_LABELS)} "
-                    f"(powersign and addsign also with a sign decay: "
-                    f"{', '.join(f'-{suffix}' for suffix in _SIGN_DECAY_SUFFIXES)}), and any "
-                    f"other text is read as a rule, which {text!r} is not: {error.reason}"
+                    f"(powersign and addsign also with a sign decay: {_SUFFIXES_TEXT}), and "
+                    f"any other text is read as a rule, which {text!r} is not: {error.reason}"
                 ) from None
         name, decay = match.groups()
         label = _NAMED_LABELS[name] + (f"-{decay}" if decay else "")
@@ -783,9 +782,10 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
     names = list(dict.fromkeys(name for by_name in curves.values() for name in by_name))
     figure, axes = pyplot.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
     for axis, name in zip(axes[0], names):
+        log_scale = "perplexity" in name
         for label, by_name in curves.items():
             values = by_name.get(name, [])
-            if "perplexity" in name:  # Off the log scale, as inf is, not overflowing it.
+            if log_scale:  # Off the log scale, as inf is, not overflowing it.
                 values = [value if value < _LOG_AXIS_CEILING else math.inf
                           for value in values]
             start = 0 if name.startswith("distance") else 1  # Steps from 0, epochs from 1.
@@ -794,7 +794,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
         axis.set_title(name)
         axis.set_xlabel("step" if name.startswith("distance") else "epoch")
         axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, min_n_ticks=1))
-        if "perplexity" in name:
+        if log_scale:
             axis.set_yscale("log")
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize="small")
