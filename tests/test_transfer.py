@@ -421,15 +421,21 @@ def test_wrn_on_cifar10_through_tfds_has_the_papers_columns(tmp_path):
     assert (tmp_path / "wrn_curves.png").read_bytes()[:8] == PNG_MAGIC
 
 
-def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path, caplog):
+def _run_tiny_gnmt_on_tfds_wmt14(tmp_path, **flag_values):
+    """A GNMT-lite of 16 units a layer, 2 epochs on a tiny wmt14 the test writes."""
     from test_translation_data import _store_tiny_wmt14  # pylint: disable=import-outside-toplevel
 
     data_dir = str(tmp_path / "tfds")
     _store_tiny_wmt14(data_dir)
-    _run(tmp_path, model="gnmt", optimizers="addsign", lrs="0.01", datasets_dir=data_dir,
-         gnmt_units="16", gnmt_embedding_dim="8", encoder_layers="1", decoder_layers="1",
-         vocabulary_size="40", train_epochs="2", train_batch_size="2", beam_size="2",
-         label_smoothing="0.1", held_out_pairs="1", fit_verbose="0")
+    _run(tmp_path, model="gnmt", datasets_dir=data_dir, gnmt_units="16",
+         gnmt_embedding_dim="8", encoder_layers="1", decoder_layers="1",
+         vocabulary_size="40", train_epochs="2", train_batch_size="2", held_out_pairs="1",
+         fit_verbose="0", **flag_values)
+
+
+def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path, caplog):
+    _run_tiny_gnmt_on_tfds_wmt14(tmp_path, optimizers="addsign", lrs="0.01", beam_size="2",
+                                 label_smoothing="0.1")
     # One layer a stack: the default --gnmt_residual_from=2 gives none a residual connection.
     assert "--gnmt_residual_from=2 is above both stacks" in caplog.text
     rows = _read_csv(tmp_path / "gnmt_results.csv")
@@ -452,14 +458,8 @@ def test_gnmt_through_tfds_wmt14_reports_perplexity_and_bleu(tmp_path, caplog):
 def test_a_diverged_translators_row_says_so(tmp_path, caplog):
     """Its perplexities were capped at exp(700), the same for any loss past 700 and
     printed in 305 digits, with nothing said of the blow-up."""
-    from test_translation_data import _store_tiny_wmt14  # pylint: disable=import-outside-toplevel
-
-    data_dir = str(tmp_path / "tfds")
-    _store_tiny_wmt14(data_dir)
-    _run(tmp_path, model="gnmt", optimizers="adam,sgd", lrs="1e-3,1e6", clip_norm="0",
-         datasets_dir=data_dir, gnmt_units="16", gnmt_embedding_dim="8",
-         encoder_layers="1", decoder_layers="1", vocabulary_size="40", train_epochs="2",
-         train_batch_size="2", held_out_pairs="1", fit_verbose="0")
+    _run_tiny_gnmt_on_tfds_wmt14(tmp_path, optimizers="adam,sgd", lrs="1e-3,1e6",
+                                 clip_norm="0")
     adam, sgd, _ = _read_csv(tmp_path / "gnmt_results.csv")
     assert (adam["optimizer"], sgd["optimizer"]) == ("Adam", "SGD (diverged)")
     assert float(adam["validation perplexity"]) < 400  # 10 x the target vocabulary: sane.
@@ -467,12 +467,16 @@ def test_a_diverged_translators_row_says_so(tmp_path, caplog):
     assert "SGD diverged at learning rate 1e+06" in caplog.text
 
 
+# A WRN-10-1 trained for an epoch on 300 of scikit-learn's digits, at a constant rate.
+_TINY_WRN_ON_DIGITS = dict(
+    model="wrn", image_dataset="digits", wrn_train_examples="300",
+    wrn_validation_examples="200", wrn_test_examples="100", wrn_depth="10", wrn_width="1",
+    train_epochs="1", lr_schedule="constant", fit_verbose="0")
+
+
 def test_a_diverged_wide_resnets_row_says_so(tmp_path):
     # Its accuracies, those of NaN weights, read as a slow optimizer's.
-    _run(tmp_path, model="wrn", optimizers="sgd,sgd", lrs="1e-3,1e6", image_dataset="digits",
-         wrn_train_examples="300", wrn_validation_examples="200", wrn_test_examples="100",
-         wrn_depth="10", wrn_width="1", train_epochs="1", lr_schedule="constant",
-         fit_verbose="0")
+    _run(tmp_path, optimizers="sgd,sgd", lrs="1e-3,1e6", **_TINY_WRN_ON_DIGITS)
     assert [row["optimizer"] for row in _read_csv(tmp_path / "wrn_results.csv")] == [
         "SGD (lr 0.001)", "SGD (lr 1e+06) (diverged)"]
 
@@ -491,10 +495,7 @@ def test_a_wrn_sweep_ranks_a_diverged_rate_below_a_slow_one(tmp_path, monkeypatc
     which outranked a slow rate's below chance: the sweep chose the diverged rate."""
     lines = []
     monkeypatch.setattr(transfer.logging, "info", lambda text, *args: lines.append(text % args))
-    _run(tmp_path, model="wrn", optimizers="sgd", lrs="sweep", lr_grid="1e-6,1e6",
-         image_dataset="digits", wrn_train_examples="300", wrn_validation_examples="200",
-         wrn_test_examples="100", wrn_depth="10", wrn_width="1", train_epochs="1",
-         lr_schedule="constant", fit_verbose="0")
+    _run(tmp_path, optimizers="sgd", lrs="sweep", lr_grid="1e-6,1e6", **_TINY_WRN_ON_DIGITS)
     assert "SGD: learning rate 1e+06: diverged" in lines
     [row] = _read_csv(tmp_path / "wrn_results.csv")
     assert float(row["learning rate"]) == 1e-6
