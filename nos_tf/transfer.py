@@ -773,14 +773,21 @@ _LOG_AXIS_CEILING = 1e200
 
 
 def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str) -> str:
-    """One panel per curve name, one line per optimizer; x is the epoch (or step)."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
+    """Writes `curves_figure` to `path` (PNG); returns the path."""
+    curves_figure(curves, title).savefig(path, dpi=110)
+    return path
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot, ticker  # pylint: disable=import-outside-toplevel
+
+def curves_figure(curves: dict[str, dict[str, list[float]]], title: str):
+    """One panel per curve name, one line per optimizer; x is the epoch (or step). A
+    matplotlib Figure of its own, outside pyplot: drawing it neither switches the caller's
+    backend nor closes their figures (as `matplotlib.use` does)."""
+    from matplotlib import ticker  # pylint: disable=import-outside-toplevel
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
 
     names = list(dict.fromkeys(name for by_name in curves.values() for name in by_name))
-    figure, axes = pyplot.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    figure = Figure(figsize=(5.5 * len(names), 4))
+    axes = figure.subplots(1, len(names), squeeze=False)
     for axis, name in zip(axes[0], names):
         log_scale = "perplexity" in name
         for label, by_name in curves.items():
@@ -800,9 +807,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: str, title: str
     axes[0][0].legend(fontsize="small")
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    pyplot.close(figure)
-    return path
+    return figure
 
 
 def prepare_output_dir(path: str) -> None:

@@ -455,42 +455,32 @@ def test_steps_to_tolerance_counts_until_it_stays():
     assert stuck.steps_to_tolerance is None
 
 
-def test_trajectory_plot_rings_where_each_run_ended_even_under_another(tmp_path, monkeypatch):
-    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
-
-    closed = []
-    monkeypatch.setattr(pyplot, "close", closed.append)
+def test_trajectory_plot_rings_where_each_run_ended_even_under_another(tmp_path):
     along = np.linspace(rosenbrock.START, rosenbrock.MINIMUM, 11)
     short = rosenbrock.Descent(along[:6], None, 1e-3)  # Hidden under `full`'s path...
     full = rosenbrock.Descent(along, 10, 1e-3)
     diverged = rosenbrock.Descent(np.concatenate([along[:3], [[np.inf, np.nan]]]), None, 1e-3)
-    rosenbrock.plot_trajectories({"short": short, "full": full, "diverged": diverged},
-                                 str(tmp_path / "paths.png"))
-    lines = closed[0].axes[0].lines
+    descents = {"short": short, "full": full, "diverged": diverged}
+    lines = rosenbrock.trajectories_figure(descents).axes[0].lines
     for label, end in (("short", along[5]), ("full", along[10]), ("diverged", along[2])):
         path = next(line for line in lines if line.get_label() == label)
         rings = [line for line in lines if line.get_marker() == "o"
                  and line.get_color() == path.get_color()]
         assert len(rings) == 1  # ... but its end is still marked.
         np.testing.assert_allclose(np.ravel(rings[0].get_xydata()), end)
-    assert (tmp_path / "paths.png").stat().st_size > 0
+    rosenbrock.plot_trajectories(descents, str(tmp_path / "paths.png"))
+    assert (tmp_path / "paths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_trajectory_plot_frames_the_valley_when_a_run_diverges(tmp_path, monkeypatch):
+def test_trajectory_plot_frames_the_valley_when_a_run_diverges():
     """A diverging run's last finite points (here up to 1e30) do not set the window: it
     still frames the start, the minimum and the runs that stayed near them."""
-    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
-
-    closed = []
-    monkeypatch.setattr(pyplot, "close", closed.append)
     along = np.linspace(rosenbrock.START, rosenbrock.MINIMUM, 11)
     exploding = [[4.7, 3.4], [-924.0, 103.0], [8.6e9, 4.6e6], [-6.9e30, 4.0e20]]
     diverged = rosenbrock.Descent(
         np.concatenate([along[:1], exploding, [[np.inf, np.nan]] * 3]), None, 1e-3)
-    rosenbrock.plot_trajectories(
-        {"converged": rosenbrock.Descent(along, 10, 1e-3), "diverged": diverged},
-        str(tmp_path / "paths.png"))
-    axes = closed[0].axes[0]
+    axes = rosenbrock.trajectories_figure(
+        {"converged": rosenbrock.Descent(along, 10, 1e-3), "diverged": diverged}).axes[0]
     (x_low, x_high), (y_low, y_high) = axes.get_xlim(), axes.get_ylim()
     assert -5 < x_low < -1.2 and 1 < x_high < 5, (x_low, x_high)
     assert -5 < y_low < 1 and 1 < y_high < 6, (y_low, y_high)

@@ -284,6 +284,26 @@ def test_a_diverged_runs_curve_leaves_the_others_drawn(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_MAGIC and path.endswith(".png")
 
 
+def test_drawing_the_figures_leaves_the_callers_backend_and_figures_alone(tmp_path):
+    """They called matplotlib.use("Agg"), which in a notebook switched its backend and
+    closed every figure the user had open."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+
+    backend = matplotlib.get_backend()
+    matplotlib.use("svg")  # Any backend other than Agg, as a notebook's inline one is.
+    try:
+        figure = pyplot.figure()
+        transfer.plot_curves({"SGD": {"loss": [2.0, 1.0]}}, str(tmp_path / "c.png"), "t")
+        descent = rosenbrock.descend(keras.optimizers.SGD(1e-3), steps=3)
+        rosenbrock.plot_trajectories({"SGD": descent}, str(tmp_path / "t.png"))
+        assert matplotlib.get_backend() == "svg"
+        assert pyplot.fignum_exists(figure.number)
+    finally:
+        pyplot.close("all")
+        matplotlib.use(backend)
+
+
 @pytest.mark.parametrize("task", [transfer._WideResNetTask, transfer._TranslationTask])
 def test_the_help_names_every_column_of_the_models_table(task):
     # --help said gnmt's columns were "train perplexity, test BLEU": it left out the

@@ -91,16 +91,20 @@ def _updates(optimizer, point, steps):
 def plot_trajectories(
     descents: dict[str, Descent], path: str, start: tuple[float, float] = START
 ) -> None:
-    """Each descent's path over contours of log f, with the start and the minimum marked.
+    """Writes `trajectories_figure` to `path` (PNG)."""
+    trajectories_figure(descents, start).savefig(path, dpi=120)
+
+
+def trajectories_figure(descents: dict[str, Descent], start: tuple[float, float] = START):
+    """Each descent's path over contours of log f, with the start and the minimum marked:
+    a matplotlib Figure of its own, outside pyplot, so that drawing it neither switches the
+    caller's backend nor closes their figures (as `matplotlib.use` does).
 
     Each path's last finite point is ringed in its colour: runs from one start mostly
     follow the same valley, so a later path can hide an earlier one entirely (Adam's hid
     SGD's), and the ring still shows where each run ended.
     """
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
 
     finite = [d.trajectory[np.isfinite(d.trajectory).all(axis=1)] for d in descents.values()]
     # The window frames the points no worse than 10 times the start (and 100): a run that
@@ -114,7 +118,8 @@ def plot_trajectories(
     margin = 0.25 * np.maximum(high - low, 1.0)
     low, high = np.minimum(low, [-2.0, -1.0]) - margin, np.maximum(high, [2.0, 3.0]) + margin
     xs, ys = np.meshgrid(np.linspace(low[0], high[0], 400), np.linspace(low[1], high[1], 400))
-    figure, axes = pyplot.subplots(figsize=(8, 6))
+    figure = Figure(figsize=(8, 6))
+    axes = figure.subplots()
     axes.contour(xs, ys, np.log10(rosenbrock(np.stack([xs, ys])) + 1e-3), levels=30,
                  cmap="Greys", linewidths=0.6)
     for (label, descent), points in zip(descents.items(), finite):
@@ -131,5 +136,4 @@ def plot_trajectories(
     axes.set_title("Rosenbrock: optimizer trajectories over contours of log10 f")
     axes.legend(fontsize="small", loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
+    return figure
