@@ -15,11 +15,11 @@ import functools
 import math
 import statistics
 import sys
-from typing import Callable
 
 from absl import app, flags
 
 from nos_tf import data, flag_checks, proxy, proxy_flags, rules
+from nos_tf.optimizer_spec import OptimizerSpec
 
 flags.adopt_module_key_flags(proxy_flags)  # --help shows the protocol's flags too.
 
@@ -40,7 +40,8 @@ def _rules_parse(texts: list[str]) -> bool:
 
 
 _BASELINES = flags.DEFINE_bool(
-    "baselines", False, "Also score SGD, momentum, Adam and RMSProp under the same protocol.")
+    "baselines", False, "Also score Keras's SGD, SGD with momentum 0.9, Adam and RMSProp "
+    "under the same protocol (transfer's sgd, momentum, adam, rmsprop).")
 _NUM_SEEDS = flags.DEFINE_integer(
     "num_seeds", 1, "Score everything under this many proxy seeds, from --proxy_seed on.",
     lower_bound=1)
@@ -54,16 +55,7 @@ def _last_seed_fits(values: dict) -> bool:
     return values[proxy_flags.PROXY_SEED.name] + values[_NUM_SEEDS.name] - 1 < 2**31
 
 
-def _baseline_optimizers() -> dict[str, Callable]:
-    """The paper's hand-made baselines, Keras defaults apart from the learning rate."""
-    import keras  # pylint: disable=import-outside-toplevel  (keep --help fast)
-
-    return {
-        "SGD": lambda lr: keras.optimizers.SGD(lr),
-        "momentum": lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
-        "Adam": lambda lr: keras.optimizers.Adam(lr),
-        "RMSProp": lambda lr: keras.optimizers.RMSprop(lr),
-    }
+_BASELINES_NAMED = ("sgd", "momentum", "adam", "rmsprop")  # The paper's hand-made ones.
 
 
 def format_result(result: proxy.EvalResult) -> str:
@@ -153,9 +145,10 @@ def _score(config: proxy.ProxyConfig, results_by_name: dict) -> None:
         print(f"# proxy seed {seed}: {config.dataset}, {len(evaluator.data.train[0])} "
               f"training / {len(evaluator.data.validation[0])} validation examples", flush=True)
         jobs = [functools.partial(evaluator.evaluate, rule) for rule in _distinct(_RULES.value)]
-        if _BASELINES.value:
-            jobs += [functools.partial(evaluator.evaluate_optimizer, name, make)
-                     for name, make in _baseline_optimizers().items()]
+        if _BASELINES.value:  # Keras's, at its defaults but for the learning rate.
+            jobs += [functools.partial(evaluator.evaluate_optimizer, spec.label,
+                                       functools.partial(spec.build, total_steps=None))
+                     for spec in map(OptimizerSpec.parse, _BASELINES_NAMED)]
         for job in jobs:
             result = job()
             results_by_name.setdefault(result.rule, []).append(result)  # before a Ctrl-C can

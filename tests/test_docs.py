@@ -134,6 +134,8 @@ def test_the_readme_says_what_a_transfer_without_a_preset_costs():
     # The bare `--model=wrn --optimizers=...` line sweeps every optimizer over the grid on
     # all of the training images, which the README did not say: hours on a CPU.
     from nos_tf import transfer  # pylint: disable=import-outside-toplevel
+    from nos_tf.optimizer_spec import (  # pylint: disable=import-outside-toplevel
+        OptimizerSpec, split_optimizer_list)
 
     text = (binaries.REPO / "README.md").read_text(encoding="utf-8")
     section = text[text.index("## Transfer to bigger models"):]
@@ -144,7 +146,7 @@ def test_the_readme_says_what_a_transfer_without_a_preset_costs():
     prose = " ".join(section.split())
     for line in bare:
         assert "--lrs" not in line and "--wrn_train_examples" not in line  # the defaults
-        optimizers = transfer.split_optimizer_list(line.split("--optimizers=", 1)[1])
+        optimizers = split_optimizer_list(line.split("--optimizers=", 1)[1])
         assert f"each of its {len(optimizers)} optimizers" in prose
     assert transfer._LEARNING_RATES.default == []  # so every rate is swept
     assert f"the {len(transfer._LR_GRID.default)} rates of `--lr_grid`" in prose
@@ -159,7 +161,7 @@ def test_the_readme_says_what_a_transfer_without_a_preset_costs():
     with flagsaver.flagsaver():
         arguments = flags.FLAGS.read_flags_from_files(shlex.split(command), force_gnu=False)
         flags.FLAGS(["transfer", *arguments])
-        specs = [transfer.OptimizerSpec.parse(item) for item in flags.FLAGS.optimizers]
+        specs = [OptimizerSpec.parse(item) for item in flags.FLAGS.optimizers]
         assert None not in transfer.learning_rates_for(specs, flags.FLAGS.lrs)
         assert flags.FLAGS.model == "wrn" and flags.FLAGS.wrn_train_examples == 3000
 

@@ -28,7 +28,7 @@ def test_prints_reward_lr_table_and_baselines():
         assert any(line.split()[:1] == [rate] for line in block.splitlines())
     assert "not a descent direction" in out  # -g, rejected before training.
     summary = out.rsplit("reward    ± std", 1)[1]
-    for name in ("SGD", "momentum", "Adam", "RMSProp", "-g"):
+    for name in ("SGD", "Momentum", "Adam", "RMSProp", "-g"):
         assert any(line.endswith(f"  {name}") for line in summary.splitlines()), name
     best = float(summary.splitlines()[1].split()[0])
     assert best > 0.5
