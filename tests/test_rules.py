@@ -262,12 +262,20 @@ def test_decode_encode_round_trip_on_random_tokens(num_units):
         rule = space.decode(random_tokens(space, rng))
         assert isinstance(rule, nos_tf.Rule)
         assert nos_tf.parse(str(rule)) == rule
-        try:
-            tokens = space.encode(rule)
-        except ValueError as error:
-            assert "units" in str(error)  # only when sub-expressions repeat beyond K units
-            continue
-        assert space.decode(tokens) == rule
+        assert space.decode(space.encode(rule)) == rule
+
+
+def test_a_unit_read_twice_is_encoded_once():
+    """`decode`'s `(g + m) * (g + m)` of 2 units (unit0 on both sides) was refused by
+    `encode` as needing 3: each occurrence had a unit of its own."""
+    space = TokenSpace(2)
+    operands, binaries = space.token_names(0), space.token_names(4)
+    unit0 = space.token_names(0).index("unit0")
+    tokens = [operands.index("g"), operands.index("m"), 0, 0, binaries.index("x + y"),
+              unit0, unit0, 0, 0, binaries.index("x * y")]
+    rule = space.decode(tokens)
+    assert rule == nos_tf.parse("(g + m) * (g + m)")
+    assert space.encode(rule) == tokens
 
 
 def longest_tokens(num_units):
@@ -300,6 +308,23 @@ def test_paper_rules_in_tokens():
     space = TokenSpace(num_units=2)
     rule = nos_tf.parse("g * exp(sign(g) * sign(m))")
     assert space.decode(space.encode(rule)) == rule
+    # AddSign as the paper writes it takes 3 units (a constant plus a product, times g);
+    # in 2, the same numbers as g + |g| sign(m) (tokens.MAX_UNITS says so).
+    addsign, in_two = nos_tf.parse("(1 + sign(g) * sign(m)) * g"), nos_tf.parse(
+        "g + sqrt(g2) * sign(m)")
+    with pytest.raises(ValueError, match="needs 3 units"):
+        space.encode(addsign)
+    assert TokenSpace(3).decode(TokenSpace(3).encode(addsign)) == addsign
+    assert space.decode(space.encode(in_two)) == in_two
+    steps = []
+    for rule in (addsign, in_two):
+        weights = keras.Variable(np.zeros(4, np.float32))
+        optimizer = nos_tf.RuleOptimizer(rule, learning_rate=1.0)
+        for gradient in ([0.5, -2.0, 3e-3, -1e-6], [-0.5, -1.0, 1e-3, 1e-6]):
+            optimizer.apply_gradients([(np.float32(gradient), weights)])
+        steps.append(weights.numpy())
+    np.testing.assert_allclose(*steps, rtol=1e-6)
+    assert steps[0].any()
     assert space.decode(space.encode(nos_tf.parse("adam"))) == nos_tf.parse("adam")
     with pytest.raises(ValueError, match="operand menu"):
         space.encode(nos_tf.parse("g * 0.37"))
@@ -307,6 +332,10 @@ def test_paper_rules_in_tokens():
         TokenSpace(1).encode(rule)
     with pytest.raises(ValueError, match="not valid"):
         space.decode([space.sizes[0] - 1] + [0] * 9)  # unit 0 referencing unit 0
+    with pytest.raises(ValueError, match="tokens must be integers"):
+        TokenSpace(1).decode([0.9, 4.99, 0, 0, 2.5])  # Was g * m, each token truncated.
+    assert TokenSpace(1).decode(np.array([0, 3, 0, 0, 2], np.int64)) == TokenSpace(1).decode(
+        [0, 3, 0, 0, 2])
 
 
 @pytest.mark.parametrize("num_units", [1, 2])

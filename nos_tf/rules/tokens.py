@@ -11,6 +11,7 @@ The last unit is the update; units it does not reach are dead code and vanish on
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -24,7 +25,11 @@ MAX_UNITS = 5
 """The most units a rule of tokens has. A unit may read the one before it on both sides,
 so the printed rule can double in length with each unit: the longest prints 1,124
 characters at 5 units and 2,276 at 6, past the `syntax.MAX_RULE_LENGTH` a rule is read
-back in, so that a RuleOptimizer saved with it would not load. The paper's rules take 2."""
+back in, so that a RuleOptimizer saved with it would not load. PowerSign,
+`g * exp(sign(g) * sign(m))`, takes 2; AddSign as the paper writes it,
+`(1 + sign(g) * sign(m)) * g`, takes 3 (a constant plus a product, times g), as do the sign
+decays' variants, but 2 hold `g + sqrt(g2) * sign(m)`, the same numbers (g + |g|·sign(m))
+wherever g² does not underflow (|g| above ~1e-19 in float32)."""
 KEEP_LEFT = "x"  # the binary menu's "keep the left argument" entry
 IDENTITY = "x"  # the unary menu's identity entry
 
@@ -107,7 +112,10 @@ class TokenSpace:
         return [entry[0] for entry in menu]
 
     def _check(self, tokens: Sequence[int]) -> list[int]:
-        tokens = [int(t) for t in tokens]
+        try:  # int() would take token 4.99 for 4.
+            tokens = [operator.index(t) for t in tokens]
+        except TypeError:
+            raise ValueError(f"tokens must be integers, got {list(tokens)}") from None
         if len(tokens) != len(self.sizes):
             raise ValueError(f"expected {len(self.sizes)} tokens, got {len(tokens)}")
         for position, token in enumerate(tokens):
@@ -157,6 +165,9 @@ class _Encoder:
         self.unary_tokens = {(name, param): i for i, (_, name, param) in enumerate(space._unaries)}
         self.binary_tokens = {symbol: i for i, (_, symbol) in enumerate(space._binaries)}
         self.units: list[list[int]] = []  # tokens, with unit references as ("ref", k)
+        # A sub-expression that occurs twice is computed by one unit, read twice: the
+        # decoder's `(g + m) * (g + m)` of 2 units (unit0 read on both sides) took 3.
+        self.unit_of: dict[Expr, int] = {}
 
     def encode(self, rule: Rule) -> list[int]:
         self.unit(rule.expr)
@@ -190,7 +201,10 @@ class _Encoder:
         return ("ref", self.unit(expr))
 
     def unit(self, expr: Expr) -> int:
-        """Appends the units computing `expr` (its sub-units first); returns its index."""
+        """Appends the units computing `expr` (its sub-units first), unless one already
+        does; returns its index."""
+        if expr in self.unit_of:
+            return self.unit_of[expr]
         # A menu operand may be a product (`1e-1 * w`): one operand, not a binary unit of
         # two, whose number `1e-1` is not in the menu.
         if isinstance(expr, BinOp) and expr not in self.operand_tokens:
@@ -205,4 +219,5 @@ class _Encoder:
                 )
             tokens = [self.operand(arg), 0, u1, 0, self.binary_tokens[None]]
         self.units.append(tokens)
-        return len(self.units) - 1
+        self.unit_of[expr] = len(self.units) - 1
+        return self.unit_of[expr]
