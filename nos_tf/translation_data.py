@@ -164,9 +164,7 @@ def read_trans_de_en(
 
     A sentence that occurs twice on either side is kept once (its first pair), so a test
     sentence never reappears, with another translation, in training. Twice means the same
-    words after `tokenize`, which lowercases ("Es ist mir ernst damit." and "Es ist mir
-    Ernst damit." are one sentence), with ’ and ' taken as one (they are different
-    tokens, but "I’m" and "I'm" are not different sentences).
+    `sentence_keys`.
     """
     candidates = []
     for entry in _ding_entries(path):
@@ -176,8 +174,7 @@ def read_trans_de_en(
                 candidates.append((de, en))
     if not candidates:
         return []
-    words = [text.replace("’", "'")
-             for text in tokenize([side for pair in candidates for side in pair])]
+    words = sentence_keys([side for pair in candidates for side in pair])
     pairs, seen_german, seen_english = [], set(), set()
     for pair, de_words, en_words in zip(candidates, words[0::2], words[1::2]):
         if de_words in seen_german or en_words in seen_english:
@@ -186,6 +183,14 @@ def read_trans_de_en(
         seen_english.add(en_words)
         pairs.append(pair)
     return pairs
+
+
+def sentence_keys(sentences: list[str]) -> list[str]:
+    """What tells sentences apart: their words after `tokenize`, which lowercases and splits
+    punctuation off ("Es ist mir ernst damit." and "Es ist mir Ernst damit ." are one
+    sentence), with ’ and ' taken as one (they are different tokens, but "I’m" and "I'm"
+    are not different sentences)."""
+    return [text.replace("’", "'") for text in tokenize(sentences)]
 
 
 def read_trans_de_en_phrases(
@@ -306,15 +311,17 @@ def wmt14_prepared(data_dir: str | None = None) -> bool:
     return tfds_prepared(tfds_builder(WMT14_TFDS_NAME, data_dir))
 
 
+_WMT14_READ_BATCH = 4096  # Pairs read (and their sentence keys computed) at once.
 
 
 def _load_wmt14(builder, min_words, max_words, train_pairs, validation_pairs, test_pairs):
     """(de, en) pairs of WMT'14's train split and newstest2013 / newstest2014 splits.
 
     A training pair that shares its German or its English side with a validation or test
-    pair is left out, as `read_trans_de_en` keeps every sentence once: WMT's training
-    corpora hold some newstest sentences, and trained on, they would be recalled, not
-    translated, in the BLEU (and matched exactly by `lookup_translations`).
+    pair (the same `sentence_keys`: case and spacing aside) is left out, as
+    `read_trans_de_en` keeps every sentence once: WMT's training corpora hold some
+    newstest sentences, and trained on, they would be recalled, not translated, in the
+    BLEU (and matched exactly by `lookup_translations`).
 
     The word limits select training pairs only: newstest2013 and newstest2014 are read
     whole (up to their pair counts), as tf/nmt translates every test sentence, so that the
@@ -330,17 +337,21 @@ def _load_wmt14(builder, min_words, max_words, train_pairs, validation_pairs, te
         )
 
     def read(split, limit, held_out=None):
-        """The split's pairs; for training (`held_out` given), those within the word
-        limits that repeat no held-out sentence."""
+        """The split's pairs; for training (`held_out` given: the German and the English
+        `sentence_keys` of the held-out pairs), those within the word limits that repeat
+        no held-out sentence. Read in batches, which `sentence_keys` takes at once."""
         pairs = []
-        for example in tfds.as_numpy(builder.as_dataset(split=split)):
-            de, en = example["de"].decode("utf-8"), example["en"].decode("utf-8")
-            if held_out is not None and (
-                    de in held_out[0] or en in held_out[1]
-                    or not _pair_has_words((de, en), min_words, max_words)):
-                continue
-            pairs.append((de, en))
-            if limit is not None and len(pairs) == limit:
+        for batch in tfds.as_numpy(builder.as_dataset(split=split).batch(_WMT14_READ_BATCH)):
+            chunk = [(de.decode("utf-8"), en.decode("utf-8"))
+                     for de, en in zip(batch["de"], batch["en"])]
+            if held_out is not None:
+                keys = sentence_keys([side for pair in chunk for side in pair])
+                chunk = [pair for pair, de_key, en_key in zip(chunk, keys[0::2], keys[1::2])
+                         if de_key not in held_out[0] and en_key not in held_out[1]
+                         and _pair_has_words(pair, min_words, max_words)]
+            pairs += chunk
+            if limit is not None and len(pairs) >= limit:
+                pairs = pairs[:limit]
                 break
         if not pairs:
             raise ValueError(f"{WMT14_TFDS_NAME} split {split!r} has no pair"
@@ -349,7 +360,8 @@ def _load_wmt14(builder, min_words, max_words, train_pairs, validation_pairs, te
 
     with tfds_read_errors(WMT14_TFDS_NAME, builder.data_dir):
         validation, test = read("validation", validation_pairs), read("test", test_pairs)
-        held_out = tuple(frozenset(sides) for sides in zip(*(validation + test)))
+        held_out = tuple(frozenset(sentence_keys(list(sides)))
+                         for sides in zip(*(validation + test)))
         splits = (read("train", train_pairs, held_out), validation, test)
     return splits, f"{WMT14_TFDS_NAME} (TFDS, {builder.data_dir})"
 

@@ -205,6 +205,8 @@ def _store_tiny_wmt14(data_dir):
                   ("Die Sonne scheint heute hell.", "The sun shines brightly today."),
                   ("Das Haus ist sehr alt.", "The house is very old."),
                   ("Wir essen jetzt zu Mittag.", "We are having lunch now."),
+                  # The test's German but for case and spacing: the same sentence.
+                  ("die Sonne scheint heute hell .", "Today the sun is bright."),
                   ("Kurz.", "Short.")],
         "validation": [("Wir essen jetzt zu Mittag.", "We are having lunch now.")],
         "test": [("Die Sonne scheint heute hell.", "The sun is shining brightly today."),
@@ -236,8 +238,8 @@ def test_wmt14_through_tfds(tmp_path, ding_file, caplog):
     splits = _store_tiny_wmt14(data_dir)
     corpus = translation_data.load_parallel_corpus("auto", "en-de", data_dir=data_dir)
     assert corpus.origin.startswith("wmt14_translate/de-en")
-    # "Kurz." is too short to train on; the test and the validation sentence are not
-    # trained on. The test split is read whole: its BLEU is newstest2014's, short "Ja."
+    # "Kurz." is too short to train on; the test and the validation sentences are not
+    # trained on, in any case or spacing. The test split is read whole: its BLEU is newstest2014's, short "Ja."
     # included (it was dropped by the training pairs' word limits).
     assert sorted(corpus.train) == sorted(
         (en, de) for de, en in (splits["train"][0], splits["train"][2]))
