@@ -435,6 +435,19 @@ def test_descent_drives_keras_and_rule_optimizers():
         assert optimizer.iterations.numpy() == 300
 
 
+def test_the_translators_of_many_optimizers_log_no_retracing_warning(caplog):
+    """A transfer run decodes with one translator per optimizer; from the fifth,
+    TensorFlow logged "excessive" retracing of their encoding and decoding steps."""
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for seed in range(6):
+            keras.utils.set_random_seed(seed)
+            model = gnmt.GNMT(9, 9, units=8, embedding_dim=4)
+            translator = gnmt.Translator(model, start_id=7, end_id=8, max_length=3)
+            ids, _ = translator.beam_search(np.ones((4, 5), np.int32), 4, 0.6)
+            assert len(ids) == 4
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]
+
+
 def test_descents_of_many_optimizers_log_no_retracing_warning(caplog):
     """A transfer run compiles one loop per optimizer; from the fifth, TensorFlow logged
     "triggered tf.function retracing ... define your @tf.function outside of the loop"."""

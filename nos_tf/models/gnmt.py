@@ -20,6 +20,7 @@ validation perplexity, then test BLEU by decoding.
 """
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -190,8 +191,13 @@ class Translator:
         self.end_id = end_id
         self.max_length = max_length
         self.length_factor = length_factor
-        self._encode = tf.function(self._attended_and_states, reduce_retracing=True)
-        self._step = tf.function(self._log_probs_step, reduce_retracing=True)
+        # As partials, not bound methods: TensorFlow counts traces per function *code*,
+        # and the translators of a transfer run (one per optimizer) logged "excessive
+        # retracing" from the fifth, as if one function were traced again and again.
+        self._encode = tf.function(functools.partial(Translator._attended_and_states, self),
+                                   reduce_retracing=True)
+        self._step = tf.function(functools.partial(Translator._log_probs_step, self),
+                                 reduce_retracing=True)
 
     def _attended_and_states(self, source_ids):
         """What every decoding step attends to, (encoder outputs, their projection as the
