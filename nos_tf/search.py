@@ -118,6 +118,9 @@ _ENTROPY_FLOOR = flags.DEFINE_float(
 _LSTM_UNITS = flags.DEFINE_integer("lstm_units", None, "Controller LSTM size (paper: 150).")
 _PPO_EPOCHS = flags.DEFINE_integer("ppo_epochs", None, "PPO epochs over each batch.")
 _PPO_CLIP = flags.DEFINE_float("ppo_clip", None, "PPO's clipping of the probability ratio.")
+_PPO_TARGET_KL = flags.DEFINE_float(
+    "ppo_target_kl", None, "PPO stops a batch's epochs once the update's approx_kl passes "
+    "1.5 times this (as Spinning Up's and Stable-Baselines3's PPO; default: every epoch runs).")
 _POPULATION = flags.DEFINE_integer("population_size", None, "Evolution's population.")
 _TOURNAMENT = flags.DEFINE_integer("tournament_size", None, "Evolution's tournament.")
 
@@ -126,7 +129,7 @@ _HYPERPARAMETER_FLAGS = {
     "baseline_decay": _BASELINE_DECAY, "normalize_advantages": _NORMALIZE_ADVANTAGES,
     "avoid_repeats": _AVOID_REPEATS, "entropy_floor": _ENTROPY_FLOOR,
     "lstm_units": _LSTM_UNITS, "epochs": _PPO_EPOCHS,
-    "clip_epsilon": _PPO_CLIP, "population_size": _POPULATION,
+    "clip_epsilon": _PPO_CLIP, "target_kl": _PPO_TARGET_KL, "population_size": _POPULATION,
     "tournament_size": _TOURNAMENT,
 }
 

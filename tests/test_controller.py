@@ -307,14 +307,14 @@ def test_an_entropy_floor_keeps_a_learning_policy_from_collapsing(name):
 
 
 def test_a_state_saved_before_a_hyperparameter_existed_restores_as_it_was_saved(space):
-    """Older code had no entropy floor and no avoid_repeats: its states resume with the
+    """Older code had no entropy floor, avoid_repeats or target_kl: its states resume with the
     floor off (not today's default) and are refused for a searcher that would change it."""
     searcher = make("ppo", space, seed=1, entropy_floor=0.0)
     run(searcher, batches=2)
     with np.load(io.BytesIO(searcher.get_state())) as archive:
         arrays = {key: archive[key] for key in archive.files}
     meta = json.loads(arrays.pop("__meta__").tobytes())
-    for key in ("avoid_repeats", "entropy_floor"):
+    for key in ("avoid_repeats", "entropy_floor", "target_kl"):
         del meta["config"][key]
     del meta["told_rules"], meta["asked_rules"]
     old_state = io.BytesIO()
@@ -345,3 +345,18 @@ def test_tell_reports_how_far_the_update_moved_the_policy(name, space):
         assert metrics["clip_fraction"] == pytest.approx(beyond.mean())
     else:
         assert "clip_fraction" not in metrics
+
+
+def test_ppo_stops_a_batchs_epochs_once_the_update_passes_target_kl(space):
+    """At the defaults, a first batch's four epochs took the policy to an approx_kl of
+    ~0.75 (clip_fraction 1): the clip bounds the gradient, not the steps."""
+    def update(**hyperparameters):
+        searcher = make("ppo", space, seed=3, **hyperparameters)
+        batch = searcher.ask(12)
+        return searcher.tell(batch, [uses_sign_m(p.rule) + 0.1 * i for i, p in enumerate(batch)])
+
+    free, held = update(), update(target_kl=0.01)
+    assert free["epochs"] == 4 and free["approx_kl"] > 0.1
+    assert 1 <= held["epochs"] < 4 and held["approx_kl"] < free["approx_kl"]
+    with pytest.raises(ValueError, match="target_kl must be positive and finite, got 0.0"):
+        make("ppo", space, target_kl=0.0)

@@ -99,6 +99,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
 @pytest.mark.parametrize("flag, message", [
     ("--searcher=annealing", "searcher"),
     ("--ppo_clip=0", "--ppo_clip > 0"),
+    ("--ppo_target_kl=-0.01", "--ppo_target_kl must be positive and finite, got -0.01."),
     ("--entropy_floor=1.5", "entropy_floor must be in [0, 1), got 1.5"),
     ("--learning_rates=1e-3,fast", "--learning_rates must be numbers"),
     ("--lr_search_epochs=9", "need 1 <= lr_search_epochs <= epochs, got 9 and 3"),
