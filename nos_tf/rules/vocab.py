@@ -127,9 +127,13 @@ def _drop(inputs, x, p):
     or NaN is 0, where 0 · inf would be NaN and spoil the weight it was dropped from.
     A dropped finite element is x · 0, signed like x, so that `drop(-x, p)` and
     `-drop(x, p)` stay the same numbers (fingerprints hash "-0" and "0" apart).
+
+    Selected in one dimension: TensorFlow's CPU kernel of a select takes tensors of up
+    to rank 8, even of one shape, and a rank-9 variable's update failed without XLA.
     """
-    keep = inputs.uniform(ops.shape(x)) >= p
-    return ops.where(keep, x, ops.nan_to_num(x) * 0.0)
+    keep = ops.reshape(inputs.uniform(ops.shape(x)) >= p, [-1])
+    flat = ops.reshape(x, [-1])
+    return ops.reshape(ops.where(keep, flat, ops.nan_to_num(flat) * 0.0), ops.shape(x))
 
 
 def _adam(inputs):
