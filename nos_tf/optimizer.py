@@ -15,6 +15,8 @@ variable, the rule's element-wise graph fuses into a single pass over each varia
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import numbers
 
@@ -25,6 +27,18 @@ from keras.src.optimizers.optimizer import base_optimizer_keyword_args
 
 from nos_tf.rules import as_rule
 from nos_tf.rules import semantics, vocab
+
+
+def _traced_into_the_update(name: str, check) -> property:
+    """A RuleOptimizer argument its update reads as it is traced: `check(self, name,
+    value)` returns the value kept, or raises; setting it drops the traced update."""
+    attribute = f"_{name}"
+
+    def set_value(self, value):
+        setattr(self, attribute, check(self, name, value))
+        self._compiled_updates = {}
+
+    return property(lambda self: getattr(self, attribute), set_value)
 
 
 @keras.saving.register_keras_serializable(package="nos_tf")
@@ -109,30 +123,45 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             **kwargs,
         )
         self.rule = as_rule(rule)
-        for arg, beta in (("beta_1", beta_1), ("beta_2", beta_2), ("beta_3", beta_3)):
-            check_number(arg, beta, "in [0, 1)", lambda beta: 0.0 <= beta < 1.0)
+        self._compiled_updates = {}
         self.beta_1, self.beta_2, self.beta_3 = beta_1, beta_2, beta_3
-        if self.rule.needs_decay_steps and decay_steps is None:
-            raise ValueError(
-                f"The rule `{self.rule}` uses a decay operand (ld, cd or rd), which needs "
-                "`decay_steps`: the total number of updates T. Pass decay_steps=T."
-            )
-        if decay_steps is not None:
-            check_number("decay_steps", decay_steps, "positive", lambda steps: steps > 0)
         self.decay_steps = decay_steps
-        self.seed = _check_seed(seed)
+        self.seed = seed
         if jit_compile not in (True, False):  # bool("no") is True.
             raise ValueError(f"Argument `jit_compile` must be True or False. Received: "
                              f"jit_compile={jit_compile!r}")
         self.jit_compile = bool(jit_compile)
-        self._compiled_updates = {}
+
+    def _checked_beta(self, name, beta):
+        check_number(name, beta, "in [0, 1)", lambda beta: 0.0 <= beta < 1.0)
+        return beta
+
+    def _checked_decay_steps(self, name, decay_steps):
+        if decay_steps is None:
+            if self.rule.needs_decay_steps:
+                raise ValueError(
+                    f"The rule `{self.rule}` uses a decay operand (ld, cd or rd), which needs "
+                    "`decay_steps`: the total number of updates T. Pass decay_steps=T.")
+            return None
+        check_number(name, decay_steps, "positive", lambda steps: steps > 0)
+        return decay_steps
+
+    def _checked_seed(self, name, seed):
+        del name
+        return _check_seed(seed)
+
+    # What the update reads as it is traced: checked when set, and set, the traced update
+    # is dropped, so that the next step is traced again with the new value, as Keras's
+    # Adam reads its betas at each step. A beta set after the first step trained on with
+    # the old value while `get_config` saved the new one (and a loaded copy trained so).
+    beta_1 = _traced_into_the_update("beta_1", _checked_beta)
+    beta_2 = _traced_into_the_update("beta_2", _checked_beta)
+    beta_3 = _traced_into_the_update("beta_3", _checked_beta)
+    decay_steps = _traced_into_the_update("decay_steps", _checked_decay_steps)
+    seed = _traced_into_the_update("seed", _checked_seed)
 
     @property
     def _decays(self) -> semantics.MomentDecays:
-        """The betas, read as the update is traced, as Keras's Adam reads its own: a beta
-        set after construction (and before training) is the one trained with, and the
-        one `get_config` saves. A copy made in `__init__` trained with the old value while
-        the config saved the new."""
         return semantics.MomentDecays(m=self.beta_1, v=self.beta_2, y=self.beta_3)
 
     def build(self, var_list):
@@ -159,26 +188,41 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             dtype="float64", name="division_delta") if self.rule.divides else None
 
     def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
-        """Keras's, except that a float16 or bfloat16 variable's moments are float32.
+        """Keras's, except that a float16 or bfloat16 variable's moments are float32, and
+        that outside a tf.distribute strategy each is made on its variable's device.
 
         In bfloat16 an average's increment (1 − β)·g² is below its resolution once β is
         past 0.99, so `v` would stop moving (and β = 0.999 itself rounds to 1). Only the
         moments: Keras's base class makes its EMA averages and gradient accumulators here
         too, and assigns between them and the variable in the variable's dtype.
-        """
-        if not (_is_half(reference_variable.dtype) and (name or "").startswith(_MOMENT_PREFIX)):
-            return super().add_variable_from_reference(reference_variable, name, initializer)
-        path = getattr(reference_variable, "path", reference_variable.name)
-        return self.add_variable(
-            shape=reference_variable.shape,
-            initializer=initializer,
-            dtype="float32",
-            name=f"{path.replace('/', '_').replace(':', '_')}_{name or 'var'}",
-            layout=getattr(reference_variable, "_layout", None),
-        )
 
-    def _update_variable(self, gradient, variable, learning_rate, index):
+        Keras's TensorFlow optimizer colocates them with their variable, which holds when
+        it is built eagerly but not in `fit`, which builds it as its step is traced: Adam's
+        moments of an embedding kept on another device than the model's landed on the
+        default device, where the XLA update of that variable (one device) could not read
+        them. A strategy places its variables itself.
+        """
+        reference = (reference_variable.value if isinstance(reference_variable, keras.Variable)
+                     else reference_variable)
+        placement = (contextlib.nullcontext() if tf.distribute.has_strategy()
+                     else tf.device(reference.device))
+        with placement, self._distribution_strategy.extended.colocate_vars_with(reference):
+            if not (_is_half(reference_variable.dtype)
+                    and (name or "").startswith(_MOMENT_PREFIX)):
+                return super().add_variable_from_reference(reference_variable, name, initializer)
+            path = getattr(reference_variable, "path", reference_variable.name)
+            return self.add_variable(
+                shape=reference_variable.shape,
+                initializer=initializer,
+                dtype="float32",
+                name=f"{path.replace('/', '_').replace(':', '_')}_{name or 'var'}",
+                layout=getattr(reference_variable, "_layout", None),
+            )
+
+    def _update_variable(self, gradient, variable, learning_rate, index, step, division_delta):
         """Moments, then `variable -= lr · rule(...)`, for one variable (traced, not run).
+        `step` is `iterations` and `division_delta` the δ variable's value (or None), read
+        outside (see `_apply_compiled`).
 
         A float16 or bfloat16 variable's update is computed in float32 and rounded once
         at the end: in bfloat16 the step counter, and with it the random operands' seeds
@@ -189,7 +233,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         compute_dtype = "float32" if _is_half(dtype) else dtype
         lr = ops.cast(learning_rate, compute_dtype)
         gradient = ops.cast(gradient, compute_dtype)
-        t = ops.cast(self.iterations, compute_dtype)
+        t = ops.cast(step, compute_dtype)
         raw = {name: moments[index] for name, moments in self._moments.items()}
         updated = semantics.update_moments(gradient, raw, self._decays)
         for name, value in updated.items():
@@ -202,51 +246,71 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             T=self.decay_steps,
             seed=self.seed,
             stream=index,
-            step=self.iterations,
-            division_delta=(vocab.DIVISION_DELTA if self._division_delta is None
-                            else ops.cast(self._division_delta, compute_dtype)),
+            step=step,
+            division_delta=(vocab.DIVISION_DELTA if division_delta is None
+                            else ops.cast(division_delta, compute_dtype)),
         )
-        step = lr * semantics.direction(self.rule.expr, inputs)
+        change = lr * semantics.direction(self.rule.expr, inputs)
         # A rule that reads nothing per coordinate (`ld`, `2 * cd`) is one number. The
         # subtraction is in the compute dtype too: a 16-bit step subtracted in 16 bits
         # rounds twice (a step of half a unit in the last place lost), and a float16 step
         # past 65504 is inf where the new weight is not.
-        updated = inputs.w - ops.broadcast_to(step, ops.shape(variable))
+        updated = inputs.w - ops.broadcast_to(change, ops.shape(variable))
         self.assign(variable, ops.cast(updated, dtype))
+
+    def _update_variables(self, indices, grads, variables, learning_rate, step, division_delta):
+        for index, gradient, variable in zip(indices, grads, variables):
+            self._update_variable(gradient, variable, learning_rate, index, step,
+                                  division_delta)
 
     def _compiled(self, indices):
         """One computation (XLA unless jit_compile=False) that updates the variables at
-        `indices` (cached)."""
+        `indices` (cached). A partial, not a closure: TensorFlow counts traces per
+        function *code*, and the first trace of each new optimizer (one per rule in a
+        search or a transfer run) counted as a retrace of one function, warned of from
+        the fifth."""
         function = self._compiled_updates.get(indices)
         if function is None:
-
-            def update(grads, variables, learning_rate):
-                for index, gradient, variable in zip(indices, grads, variables):
-                    self._update_variable(gradient, variable, learning_rate, index)
-
-            function = tf.function(update, jit_compile=self.jit_compile, autograph=False)
+            function = tf.function(functools.partial(self._update_variables, indices),
+                                   jit_compile=self.jit_compile, autograph=False)
             self._compiled_updates[indices] = function
         return function
+
+    def _apply_compiled(self, grads, variables, learning_rate):
+        """Updates `variables` (tf.Variables) by the compiled updates: one computation for
+        the variables on each device. An XLA computation runs on one device, and one that
+        reached a variable on another (an embedding kept on the CPU beside a model on a
+        GPU) failed where Keras's Adam trains. The step counter and δ, the optimizer's own
+        variables, go in as tensors read on their device, for the same reason."""
+        learning_rate = tf.convert_to_tensor(learning_rate)
+        step = tf.convert_to_tensor(self.iterations)
+        division_delta = (None if self._division_delta is None
+                          else tf.convert_to_tensor(self._division_delta))
+        by_device: dict[str, list] = {}
+        for gradient, variable in zip(grads, variables):
+            by_device.setdefault(variable.device, []).append(
+                (self._get_variable_index(variable), _dense(gradient), variable))
+        for device, group in by_device.items():
+            indices, group_grads, group_variables = zip(*group)
+            with tf.device(device):
+                self._compiled(indices)(list(group_grads), list(group_variables),
+                                        learning_rate, step, division_delta)
 
     def update_step(self, gradient, variable, learning_rate):
         """Keras's per-variable entry point (used under distribution strategies)."""
         if isinstance(variable, keras.Variable):  # As Keras's own optimizers take it.
             variable = variable.value
-        index = self._get_variable_index(variable)
-        self._compiled((index,))(
-            [_dense(gradient)], [variable], tf.convert_to_tensor(learning_rate)
-        )
+        self._apply_compiled([gradient], [variable], learning_rate)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        """All variables in one XLA computation, except under a tf.distribute strategy,
-        where Keras's per-replica path (`update_step`, one computation per variable) runs."""
+        """All variables (on one device) in one XLA computation, except under a
+        tf.distribute strategy, where Keras's per-replica path (`update_step`, one
+        computation per variable) runs."""
         if tf.distribute.has_strategy():
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
-        indices = tuple(self._get_variable_index(v) for v in variables)
-        self._compiled(indices)(
-            [_dense(g) for g in grads], variables, tf.convert_to_tensor(learning_rate)
-        )
+        self._apply_compiled(
+            grads, [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables],
+            learning_rate)
 
     def __repr__(self):
         return f"<{type(self).__name__} rule={str(self.rule)!r}>"

@@ -476,6 +476,72 @@ def test_mirrored_strategy_over_two_devices_trains_as_one_device_does():
     assert float(process.stdout.split()[-1]) < 1e-5
 
 
+VARIABLES_ON_TWO_DEVICES = textwrap.dedent("""
+    import numpy as np
+    import tensorflow as tf
+    [cpu] = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import nos_tf
+
+    def fit(jit_compile, dtype):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((5,), dtype="int32")
+        with tf.device("/cpu:1"):  # A table kept off the device of the rest of the model.
+            embedding = keras.layers.Embedding(50, 4, dtype=dtype)
+            features = embedding(inputs)
+        outputs = keras.layers.Dense(1)(keras.layers.Flatten()(features))
+        model = keras.Model(inputs, outputs)
+        optimizer = nos_tf.RuleOptimizer("adam / (g + 1)", learning_rate=0.01,
+                                         jit_compile=jit_compile)
+        model.compile(optimizer=optimizer, loss="mse")
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 50, size=(64, 5))
+        y = rng.normal(size=(64, 1)).astype("float32")
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        assert embedding.embeddings.value.device.endswith("CPU:1")
+        moments = [v for v in optimizer.variables if "embedding" in v.path]
+        assert moments and all(v.value.device.endswith("CPU:1") for v in moments), moments
+        return model.get_weights()
+
+    for dtype in ("float32", "float16"):
+        compiled, plain = fit(True, dtype), fit(False, dtype)
+        print(max(float(np.max(np.abs(a.astype("float64") - b)))
+                  for a, b in zip(compiled, plain)))
+""")
+
+
+def test_a_model_with_variables_on_two_devices_trains_with_the_compiled_update():
+    """XLA runs a computation on one device: a model whose embedding was kept on another
+    device than its other variables failed to train ("Trying to access resource ...
+    located in device CPU:0 from device CPU:1") where Keras's Adam trains. The moments
+    of that embedding (made on the default device in fit) had the same problem."""
+    process = subprocess.run(
+        [sys.executable, "-c", VARIABLES_ON_TWO_DEVICES], capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert [float(line) < 1e-5 for line in process.stdout.split()] == [True, True], (
+        process.stdout)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("rule", ["drop(g, 0.3)", "drop(log(g), 0.5) + g"])
+def test_a_variable_of_rank_nine_is_updated_as_its_elements_in_a_row_are(rule, jit_compile):
+    """drop's select failed in TensorFlow's CPU kernel past rank 8 ("Broadcast between
+    [2,2,2,2,2,2,2,2,2] and [] is not supported yet") without XLA. (XLA draws other random
+    numbers than TensorFlow's kernels: each mode is compared with itself.)"""
+    shape = (2,) * 9
+    gradient = tf.random.stateless_normal(shape, seed=(1, 2))
+    updated = []
+    for variable_shape in (shape, (512,)):
+        variable = keras.Variable(np.ones(variable_shape, "float32"))
+        nos_tf.RuleOptimizer(rule, learning_rate=0.1, seed=4, jit_compile=jit_compile
+                             ).apply_gradients([(tf.reshape(gradient, variable_shape), variable)])
+        updated.append(variable.numpy().ravel())
+    np.testing.assert_allclose(*updated, rtol=1e-6)
+    assert np.isfinite(updated[0]).all() and (updated[0] != 1.0).any()
+
+
 def test_without_xla_the_update_is_the_same():
     np.testing.assert_allclose(
         apply_steps(nos_tf.RuleOptimizer(POWERSIGN, learning_rate=0.05, jit_compile=False)),
@@ -505,6 +571,49 @@ def test_a_beta_set_after_construction_is_trained_with_and_saved():
     expected = trained(nos_tf.RuleOptimizer("adam", learning_rate=0.1, beta_1=0.5))
     np.testing.assert_array_equal(trained(changed), expected)
     np.testing.assert_array_equal(trained(reloaded), expected)
+
+
+@pytest.mark.parametrize("rule, argument, value, weight", [
+    # m after 1 then -1: -1 at beta_1 0, where at 0.9 it was -0.01 / 0.19.
+    ("m", "beta_1", 0.0, 1.0),
+    # ld at the second step: 1 - 1/2 with T = 2, where with T = 10 it was 0.9.
+    ("g * ld", "decay_steps", 2, -0.5),
+])
+def test_an_argument_set_after_the_first_step_is_trained_with_from_the_next(
+        rule, argument, value, weight):
+    """The update had been traced with the old value and kept it, while get_config
+    saved the new one (Keras's Adam reads its betas at each step)."""
+    optimizer = nos_tf.RuleOptimizer(rule, learning_rate=1.0, decay_steps=10)
+    variable = keras.Variable(np.ones(1, "float32"))
+    optimizer.apply_gradients([(tf.constant([1.0]), variable)])
+    setattr(optimizer, argument, value)
+    second = 1.0 if argument == "decay_steps" else -1.0
+    optimizer.apply_gradients([(tf.constant([second]), variable)])
+    np.testing.assert_allclose(variable.numpy(), [weight], rtol=1e-6)
+    assert optimizer.get_config()[argument] == value
+
+
+@pytest.mark.parametrize("argument, value, message", [
+    ("beta_2", 1.0, "`beta_2` must be a finite number, in \\[0, 1\\)"),
+    ("decay_steps", None, "uses a decay operand"),
+    ("decay_steps", 0, "`decay_steps` must be a finite number, positive"),
+    ("seed", 1.5, "`seed` must be an integer"),
+])
+def test_an_argument_set_after_construction_is_checked_as_in_it(argument, value, message):
+    optimizer = nos_tf.RuleOptimizer("g * ld", learning_rate=1.0, decay_steps=10)
+    with pytest.raises(ValueError, match=message):
+        setattr(optimizer, argument, value)
+
+
+def test_the_updates_of_many_optimizers_log_no_retracing_warning(caplog):
+    """A search or a transfer run makes an optimizer per rule; from the fifth, TensorFlow
+    logged "triggered tf.function retracing", counting each one's first trace."""
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for rate in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+            variable = keras.Variable(np.ones(2, "float32"))
+            nos_tf.RuleOptimizer("g * exp(sign(g) * sign(m))", learning_rate=rate
+                                 ).apply_gradients([(tf.ones(2), variable)])
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]
 
 
 SAVE_AND_STEP = textwrap.dedent("""
