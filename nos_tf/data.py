@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import gzip
 import math
+import numbers
 import os
 import socket
 import threading
@@ -140,12 +141,18 @@ def load_images(
     (train_x, train_y), test, num_classes, origin = (
         loader(data_dir) if source is None else loader(data_dir, source))
     logging.info("%s: %s", name, origin)
+    _check_splits_alike(name, origin, train_x, test[0])
     available = len(train_x)
     if available < 2:
         raise ValueError(f"{name} ({origin}) has {available} training examples; a "
                          "training and a validation set need at least 2")
-    if validation_examples is None:
-        validation_examples = available // 10
+    for argument, value in (("validation_examples", validation_examples),
+                            ("train_examples", train_examples)):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, numbers.Integral)):
+            raise ValueError(f"{argument} must be a whole number, got {value!r}")
+    if validation_examples is None:  # A tenth, and one of fewer than 10.
+        validation_examples = max(1, available // 10)
     if not 0 < validation_examples < available:
         raise ValueError(
             f"validation_examples={validation_examples} must be between 1 and "
@@ -171,6 +178,16 @@ def load_images(
         image_shape=tuple(train_x.shape[1:]),
         origin=origin,
     )
+
+
+def _check_splits_alike(name, origin, train_images, test_images):
+    """Raises DataIncompleteError unless both splits hold images of one non-empty shape:
+    a test split of other images loaded, and the child network met it only when tested."""
+    shapes = {tuple(train_images.shape[1:]), tuple(test_images.shape[1:])}
+    if len(shapes) > 1 or 0 in next(iter(shapes)):
+        raise DataIncompleteError(
+            f"{name} ({origin}) is not one dataset's splits: training images of shape "
+            f"{train_images.shape[1:]} and test images of shape {test_images.shape[1:]}")
 
 
 def check_data_dir(data_dir: str | None) -> None:
@@ -218,6 +235,9 @@ def make_pipeline(
     images = tf.convert_to_tensor(images)
     labels = tf.convert_to_tensor(labels)
     count = int(images.shape[0])
+    if int(labels.shape[0]) != count:  # tf.gather would drop labels, or fail mid-epoch.
+        raise ValueError(f"{count} images and {int(labels.shape[0])} labels: one label an "
+                         "image is needed")
     if count == 0 or batch_size < 1:
         raise ValueError(f"need examples and a positive batch size; got {count}, {batch_size}")
 
@@ -299,6 +319,8 @@ def _load_fashion_mnist(data_dir, source=None):
     the data the user named (even a TFDS Fashion-MNIST there, which Debian's IDX files
     would come before).
     """
+    if source == TFDS:  # Not even looked at: a stray IDX file there is no concern of it.
+        return _load_tfds("fashion_mnist", data_dir)
     paths, directory, idx_dirs = _fashion_mnist_idx_files(data_dir)
     how_to_give_idx_files = (
         "install Debian's IDX files with `apt-get install dataset-fashion-mnist`"
@@ -307,7 +329,7 @@ def _load_fashion_mnist(data_dir, source=None):
         "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
         "t10k-labels-idx1-ubyte.gz in DIR"
     )
-    if paths and source != TFDS:
+    if paths:
         splits = {
             split: _read_idx_split(images, labels, _FASHION_MNIST_CLASSES)
             for split, (images, labels) in paths.items()
@@ -363,17 +385,51 @@ def tfds_prepared(builder) -> bool:
     `DatasetBuilder.is_prepared` logs "Variant folder ... has no dataset_info.json" when
     the folder does not exist at all, which reads as a broken dataset; a dataset that was
     never prepared is the usual case offline, so that is checked first, quietly.
+
+    Raises DataIncompleteError for a folder that holds files but no dataset_info.json (a
+    copy made halfway): read as "not there", another copy replaced it unsaid.
     """
-    return tf.io.gfile.isdir(builder.data_dir) and builder.is_prepared()
+    if not tf.io.gfile.isdir(builder.data_dir):
+        return False
+    if builder.is_prepared():
+        return True
+    if tf.io.gfile.listdir(builder.data_dir):
+        raise DataIncompleteError(
+            f"dataset {_tfds_name(builder)!r} in {builder.data_dir} is incomplete: it has "
+            f"no dataset_info.json: {_how_to_mend(_tfds_name(builder))}")
+    return False
 
 
 def tfds_builder(name: str, data_dir: str | None):
     """TFDS's builder of `name` in `data_dir`, or in TFDS's own data dirs where `data_dir`
     is None or empty (a flag cleared with `--data_dir=`): TFDS reads an empty data_dir as
-    the current directory, where it missed a prepared dataset and would download another."""
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+    the current directory, where it missed a prepared dataset and would download another.
 
-    return tfds.builder(name, data_dir=data_dir or None)
+    Raises DataIncompleteError where the dataset's dataset_info.json, which TFDS reads
+    here, is not JSON (cut short): protobuf's ParseError named neither file nor remedy.
+    """
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+    from google.protobuf import json_format  # pylint: disable=import-outside-toplevel
+
+    try:
+        return tfds.builder(name, data_dir=data_dir or None)
+    except json_format.Error as error:
+        first_line = str(error).strip().split("\n")[0]
+        raise DataIncompleteError(
+            f"dataset {name!r} in {data_dir or 'TFDS data dir'} is incomplete or corrupt: "
+            f"its dataset_info.json cannot be read ({first_line}): {_how_to_mend(name)}"
+        ) from None
+
+
+def _tfds_name(builder) -> str:
+    """The name `tfds build` takes: "cifar10", "wmt14_translate/de-en"."""
+    config = builder.builder_config
+    return builder.name + (f"/{config.name}" if config else "")
+
+
+def _how_to_mend(name: str) -> str:
+    """What to do about a TFDS copy of `name` made halfway."""
+    return f"prepare it again (`tfds build {name} --data_dir=DIR`) and copy all of DIR here"
 
 
 def _load_tfds(name, data_dir, offline_hint=""):
@@ -421,8 +477,7 @@ def tfds_read_errors(name, data_dir):
         first_line = (error.message or "").strip().split("\n")[0]
         raise DataIncompleteError(
             f"dataset {name!r} in {data_dir} is incomplete or corrupt "
-            f"({type(error).__name__}: {first_line}): prepare it again "
-            f"(`tfds build {name} --data_dir=DIR`) and copy all of DIR here"
+            f"({type(error).__name__}: {first_line}): {_how_to_mend(name)}"
         ) from None
 
 
@@ -459,22 +514,29 @@ def read_idx(path: str) -> np.ndarray:
     MNIST family uses), the number of dimensions, then each dimension as a big-endian
     uint32; the data follows in C order.
 
-    A file that cannot be read as one (not gzip, cut short in the gzip stream, the header
-    or the data) raises ValueError naming `path`: the error is about that file, not about
-    a buffer size or a reshape deep inside numpy or gzip.
+    A file that cannot be read as one (unreadable, not gzip, cut short in the gzip stream,
+    the header or the data) raises DataIncompleteError naming `path`: the error is about
+    that file, not about a buffer size or a reshape deep inside numpy or gzip.
     """
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as file:
             raw = file.read()
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise ValueError(f"{path} is truncated or corrupt ({error})") from error
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+        raise DataIncompleteError(f"{path} is truncated or corrupt ({error})") from error
+    except OSError as error:  # Permissions, a disk's read error.
+        raise DataIncompleteError(
+            f"{path} cannot be read ({error.strerror or error})") from error
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataIncompleteError(f"{path} is not an IDX file (bad magic number)")
+    if raw[2] != 0x08:
+        raise DataIncompleteError(
+            f"{path} is an IDX file of type code {raw[2]:#04x}, not of unsigned bytes "
+            "(0x08), which the MNIST family's are")
     ndim = raw[3]
     header_bytes = 4 + 4 * ndim
     if len(raw) < header_bytes:
-        raise ValueError(
+        raise DataIncompleteError(
             f"{path} is truncated or corrupt: its header names {ndim} dimensions but "
             f"ends after {len(raw)} bytes"
         )
@@ -482,7 +544,7 @@ def read_idx(path: str) -> np.ndarray:
     data = np.frombuffer(raw[header_bytes:], dtype=np.uint8)
     expected = math.prod(shape)  # Python ints: numpy's product of a huge header wraps.
     if data.size != expected:
-        raise ValueError(
+        raise DataIncompleteError(
             f"{path} is truncated or corrupt: header says shape {shape} "
             f"({expected} values) but holds {data.size}"
         )
@@ -498,13 +560,13 @@ def _read_idx_split(images_path, labels_path, num_classes):
     """
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(
+        raise DataIncompleteError(
             f"{images_path} and {labels_path} are not one split's images and labels: "
             f"shapes {images.shape} and {labels.shape}, where N x height x width and N "
             "are needed"
         )
     if labels.size and labels.max() >= num_classes:
-        raise ValueError(f"{labels_path} holds label {labels.max()}; the classes are "
+        raise DataIncompleteError(f"{labels_path} holds label {labels.max()}; the classes are "
                          f"0 to {num_classes - 1}")
     return _to_unit_float(images), labels.astype(np.int32)
 

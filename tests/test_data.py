@@ -150,6 +150,29 @@ def test_a_tfds_copy_made_halfway_is_named_not_a_tensorflow_traceback(
         data.load_images("cifar10", data_dir=str(tmp_path), validation_examples=15)
 
 
+def test_a_tfds_copy_without_its_dataset_info_is_incomplete_not_absent(
+        tmp_path, no_system_fashion_mnist):
+    """Read as "not there", a copy without dataset_info.json was passed over: transfer's
+    wrn trained on Fashion-MNIST instead, logging that cifar10 was not available."""
+    _write_tfds(tmp_path, "cifar10", (32, 32, 3))
+    next(tmp_path.glob("cifar10/*/dataset_info.json")).unlink()
+    with pytest.raises(data.DataIncompleteError,
+                       match=r"dataset 'cifar10' in .*cifar10/.* is incomplete: it has no "
+                             r"dataset_info.json: prepare it again \(`tfds build cifar10"):
+        data.load_images("cifar10", data_dir=str(tmp_path), validation_examples=15)
+
+
+def test_a_tfds_copy_whose_dataset_info_is_cut_short_is_named(tmp_path, no_system_fashion_mnist):
+    """protobuf's ParseError was a traceback: no ValueError, so no binary caught it."""
+    _write_tfds(tmp_path, "cifar10", (32, 32, 3))
+    info = next(tmp_path.glob("cifar10/*/dataset_info.json"))
+    info.write_bytes(info.read_bytes()[:40])
+    with pytest.raises(data.DataIncompleteError,
+                       match=r"dataset 'cifar10' in .* is incomplete or corrupt: its "
+                             r"dataset_info.json cannot be read"):
+        data.load_images("cifar10", data_dir=str(tmp_path), validation_examples=15)
+
+
 def test_a_resolver_that_does_not_answer_is_offline_within_the_probes_timeout(monkeypatch):
     """The connection's timeout does not cover the host name's lookup."""
     released = threading.Event()
@@ -290,6 +313,36 @@ def test_a_source_is_found_named_and_kept_to(tmp_path, no_system_fashion_mnist):
         load(both, "keras")
 
 
+def test_tfds_as_the_source_does_not_look_at_idx_files(tmp_path, no_system_fashion_mnist):
+    """A stray IDX file beside a TFDS copy stopped source=TFDS, which reads no IDX file."""
+    _write_tfds(tmp_path, "fashion_mnist", (28, 28, 1))
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8))
+    images = data.load_images("fashion_mnist", data_dir=str(tmp_path), validation_examples=10,
+                              source=data.TFDS)
+    assert images.origin.startswith("TFDS fashion_mnist")
+
+
+def test_a_few_training_examples_hold_out_one_by_default(tmp_path, no_system_fashion_mnist):
+    """A tenth of 5 was 0, refused as "validation_examples=0", a value nobody passed."""
+    _write_fashion_mnist_idx(tmp_path, num_train=5)
+    images = data.load_images("fashion_mnist", data_dir=str(tmp_path))
+    assert (len(images.train[0]), len(images.validation[0])) == (4, 1)
+
+
+def test_splits_of_other_image_shapes_are_refused(tmp_path, no_system_fashion_mnist):
+    _write_fashion_mnist_idx(tmp_path)
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((_NUM_TEST, 14, 14), np.uint8))
+    with pytest.raises(data.DataIncompleteError, match=r"training images of shape \(28, 28, "
+                                                       r"1\) and test images of shape \(14"):
+        data.load_images("fashion_mnist", data_dir=str(tmp_path), validation_examples=10)
+
+
+@pytest.mark.parametrize("argument", ["validation_examples", "train_examples"])
+def test_sizes_must_be_whole_numbers(argument):
+    with pytest.raises(ValueError, match=f"{argument} must be a whole number, got 2.5"):
+        data.load_images("digits", **{argument: 2.5})
+
+
 def test_split_depends_on_seed_only(tmp_path, no_system_fashion_mnist):
     _write_fashion_mnist_idx(tmp_path)
 
@@ -388,10 +441,12 @@ def _swap(directory, first, second):
 )
 def test_idx_images_and_labels_must_make_one_split(tmp_path, no_system_fashion_mnist, spoil,
                                                    problem):
-    """Each file valid alone, the pair not: swapped, of other sizes, labels past 9."""
+    """Each file valid alone, the pair not: swapped, of other sizes, labels past 9. A
+    DataIncompleteError, which the binaries show in a line (a ValueError was a traceback
+    in the benchmarks)."""
     _write_fashion_mnist_idx(tmp_path)
     spoil(tmp_path)
-    with pytest.raises(ValueError, match=problem):
+    with pytest.raises(data.DataIncompleteError, match=problem):
         data.load_images("fashion_mnist", data_dir=str(tmp_path), validation_examples=10)
 
 
@@ -416,7 +471,25 @@ def test_read_idx_names_the_file_it_cannot_read(tmp_path, name, write):
     """Not numpy's buffer-size error nor gzip's EOFError, which do not say which file."""
     path = tmp_path / name
     write(path)
-    with pytest.raises(ValueError, match=re.escape(f"{path} is truncated or corrupt")):
+    with pytest.raises(data.DataIncompleteError,
+                       match=re.escape(f"{path} is truncated or corrupt")):
+        data.read_idx(str(path))
+
+
+def test_an_unreadable_idx_file_is_named(tmp_path, no_system_fashion_mnist):
+    """Its PermissionError (or a disk's EIO) was a traceback that named no dataset."""
+    _write_fashion_mnist_idx(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte.gz").unlink()
+    (tmp_path / "train-images-idx3-ubyte.gz").mkdir()  # Unreadable as a file, even by root.
+    with pytest.raises(data.DataIncompleteError, match=re.escape(
+            f"{tmp_path / 'train-images-idx3-ubyte.gz'} cannot be read (Is a directory)")):
+        data.read_idx(str(tmp_path / "train-images-idx3-ubyte.gz"))
+
+
+def test_an_idx_file_of_another_type_says_so(tmp_path):
+    path = tmp_path / "floats"
+    path.write_bytes(bytes([0, 0, 0x0D, 1, 0, 0, 0, 1]) + np.float32(1).tobytes())
+    with pytest.raises(data.DataIncompleteError, match="type code 0x0d, not of unsigned bytes"):
         data.read_idx(str(path))
 
 
@@ -442,6 +515,11 @@ def test_pipeline_visits_every_example_once_per_epoch_in_a_seeded_order():
         np.testing.assert_array_equal(x[:, 0], y)  # Images stay with their labels.
         np.testing.assert_array_equal(y, y2)
     assert [list(y) for _, y in first] != [list(y) for _, y in other_seed]
+
+
+def test_a_pipeline_needs_a_label_an_image():
+    with pytest.raises(ValueError, match="23 images and 30 labels"):
+        data.make_pipeline(np.zeros((23, 2), np.float32), np.zeros(30, np.int32), 5)
 
 
 def test_pipeline_reshuffles_when_iterated_again_unless_fixed():
