@@ -14,10 +14,11 @@ table like the paper's (markdown and CSV) and a PNG of the learning curves to
 
 The table's `seconds` is the wall time of the final run (training and evaluation), not
 counting a learning-rate sweep. A run that blew up is named "(diverged)" in its row and
-its curves' legend: wrn's weights turned NaN, gnmt's validation perplexity ended above ten
-times its target vocabulary (an untrained model's is near it), rosenbrock's point left the
-floats. Ctrl-C writes the table and figures of the optimizers that
-finished, the title marked "interrupted", and exits with status 130.
+its curves' legend: wrn's loss or a variable (batch norm's statistics too) left the
+floats, gnmt's validation perplexity ended above ten times its target vocabulary (an
+untrained model's is near it), rosenbrock's point left the floats. Ctrl-C writes the
+table and figures of the optimizers that finished, the title marked "interrupted", and
+exits with status 130.
 
 Learning rates: `--lrs` gives one per optimizer (or one for all). Without it, and for
 an optimizer whose entry is `sweep` (`--lrs=1.0,sweep,3e-3`), the optimizer's rate is

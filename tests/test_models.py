@@ -175,6 +175,19 @@ def test_tiny_wrn_learns_digits():
     assert result.best_validation > 0.5  # Ten classes: chance is 0.1.
 
 
+def test_a_wrn_whose_batch_norm_statistics_blew_up_has_diverged():
+    """SGD at a rate of 100 overflows batch norm's moving variances while the training
+    loss stays finite: every image is then one class (a sweep read it as a chance-level
+    accuracy, above a slow rate's), and the run was not flagged."""
+    images = data.load_images("digits", validation_examples=100, train_examples=300)
+    result = wrn.train_wide_resnet(
+        images, lambda rate, steps: keras.optimizers.SGD(rate), 100.0, depth=10, width=1,
+        epochs=2, batch_size=50, augmentation=False, verbose=0, schedule="constant",
+        evaluate_test=False)
+    assert result.diverged
+    assert all(map(math.isfinite, result.history["cross_entropy"]))  # Its losses did not say.
+
+
 # -------------------------------------------------------------------------- GNMT-lite ---
 
 VOCABULARY = 23

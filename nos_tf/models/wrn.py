@@ -221,8 +221,10 @@ class ClassificationResult:
     # validation_accuracy, test_accuracy.
     history: dict[str, list[float]]
     train_seconds: float
-    # The last epoch's training or validation loss is not finite: the weights are NaN,
-    # and the accuracies those of one class predicted for every image (about chance).
+    # The last epoch's training or validation loss is not finite, or a variable is not
+    # (batch norm's moving variance overflows to inf while its batches' losses stay
+    # finite, from SGD at a rate of 100): the accuracies are those of one class predicted
+    # for every image (about chance).
     diverged: bool = False
 
 
@@ -291,6 +293,8 @@ def train_wide_resnet(
         best_test=max(history["test_accuracy"]),
         history=history,
         train_seconds=train_seconds,
-        diverged=not all(map(math.isfinite, (fit.history["loss"][-1],
-                                              fit.history["val_loss"][-1]))),
+        diverged=not (all(map(math.isfinite, (fit.history["loss"][-1],
+                                               fit.history["val_loss"][-1])))
+                      and all(np.isfinite(keras.ops.convert_to_numpy(variable)).all()
+                              for variable in model.variables)),
     )
