@@ -88,15 +88,18 @@ def plot_progress(store: TrialStore) -> Figure:
         rewards = [trial.result.reward
                    for trial in store.trials(run.run_id, states=[EVALUATED], finished_after=0)
                    if trial.result.status != "rejected"]
-        if not rewards:
-            continue
         label = run.searcher if searchers.count(run.searcher) == 1 else (
             f"{run.searcher} ({run.name})")
+        if not rewards:  # Answered from the cache, or not begun: named, with nothing drawn.
+            axes.plot([], [], linestyle="none", label=f"{label}: no rule trained")
+            continue
         color = f"C{index % 10}"
         steps = range(1, len(rewards) + 1)
         axes.scatter(steps, rewards, s=8, alpha=0.35, color=color)
+        # One rule trained: a step line of one point draws nothing, so it gets a marker.
         axes.plot(steps, list(itertools.accumulate(rewards, max)), color=color,
-                  drawstyle="steps-post", label=f"{label}: best so far")
+                  drawstyle="steps-post", marker="o" if len(rewards) == 1 else None,
+                  label=f"{label}: best so far")
     axes.set_xlabel("rule trained, in the order finished (rejected rules left out)")
     # Whole rules, even for one rule trained (two ticks' default gave 0.945, 0.96, ...).
     axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, min_n_ticks=1))

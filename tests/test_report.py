@@ -83,6 +83,20 @@ def test_runs_of_one_searcher_are_told_apart_by_name(tmp_path):
     assert [tick for tick in axes.get_xticks() if 0.5 <= tick <= 1.5] == [1]
 
 
+def test_a_run_of_one_rule_is_drawn_and_one_of_none_is_named(tmp_path):
+    """A step line of one point drew nothing (the legend named a line not there), and a
+    run whose rules were all cache hits was missing from plot and legend alike."""
+    path = str(tmp_path / "search.db")
+    with TrialStore(path) as store:
+        add_evaluations(store, store.start_run("first", "ppo", {}).run_id, [("g", 0.5, "ok")])
+        add_evaluations(store, store.start_run("again", "random", {}).run_id, [("g", 0.5, "ok")])
+        figure = report.plot_progress(store)
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    assert list(lines) == ["ppo: best so far", "random: no rule trained"]
+    assert lines["ppo: best so far"].get_marker() == "o"
+    assert not len(lines["random: no rule trained"].get_xdata())
+
+
 def test_a_missing_store_is_named_not_created(tmp_path):
     missing = str(tmp_path / "nowhere.db")
     with pytest.raises(StoreError, match="no trial store at .*nowhere.db"):
