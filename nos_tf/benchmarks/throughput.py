@@ -206,6 +206,7 @@ class NaiveReference:
         history = model.fit(
             batches, epochs=epochs, steps_per_epoch=self.steps_per_epoch,
             validation_data=self.data.validation, verbose=0,
+            shuffle=False,  # The pipeline's order: Keras ignores its default, warning each fit.
         ).history
         if self._diverged(history["loss"], history["val_loss"][-1]):
             return 0.0
