@@ -6,7 +6,8 @@ nothing else, `update_step` writes through `self.assign*`, `get_config` keeps th
 text so that `model.save` / `keras.models.load_model` round-trip it.
 
 Speed: the update of all variables (moments and the step) is one XLA computation
-(`tf.function(jit_compile=True)`), also when the model's own step is not jit-compiled.
+(`tf.function(jit_compile=True)`; one for each device that holds variables), also when the
+model's own step is not jit-compiled.
 On CPU, whole-model XLA makes convolutions ~3× slower than oneDNN, so the model is best
 left alone and the optimizer compiled by itself; with one computation instead of one per
 variable, the rule's element-wise graph fuses into a single pass over each variable
@@ -53,7 +54,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
       learning_rate: a float, a `keras.optimizers.schedules.LearningRateSchedule`, or a
         callable. Defaults to `0.001`. A number must be finite and not negative (0 freezes
         the weights); schedules and callables are Keras's to check.
-      beta_1: decay of `m`, the running average of g. Defaults to `0.9`.
+      beta_1: decay of `m`, the running average of g. Defaults to `0.9`. This and the
+        arguments down to `seed` may be set on the optimizer later, as Keras's Adam's
+        betas: each is checked, and trained with from the next step.
       beta_2: decay of `v`, the running average of g². Defaults to `0.999`.
       beta_3: decay of `y`, the running average of g³. Defaults to `0.999`.
       decay_steps: T, the number of updates over which the decay operands `ld`, `cd`
@@ -66,8 +69,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         also depend on whether XLA compiles the update (`jit_compile` here or the
         model's): XLA's random number generator is not TensorFlow's, so a seed draws
         other numbers with and without it.
-      jit_compile: whether the update of all variables is one XLA computation, fused and
-        compiled once per model. Defaults to `True`. `False` runs it op by op: for a
+      jit_compile: whether the update of all variables is one XLA computation (one for
+        each device that holds some), fused and compiled once per model. Defaults to
+        `True`. `False` runs it op by op: for a
         process that builds thousands of optimizers on tiny problems (a search's cheap
         reward), where compiling costs more than it saves and every compiled update stays
         in memory for the life of the process.
