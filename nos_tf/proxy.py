@@ -385,9 +385,11 @@ class Evaluator:
                               wall_time=time.monotonic() - start)
         earlier = self._results_by_fingerprint.get(fingerprint)
         if earlier is not None:
-            return dataclasses.replace(
+            return dataclasses.replace(  # Copies of the containers: the cache's are its own.
                 earlier, rule=text, wall_time=time.monotonic() - start,
                 reason=_join(earlier.reason, f"cached: same fingerprint as {earlier.rule}"),
+                lr_scores=dict(earlier.lr_scores), lr_steps=dict(earlier.lr_steps),
+                diverged_lrs=list(earlier.diverged_lrs),
             )
         reason = rules_lib.screen(rule) if self.config.screen_rules else None
         if reason is not None:

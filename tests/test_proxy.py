@@ -57,6 +57,12 @@ def test_equivalent_rule_comes_from_the_cache(evaluator):
     assert again.fingerprint == first.fingerprint
     assert (again.reward, again.lr, again.lr_scores) == (first.reward, first.lr, first.lr_scores)
     assert "cached" in again.reason and again.rule == "exp(sign(m) * sign(g)) * g"
+    # A caller's changes to the answer's containers are not the cache's.
+    scores, diverged = dict(first.lr_scores), list(first.diverged_lrs)
+    again.lr_scores.clear()
+    again.diverged_lrs.append(1.0)
+    third = evaluator.evaluate(POWERSIGN)
+    assert scores and (third.lr_scores, third.diverged_lrs) == (scores, diverged)
 
 
 def test_same_rule_and_seed_give_the_same_reward_whatever_ran_before(evaluator):
