@@ -56,7 +56,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         the weights); schedules and callables are Keras's to check.
       beta_1: decay of `m`, the running average of g. Defaults to `0.9`. This and the
         arguments down to `seed` may be set on the optimizer later, as Keras's Adam's
-        betas: each is checked, and trained with from the next step.
+        betas: each is checked, and trained with from the next step (so is `jit_compile`).
       beta_2: decay of `v`, the running average of g². Defaults to `0.999`.
       beta_3: decay of `y`, the running average of g³. Defaults to `0.999`.
       decay_steps: T, the number of updates over which the decay operands `ld`, `cd`
@@ -131,10 +131,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         self.beta_1, self.beta_2, self.beta_3 = beta_1, beta_2, beta_3
         self.decay_steps = decay_steps
         self.seed = seed
-        if jit_compile not in (True, False):  # bool("no") is True.
-            raise ValueError(f"Argument `jit_compile` must be True or False. Received: "
-                             f"jit_compile={jit_compile!r}")
-        self.jit_compile = bool(jit_compile)
+        self.jit_compile = jit_compile
 
     def _checked_beta(self, name, beta):
         check_number(name, beta, "in [0, 1)", lambda beta: 0.0 <= beta < 1.0)
@@ -154,6 +151,12 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         del name
         return _check_seed(seed)
 
+    def _checked_jit_compile(self, name, jit_compile):
+        if jit_compile not in (True, False):  # bool("no") is True.
+            raise ValueError(f"Argument `{name}` must be True or False. Received: "
+                             f"{name}={jit_compile!r}")
+        return bool(jit_compile)
+
     # What the update reads as it is traced: checked when set, and set, the traced update
     # is dropped, so that the next step is traced again with the new value, as Keras's
     # Adam reads its betas at each step. A beta set after the first step trained on with
@@ -163,6 +166,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
     beta_3 = _traced_into_the_update("beta_3", _checked_beta)
     decay_steps = _traced_into_the_update("decay_steps", _checked_decay_steps)
     seed = _traced_into_the_update("seed", _checked_seed)
+    jit_compile = _traced_into_the_update("jit_compile", _checked_jit_compile)
 
     @property
     def _decays(self) -> semantics.MomentDecays:

@@ -593,11 +593,24 @@ def test_an_argument_set_after_the_first_step_is_trained_with_from_the_next(
     assert optimizer.get_config()[argument] == value
 
 
+def test_jit_compile_set_after_the_first_step_compiles_the_next():
+    """The cached update kept the mode it was first traced in."""
+    optimizer = nos_tf.RuleOptimizer("g", learning_rate=0.1, jit_compile=False)
+    variable = keras.Variable(np.ones(2, "float32"))
+    optimizer.apply_gradients([(tf.ones(2), variable)])
+    optimizer.jit_compile = True
+    optimizer.apply_gradients([(tf.ones(2), variable)])
+    [update] = optimizer._compiled_updates.values()
+    assert update._jit_compile
+    np.testing.assert_allclose(variable.numpy(), [0.8, 0.8], rtol=1e-6)
+
+
 @pytest.mark.parametrize("argument, value, message", [
     ("beta_2", 1.0, "`beta_2` must be a finite number, in \\[0, 1\\)"),
     ("decay_steps", None, "uses a decay operand"),
     ("decay_steps", 0, "`decay_steps` must be a finite number, positive"),
     ("seed", 1.5, "`seed` must be an integer"),
+    ("jit_compile", "no", "`jit_compile` must be True or False"),
 ])
 def test_an_argument_set_after_construction_is_checked_as_in_it(argument, value, message):
     optimizer = nos_tf.RuleOptimizer("g * ld", learning_rate=1.0, decay_steps=10)
