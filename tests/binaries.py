@@ -3,10 +3,15 @@
 The test files that check a command line import this (pytest puts tests/ on sys.path).
 """
 
+import importlib.util
+import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,3 +64,80 @@ def run_without(missing: str, module: str, *args,
     main = (f"import sys; sys.modules[{missing!r}] = None; from absl import app; "
             f"import {module} as binary; app.run(binary.main)")
     return run_python(main, *args, timeout=timeout)
+
+
+def run_each(module: str, commands: list[list], timeout: float = 600
+             ) -> list[subprocess.CompletedProcess]:
+    """Runs the binary once for each list of arguments, as `run` does, but all in one
+    Python process, one after the other: for the tests of a binary's refusals, where the
+    seconds of importing TensorFlow dwarf the binary's own milliseconds (a test suite of
+    thirty refusals spent three minutes importing it). Each run is `python -m module` as
+    far as the binary can tell: executed afresh as `__main__` (`runpy`), its flags back at
+    their defaults, its own stdout and stderr, its exit status from SystemExit or, for any
+    other exception, 1 after the traceback, as Python's. What one run leaves in modules
+    other than the flags (a cache, TensorFlow's state) the next sees: a test of more than
+    a refusal runs its binary with `run`."""
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, __file__, module, folder,
+                        json.dumps([[str(arg) for arg in args] for args in commands])],
+                       cwd=REPO, env=ENV, check=True, timeout=timeout)
+        return [subprocess.CompletedProcess(
+                    [module, *args], int(Path(folder, f"{i}.status").read_text()),
+                    Path(folder, f"{i}.stdout").read_text(),
+                    Path(folder, f"{i}.stderr").read_text())
+                for i, args in enumerate(commands)]
+
+
+def _run_here(module: str, args: list[str], stdout: Path, stderr: Path) -> int:
+    """One of `run_each`'s runs, in this process: `python -m module args`'s exit status,
+    its output written to the two files (by file descriptor, so TensorFlow's C++ lines
+    and absl's log go there too)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(stdout, "w") as out, open(stderr, "w") as err:
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        try:
+            _forget_flags(module)
+            sys.argv = [module, *args]
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            status = 0
+        except SystemExit as exit:
+            if exit.code is None or isinstance(exit.code, int):
+                status = exit.code or 0
+            else:
+                print(exit.code, file=sys.stderr)
+                status = 1
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+    return status
+
+
+def _forget_flags(module: str) -> None:
+    """Puts absl's flags as they were before `module` last ran as `__main__`: the flags it
+    defines removed, as it defines them again as it runs again (absl takes that for a
+    module imported twice only while the previous module object lives, keeping the first
+    run's flags, and refuses a flag defined twice when the new module reuses its memory),
+    and the others back at their defaults."""
+    from absl import flags
+    main_file = importlib.util.find_spec(module).origin  # absl's name for it as __main__
+    for flag in list(flags.FLAGS.flags_by_module_dict().get(main_file, ())):
+        for name in {flag.name, flag.short_name} - {None}:
+            if name in flags.FLAGS:
+                delattr(flags.FLAGS, name)
+    flags.FLAGS.unparse_flags()
+
+
+if __name__ == "__main__":  # run_each's process.
+    sys.path[0] = str(REPO)  # As `python -m` in the checkout has it, not tests/.
+    _module, _folder, _commands = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+    for _i, _args in enumerate(_commands):
+        _status = _run_here(_module, _args, _folder / f"{_i}.stdout", _folder / f"{_i}.stderr")
+        (_folder / f"{_i}.status").write_text(str(_status))

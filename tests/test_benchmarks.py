@@ -245,11 +245,6 @@ def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(t
     assert len(gaps) == 3 and gaps == sorted(gaps, reverse=True)
 
 
-def test_throughput_refuses_a_shard_past_the_last():
-    out = run_benchmark("throughput", "--num_shards=2", "--shard_index=2")
-    assert out.returncode != 0 and "--shard_index=2 must be below --num_shards=2" in out.stderr
-
-
 def test_throughput_results_file_keeps_only_rows_of_the_same_protocol(tmp_path):
     from nos_tf.benchmarks import throughput
 
@@ -383,17 +378,7 @@ def test_search_efficiency_refuses_bad_flags_as_it_parses_them(flag, problem):
         flags.FLAGS([search_efficiency.__name__, flag])
 
 
-def test_a_benchmarks_usage_error_is_one_line():
-    """app.UsageError printed the module's docstring and every flag (190 lines) above it."""
-    process = binaries.run("nos_tf.benchmarks.throughput", "--num_rules=2", "--paper_rules=",
-                           "--num_shards=2", "--shard_index=5", timeout=300)
-    assert process.returncode == 1, process.stderr[-2000:]
-    assert process.stderr.splitlines()[-1] == (
-        "error: --shard_index=5 must be below --num_shards=2.")
-    assert "\nflags:\n" not in process.stderr and "Traceback" not in process.stderr
-
-
-@pytest.mark.parametrize("benchmark, args, message", [
+REFUSALS = [  # (benchmark, arguments, message)
     # A searcher refused its hyperparameters in a traceback, after the target was scored.
     ("search_efficiency", ["--searchers=random,ppo", "--controller_learning_rate=-1"],
      "error: the ppo searcher refuses --controller_learning_rate or "
@@ -406,17 +391,45 @@ def test_a_benchmarks_usage_error_is_one_line():
      "error: dataset 'cifar10' is not in"),
     ("search_efficiency", ["--reward=proxy", "--flagfile={smoke}", "--store=x"],
      "error: --store is not a flag of this program"),
-])
-def test_a_benchmarks_bad_flags_and_missing_data_are_named_without_a_traceback(tmp_path, benchmark, args, message):
-    args = [arg.format(tmp_path=tmp_path, smoke=binaries.FLAGS_DIR / "smoke.cfg")
-            for arg in args]
+    # app.UsageError printed the module's docstring and every flag (190 lines) above it.
+    ("throughput", ["--num_shards=2", "--shard_index=5"],
+     "error: --shard_index=5 must be below --num_shards=2."),
+    ("throughput", ["--num_shards=2", "--shard_index=2"],
+     "error: --shard_index=2 must be below --num_shards=2."),
+    ("throughput", ["--num_rules=0", "--paper_rules=powersign", "--num_shards=2",
+                    "--shard_index=1"], "Shard 1 of 2 is empty: the list has 1 rules."),
+]
+
+
+@pytest.fixture(scope="module")
+def refused_benchmarks(tmp_path_factory):
+    """Each benchmark of REFUSALS run with its arguments, after a small run's (so that it
+    would end soon if it went on), the runs of a benchmark in one process
+    (`binaries.run_each`): {(benchmark, arguments as a tuple): process}."""
+    tmp_path = tmp_path_factory.mktemp("refusals")
     small = {"throughput": ["--num_rules=1", "--paper_rules="],
              "search_efficiency": ["--seeds=1", "--evaluations=2", "--batch_size=2",
-                                   "--function_steps=10"]}  # Should it go on.
-    process = run_benchmark(benchmark, *small[benchmark], *args)
+                                   "--function_steps=10"]}
+    processes = {}
+    for benchmark, first_args in small.items():
+        runs = [tuple(args) for name, args, _ in REFUSALS if name == benchmark]
+        commands = [[*first_args, *(arg.format(tmp_path=tmp_path,
+                                               smoke=binaries.FLAGS_DIR / "smoke.cfg")
+                                    for arg in args)] for args in runs]
+        for args, process in zip(runs, binaries.run_each(f"nos_tf.benchmarks.{benchmark}",
+                                                         commands)):
+            processes[benchmark, args] = process
+    return processes
+
+
+@pytest.mark.parametrize("benchmark, args, message", REFUSALS)
+def test_a_benchmarks_bad_flags_and_missing_data_are_named_without_a_traceback(
+        refused_benchmarks, benchmark, args, message):
+    process = refused_benchmarks[benchmark, tuple(args)]
     assert process.returncode == 1, process.stderr[-2000:]
     assert message in process.stderr
-    assert "Traceback" not in process.stderr and "tuned Adam" not in process.stdout
+    assert "\nflags:\n" not in process.stderr and "Traceback" not in process.stderr
+    assert "tuned Adam" not in process.stdout
 
 
 def test_scaling_compares_the_rewards_of_every_round():
@@ -464,10 +477,3 @@ def test_a_results_file_says_how_many_rows_of_other_protocols_it_leaves(tmp_path
     assert list(results.earlier) == ["g"]
     assert "2 rows of another protocol, flags or revision are not used" in (
         capsys.readouterr().err)
-
-
-def test_an_empty_shard_is_named():
-    process = run_benchmark("throughput", "--num_rules=0", "--paper_rules=powersign",
-                            "--num_shards=2", "--shard_index=1")
-    assert process.returncode != 0
-    assert "Shard 1 of 2 is empty: the list has 1 rules." in process.stderr

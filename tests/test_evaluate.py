@@ -90,7 +90,7 @@ def test_the_last_seed_is_checked_before_the_first_trains():
         _main_with("--rule=g", "--proxy_seed=2147483647", "--num_seeds=2")
 
 
-@pytest.mark.parametrize("args, message", [
+USAGE_ERRORS = [
     ((), "error: nothing to score: pass --rule=RULE (repeatable) or --baselines"),
     (("--rule=g", "extra"), "error: unexpected arguments: extra"),
     # The preset's --undefok passes over the search's flags in its file; here, the
@@ -100,19 +100,33 @@ def test_the_last_seed_is_checked_before_the_first_trains():
     # The loader's words, its argument named as the flag.
     (("--rule=g", "--validation_examples=100000"), "error: --validation_examples=100000 must "
      "be between 1 and 1436: digits has 1437 training examples"),
-])
-def test_usage_errors_are_one_line_as_the_search_says_them(args, message):
+]
+NOT_IN_THE_LANGUAGE = ("--rule=g", "--rule=g * (m")
+
+
+@pytest.fixture(scope="module")
+def refused_evaluations():
+    """The binary run with each of USAGE_ERRORS' arguments and NOT_IN_THE_LANGUAGE, in one
+    process (`binaries.run_each`): {arguments: process}."""
+    commands = [args for args, _ in USAGE_ERRORS] + [NOT_IN_THE_LANGUAGE]
+    processes = binaries.run_each(
+        "nos_tf.evaluate", [[f"--flagfile={SMOKE}", *args] for args in commands])
+    return dict(zip(commands, processes))
+
+
+@pytest.mark.parametrize("args, message", USAGE_ERRORS)
+def test_usage_errors_are_one_line_as_the_search_says_them(refused_evaluations, args, message):
     # They were app.UsageErrors: absl printed the module's docstring and every flag, some
     # 90 lines, above the one that says what is wrong.
-    done = _run(*args)
+    done = refused_evaluations[args]
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == message
     assert "--num_seeds" not in done.stderr and "Traceback" not in done.stderr
     assert "# proxy seed" not in done.stdout
 
 
-def test_a_rule_not_in_the_language_is_a_flag_error_before_any_training():
-    done = _run("--rule=g", "--rule=g * (m")
+def test_a_rule_not_in_the_language_is_a_flag_error_before_any_training(refused_evaluations):
+    done = refused_evaluations[NOT_IN_THE_LANGUAGE]
     assert done.returncode != 0
     assert "flag --rule" in done.stderr and "was never closed at position 4" in done.stderr
     assert "Traceback" not in done.stderr and "# proxy seed" not in done.stdout

@@ -67,13 +67,13 @@ def test_presets_of_an_installed_package_are_found_under_its_prefix(tmp_path, mo
 
 
 def test_presets_binary_prints_a_path_to_pass_to_flagfile():
-    process = binaries.run("nos_tf.presets", "transfer_wrn_cpu")
+    process, listed, unknown = binaries.run_each(
+        "nos_tf.presets", [["transfer_wrn_cpu"], [], ["cpus"]])
     assert process.returncode == 0, process.stderr[-2000:]
     assert process.stdout == f"{binaries.FLAGS_DIR / 'transfer_wrn_cpu.cfg'}\n"
-    listed = binaries.run("nos_tf.presets")
+    assert listed.returncode == 0, listed.stderr[-2000:]
     assert [line.split() for line in listed.stdout.splitlines()] == [
         [path.stem, str(path)] for path in PRESET_FILES]
-    unknown = binaries.run("nos_tf.presets", "cpus")
     assert unknown.returncode == 1
     assert unknown.stderr.splitlines()[-1].startswith("error: no preset 'cpus': choose one of ")
 

@@ -1,6 +1,7 @@
 """The report binary: leaderboard table, run summary and progress plot of a trial store."""
 
 import os
+import types
 
 import binaries
 import matplotlib.image
@@ -21,11 +22,9 @@ def add_evaluations(store, run_id, evaluations):
                 worker="host:1"))
 
 
-@pytest.fixture
-def store_path(tmp_path):
+def make_store(path: str) -> str:
     """Two runs: PPO finds m * exp(v) after a rejected and a diverged rule; random search
     proposes g twice (the second a cache hit) and leaves one trial pending."""
-    path = str(tmp_path / "search.db")
     with TrialStore(path) as store:
         ppo = store.start_run("ppo-1", "ppo", {"batch_size": 4})
         add_evaluations(store, ppo.run_id, [
@@ -35,6 +34,36 @@ def store_path(tmp_path):
         add_evaluations(store, random.run_id, [("sign(m)", 0.7, "ok"), ("g", 0.6, "ok")])
         store.propose(random.run_id, "v", "fp-v")
     return path
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    """`make_store`'s store."""
+    return make_store(str(tmp_path / "search.db"))
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory):
+    """The report binary's runs that the tests of the binary read, all in one process
+    (`binaries.run_each`), the ones given a store on one of `make_store`'s: the store's
+    path and bytes before them (`store`, `store_bytes`), their folder, and each run's
+    process by name."""
+    folder = tmp_path_factory.mktemp("report")
+    store = make_store(str(folder / "search.db"))
+    store_bytes = open(store, "rb").read()
+    (folder / "a_file").write_text("not a folder")
+    commands = {
+        "leaderboard": [f"--store={store}", "--top=2"],
+        "missing_store": [f"--store={folder / 'nowhere.db'}"],
+        "no_store": [],
+        "extra_argument": ["--store=runs/search.sqlite", "extra"],
+        "top_0": ["--store=runs/search.sqlite", "--top=0"],
+        "unwritable_output": [f"--store={store}", f"--output={folder / 'a_file'}/plot.png"],
+        "txt_output": [f"--store={store}", f"--output={folder}/plot.txt"],
+    }
+    processes = binaries.run_each("nos_tf.report", list(commands.values()))
+    return types.SimpleNamespace(store=store, store_bytes=store_bytes, folder=folder,
+                                 **dict(zip(commands, processes)))
 
 
 def test_leaderboard_table_ranks_rules_with_their_counts(store_path, tmp_path):
@@ -104,43 +133,40 @@ def test_a_missing_store_is_named_not_created(tmp_path):
     assert not os.path.exists(missing)
 
 
-def run_report(*args):
-    return binaries.run("nos_tf.report", *args)
-
-
-def test_the_binary_prints_the_leaderboard_and_writes_the_png(store_path):
-    process = run_report(f"--store={store_path}", "--top=2")
+def test_the_binary_prints_the_leaderboard_and_writes_the_png(binary):
+    process = binary.leaderboard
     assert process.returncode == 0, process.stderr[-2000:]
     assert process.stdout.splitlines()[1].split(maxsplit=4) == [
         "1", "0.9000", "0.1", "1", "m * exp(v)"]
-    png = store_path.removesuffix(".db") + ".png"
+    png = binary.store.removesuffix(".db") + ".png"
     assert f"progress plot: {png}" in process.stdout
     height, width, _ = matplotlib.image.imread(png).shape
     assert (width, height) == (960, 600)  # 8 x 5 inches at 120 dpi.
 
 
-def test_the_binary_names_bad_input(tmp_path):
-    process = run_report(f"--store={tmp_path / 'nowhere.db'}")
+def test_the_binary_names_bad_input(binary):
+    process = binary.missing_store
     assert process.returncode != 0
-    assert process.stderr.splitlines()[-1] == f"error: no trial store at {tmp_path / 'nowhere.db'}"
+    assert process.stderr.splitlines()[-1] == (
+        f"error: no trial store at {binary.folder / 'nowhere.db'}")
     assert "Traceback" not in process.stderr
     assert "--top" not in process.stderr  # One line, not absl's usage text of every flag.
 
 
-@pytest.mark.parametrize("args, message", [
-    ((), "error: --store is required: the trial store to report on"),
-    (("--store=runs/search.sqlite", "extra"), "error: unexpected arguments: extra"),
+@pytest.mark.parametrize("run, message", [
+    ("no_store", "error: --store is required: the trial store to report on"),
+    ("extra_argument", "error: unexpected arguments: extra"),
 ])
-def test_misuse_is_one_line_not_the_usage_text(args, message):
+def test_misuse_is_one_line_not_the_usage_text(binary, run, message):
     # They were app.UsageErrors: absl printed the docstring and every flag above them.
-    process = run_report(*args)
+    process = getattr(binary, run)
     assert process.returncode == 1
     assert process.stderr.splitlines()[-1] == message
     assert "--top" not in process.stderr and "Traceback" not in process.stderr
 
 
-def test_a_bad_flag_value_is_still_absls_error():
-    process = run_report("--store=runs/search.sqlite", "--top=0")
+def test_a_bad_flag_value_is_still_absls_error(binary):
+    process = binary.top_0
     assert process.returncode != 0
     assert "flag --top=0" in process.stderr and "Traceback" not in process.stderr
 
@@ -161,10 +187,8 @@ def test_runs_of_other_protocols_get_a_leaderboard_each(tmp_path):
     assert os.path.isfile(tmp_path / "plots" / "p.png")  # its folder made on the way
 
 
-def test_an_unwritable_output_is_named(store_path, tmp_path):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("not a folder")
-    process = run_report(f"--store={store_path}", f"--output={blocker}/plot.png")
+def test_an_unwritable_output_is_named(binary):
+    process = binary.unwritable_output
     assert process.returncode != 0
     assert process.stderr.splitlines()[-1].startswith("error: cannot write the plot: ")
     assert process.stderr.splitlines()[-1].endswith("(--output=PATH puts it elsewhere)")
@@ -184,11 +208,9 @@ def test_a_rule_this_version_cannot_read_is_shown_as_stored(tmp_path):
     assert rows[1].split(maxsplit=4)[4] == "g"
 
 
-def test_the_report_only_reads_the_store(store_path):
-    before = open(store_path, "rb").read()
-    process = run_report(f"--store={store_path}")
-    assert process.returncode == 0, process.stderr[-2000:]
-    assert open(store_path, "rb").read() == before
+def test_the_report_only_reads_the_store(binary):
+    assert binary.leaderboard.returncode == 0, binary.leaderboard.stderr[-2000:]
+    assert open(binary.store, "rb").read() == binary.store_bytes  # After every run.
 
 
 def test_a_plot_named_without_an_extension_is_a_png_said_where_it_is(store_path, tmp_path):
@@ -208,9 +230,10 @@ def test_a_plot_given_a_folder_goes_in_it_named_as_the_store(store_path, tmp_pat
         assert open(written, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_an_image_format_matplotlib_cannot_write_is_named(store_path, tmp_path):
-    process = run_report(f"--store={store_path}", f"--output={tmp_path}/plot.txt")
+def test_an_image_format_matplotlib_cannot_write_is_named(binary):
+    process = binary.txt_output
     assert process.returncode != 0
     assert process.stderr.splitlines()[-1].startswith(
-        f"error: --output={tmp_path}/plot.txt: matplotlib writes no .txt image (it writes ")
+        f"error: --output={binary.folder}/plot.txt: matplotlib writes no .txt image (it "
+        "writes ")
     assert "Traceback" not in process.stderr

@@ -678,10 +678,9 @@ def test_simplify_keeps_fingerprint_of_controller_rules(seeds):
 
 
 def test_the_binary_prints_the_vocabulary_and_refuses_arguments():
-    process = binaries.run("nos_tf.rules")
-    assert process.returncode == 0, process.stderr[-2000:]
-    assert process.stdout == vocab.describe() + "\n"
-    process = binaries.run("nos_tf.rules", "g * m")  # It printed the vocabulary anyway.
-    assert process.returncode != 0
-    assert process.stderr.splitlines()[-1] == "error: unexpected arguments: g * m"
-    assert "vocabulary" not in process.stderr  # absl's usage: the docstring above it.
+    printed, refused = binaries.run_each("nos_tf.rules", [[], ["g * m"]])
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    assert printed.stdout == vocab.describe() + "\n"
+    assert refused.returncode != 0  # It printed the vocabulary anyway.
+    assert refused.stderr.splitlines()[-1] == "error: unexpected arguments: g * m"
+    assert "vocabulary" not in refused.stderr  # absl's usage: the docstring above it.

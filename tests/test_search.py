@@ -96,7 +96,7 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
         process.stdout)
 
 
-@pytest.mark.parametrize("flag, message", [
+REFUSED_FLAGS = [
     ("--searcher=annealing", "searcher"),
     ("--ppo_clip=0", "--ppo_clip > 0"),
     ("--ppo_target_kl=-0.01", "--ppo_target_kl must be positive and finite, got -0.01."),
@@ -127,13 +127,27 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
     ("--cpus_per_worker=0", "--cpus_per_worker must be a positive finite number"),
     ("--eval_timeout=0", "--eval_timeout must be a positive finite number"),
     ("--train_examples=5000", "ValueError: --train_examples=5000 must be between 1 and 1137"),
-])
-def test_bad_flags_give_a_clear_error_and_record_no_run(tmp_path, flag, message):
-    process = run_search(tmp_path / "s.sqlite", flag)
+]
+
+
+@pytest.fixture(scope="module")
+def refused_searches(tmp_path_factory):
+    """The search run with each of REFUSED_FLAGS (in one process: `binaries.run_each`),
+    each with a store in a folder of its own: {flag: (process, store path)}."""
+    stores = [tmp_path_factory.mktemp("refused") / "s.sqlite" for _ in REFUSED_FLAGS]
+    processes = binaries.run_each("nos_tf.search", [
+        search_args(store, flag) for store, (flag, _) in zip(stores, REFUSED_FLAGS)])
+    return {flag: (process, store)
+            for (flag, _), process, store in zip(REFUSED_FLAGS, processes, stores)}
+
+
+@pytest.mark.parametrize("flag, message", REFUSED_FLAGS)
+def test_bad_flags_give_a_clear_error_and_record_no_run(refused_searches, flag, message):
+    process, store = refused_searches[flag]
     assert process.returncode != 0
     assert message in process.stderr and "Traceback" not in process.stderr
     assert "\nflags:\n" not in process.stderr  # Not absl's usage text of every flag.
-    assert not (tmp_path / "s.sqlite").exists()
+    assert not store.exists()
 
 
 def test_the_ray_executor_without_ray_says_how_to_install_it(tmp_path):
@@ -202,56 +216,66 @@ def test_sigkill_then_resume_loses_nothing_and_repeats_nothing(tmp_path):
 def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(os.urandom(4096))
-    process = run_search(garbage)
-    assert process.returncode == 1
-    assert "is not a trial store" in process.stderr and "Traceback" not in process.stderr
-
+    path = tmp_path / "new" / "search.sqlite"
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    not_a_store, bad_logdir, no_data, empty_resumed = binaries.run_each("nos_tf.search", [
+        search_args(garbage),
+        search_args(path, f"--logdir={garbage}/tensorboard"),
+        search_args(path, "--dataset=cifar10", f"--data_dir={tmp_path}", "--run_name=c"),
+        search_args(empty, "--resume")])
+    assert not_a_store.returncode == 1
+    assert "is not a trial store" in not_a_store.stderr
     # A bad --logdir is found before the run is recorded; the store made for it is taken
     # back out, with its new folder.
-    path = tmp_path / "new" / "search.sqlite"
-    process = run_search(path, f"--logdir={garbage}/tensorboard")
-    assert process.returncode == 1
-    assert "cannot write TensorBoard summaries" in process.stderr
-    assert "function_node" not in process.stderr and "[Op:" not in process.stderr
-    assert "Traceback" not in process.stderr
-    assert not (tmp_path / "new").exists()
-
+    assert bad_logdir.returncode == 1
+    assert "cannot write TensorBoard summaries" in bad_logdir.stderr
+    assert "function_node" not in bad_logdir.stderr and "[Op:" not in bad_logdir.stderr
+    # An empty file is not made a store to find nothing in it.
+    assert empty_resumed.returncode == 1
+    assert f"nothing to resume: {empty} is empty" in empty_resumed.stderr
+    assert empty.stat().st_size == 0
     # Data that is not there stops the search with what to do, and leaves no run behind
     # (it would hold the wrong --data_dir in its protocol), nor the store file, folders and
-    # TensorBoard folder made for it. An existing store keeps its other runs.
-    for existing_run in (False, True):
-        if existing_run:
-            path.parent.mkdir()
-            with store_lib.TrialStore(path) as store:
-                store.start_run("other", "random", {}, {})
-        process = run_search(
-            path, "--dataset=cifar10", f"--data_dir={tmp_path}", "--run_name=c")
-        assert process.returncode == 1 and "Traceback" not in process.stderr
-        assert "dataset 'cifar10'" in process.stderr
-        assert "run the same command again" in process.stderr
-        assert not glob.glob(f"{path}-run*.lock")
-    assert sorted(os.listdir(tmp_path / "new")) == ["search.sqlite"]
+    # TensorBoard folder made for it.
+    assert not (tmp_path / "new").exists()
+
+    # An existing store keeps its other runs.
+    path.parent.mkdir()
     with store_lib.TrialStore(path) as store:
-        assert [run.name for run in store.runs()] == ["other"]
-    # A new run under a taken name writes nothing into that run's TensorBoard folder.
+        store.start_run("other", "random", {}, {})
     taken = path.parent / "tensorboard" / "other"
     taken.mkdir(parents=True)
     (taken / "events.out.tfevents.1.host.2.v2").write_bytes(b"")
-    process = run_search(path, "--run_name=other")
-    assert process.returncode == 1 and "run 'other' already exists" in process.stderr
+    name_taken, no_such_run, latest_resumed, no_data_again = binaries.run_each(
+        "nos_tf.search", [
+            search_args(path, "--run_name=other"),
+            search_args(path, "--resume", "--run_name=nosuch"),
+            # An empty --run_name (clearing a flagfile's) is the latest run, as it names a
+            # new one.
+            search_args(path, "--resume", "--run_name="),
+            # Last: the three above are refused by a read-only look at the store, which
+            # leaves SQLite's -wal and -shm files; the store closed after writing takes
+            # them away.
+            search_args(path, "--dataset=cifar10", f"--data_dir={tmp_path}", "--run_name=c")])
+    for process in (no_data, no_data_again):
+        assert process.returncode == 1
+        assert "dataset 'cifar10'" in process.stderr
+        assert "run the same command again" in process.stderr
+    assert not glob.glob(f"{path}-run*.lock")
+    assert sorted(os.listdir(path.parent)) == ["search.sqlite", "tensorboard"]
+    with store_lib.TrialStore(path) as store:
+        assert [run.name for run in store.runs()] == ["other"]
+    # A new run under a taken name writes nothing into that run's TensorBoard folder.
+    assert name_taken.returncode == 1 and "run 'other' already exists" in name_taken.stderr
+    assert os.listdir(path.parent / "tensorboard") == ["other"]
     assert os.listdir(taken) == ["events.out.tfevents.1.host.2.v2"]
-    process = run_search(path, "--resume", "--run_name=nosuch")
-    assert process.returncode == 1 and "no run 'nosuch'" in process.stderr
-    assert "Traceback" not in process.stderr
-    # An empty file is not made a store to find nothing in it.
-    empty = tmp_path / "empty.sqlite"
-    empty.write_bytes(b"")
-    process = run_search(empty, "--resume")
-    assert process.returncode == 1 and f"nothing to resume: {empty} is empty" in process.stderr
-    assert empty.stat().st_size == 0
-    # An empty --run_name (clearing a flagfile's) is the latest run, as it names a new one.
-    process = run_search(path, "--resume", "--run_name=")
-    assert process.returncode == 1 and "cannot resume run 'other'" in process.stderr
+    assert no_such_run.returncode == 1 and "no run 'nosuch'" in no_such_run.stderr
+    assert latest_resumed.returncode == 1
+    assert "cannot resume run 'other'" in latest_resumed.stderr
+    for process in (not_a_store, bad_logdir, no_data, empty_resumed, no_data_again,
+                    name_taken, no_such_run, latest_resumed):
+        assert "Traceback" not in process.stderr
 
 
 @pytest.mark.parametrize("flags, refusal", [
