@@ -589,6 +589,26 @@ def test_random_operands_and_their_seeds_name_their_generator():
     assert all(tf.get_static_value(op.inputs[-1]) == philox for op in draws)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_random_operands_draw_the_same_numbers_eagerly_as_in_a_graph(dtype):
+    """The screen and the fingerprints run rules eagerly, and draw their numbers through a
+    graph of their own (`semantics._draw_in_a_graph`); RuleOptimizer's update without XLA
+    traces them into its own. Both must be the numbers of the same seed and step, of
+    every shape (a scalar's drop draws one number)."""
+    import tensorflow as tf
+
+    from nos_tf.rules import semantics
+
+    expr = nos_tf.parse("drop(g, 0.5) + noise_t * drop(0.5, 0.5) + noise").expr
+    for step in (0, 7):
+        inputs = lambda: semantics.Inputs(
+            g=tf.ones(10, dtype), w=tf.ones(10, dtype), moments={},
+            t=tf.constant(float(step), dtype), seed=tf.constant(3), stream=2)
+        eager = semantics.direction(expr, inputs())
+        traced = tf.function(lambda: semantics.direction(expr, inputs()))()
+        np.testing.assert_array_equal(eager, traced)
+        assert eager.dtype == dtype and len(set(np.asarray(eager).tolist())) > 2
+
 def test_screen_rejects_a_random_rule_that_is_not_finite_on_a_later_draw(monkeypatch):
     from nos_tf.rules import semantics
 

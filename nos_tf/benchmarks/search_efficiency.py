@@ -46,7 +46,7 @@ Reward sources (`--reward`):
              reaches in about a hundred evaluations and a learning searcher sooner.
              About 0.2 s to train a new rule on one core: the rule's update runs op by
              op (RuleOptimizer's jit_compile=False); the screen before it takes
-             milliseconds, or 0.3-0.7 s for a rule with random operands (noise, drop).
+             milliseconds, or 0.2-0.8 s for a rule with random operands (noise, drop).
              Compiled with XLA training took 0.67 s, and every compiled update stayed in
              the process until a 40-seed PPO run died in LLVM ("Cannot allocate
              memory"); the two differ only in the random streams of noise and drop,
