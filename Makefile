@@ -8,6 +8,8 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist). Most of the suite's time is binaries started as a user
 # starts them, each importing TensorFlow on one core: two processes keep both cores busy
 # (the suite took 19 minutes so against 30 in one, on 2 cores); 0 runs it in one process.
+# loadgroup: the tests of an xdist_group run in one process, which computes their
+# module-scoped fixture once (tests/binaries.py's run_each).
 TEST_WORKERS ?= 2
 
 .PHONY: install data test search clean
@@ -36,7 +38,7 @@ data:
 	fi
 
 test: install data
-	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) tests
 
 search: install data
 	$(PY) -m nos_tf.search --alsologtostderr --flagfile=flags/cpu.cfg

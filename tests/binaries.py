@@ -71,12 +71,21 @@ def run_each(module: str, commands: list[list], timeout: float = 600
     """Runs the binary once for each list of arguments, as `run` does, but all in one
     Python process, one after the other: for the tests of a binary's refusals, where the
     seconds of importing TensorFlow dwarf the binary's own milliseconds (a test suite of
-    thirty refusals spent three minutes importing it). Each run is `python -m module` as
-    far as the binary can tell: executed afresh as `__main__` (`runpy`), its flags back at
-    their defaults, its own stdout and stderr, its exit status from SystemExit or, for any
-    other exception, 1 after the traceback, as Python's. What one run leaves in modules
-    other than the flags (a cache, TensorFlow's state) the next sees: a test of more than
-    a refusal runs its binary with `run`."""
+    thirty refusals spent three minutes importing it).
+
+    Each run is `python -m module` as far as the binary can tell: executed afresh as
+    `__main__` (`runpy`), absl's start-up done again (its flags defined again, the others
+    at their defaults, logging at INFO), its own stdout and stderr, its exit status as
+    Python's would be. But it shares the process with the runs before it: TensorFlow's
+    start-up lines are in the first run's stderr only, what is printed as Python exits
+    in none, the process ID is the same, and what one run leaves in other modules (a
+    cache, TensorFlow's state) the next sees. A test of more than a refusal runs its
+    binary with `run`.
+
+    The tests that read the runs of one call take them from a module-scoped fixture, and
+    are marked with one `pytest.mark.xdist_group`: `make test` runs a group's tests in
+    one test process (`--dist loadgroup`), which makes the fixture once.
+    """
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([sys.executable, __file__, module, folder,
                         json.dumps([[str(arg) for arg in args] for args in commands])],
@@ -99,16 +108,19 @@ def _run_here(module: str, args: list[str], stdout: Path, stderr: Path) -> int:
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
         try:
-            _forget_flags(module)
+            _start_afresh(module)
             sys.argv = [module, *args]
             runpy.run_module(module, run_name="__main__", alter_sys=True)
             status = 0
-        except SystemExit as exit:
+        except SystemExit as exit:  # Python's exit status for each kind of code.
             if exit.code is None or isinstance(exit.code, int):
-                status = exit.code or 0
+                status = int(exit.code or 0) & 0xFF
             else:
                 print(exit.code, file=sys.stderr)
                 status = 1
+        except KeyboardInterrupt:  # Python ends itself with the signal.
+            traceback.print_exc()
+            status = -signal.SIGINT
         except BaseException:
             traceback.print_exc()
             status = 1
@@ -120,19 +132,28 @@ def _run_here(module: str, args: list[str], stdout: Path, stderr: Path) -> int:
     return status
 
 
-def _forget_flags(module: str) -> None:
-    """Puts absl's flags as they were before `module` last ran as `__main__`: the flags it
-    defines removed, as it defines them again as it runs again (absl takes that for a
-    module imported twice only while the previous module object lives, keeping the first
-    run's flags, and refuses a flag defined twice when the new module reuses its memory),
-    and the others back at their defaults."""
-    from absl import flags
-    main_file = importlib.util.find_spec(module).origin  # absl's name for it as __main__
-    for flag in list(flags.FLAGS.flags_by_module_dict().get(main_file, ())):
+def _start_afresh(module: str) -> None:
+    """Puts absl as it was before `module` last ran as `__main__`.
+
+    The flags it defines are removed, as it defines them again as it runs again (absl
+    takes that for a module imported twice only while the previous module object lives,
+    keeping the first run's flags, and refuses a flag defined twice when the new module
+    reuses its memory); the others go back to their defaults. absl's one-time start-up in
+    `app.run` is made to run again: only the first run would otherwise parse the flags
+    with their usage checks and set logging to INFO (`unparse_flags` puts it back at
+    WARNING).
+    """
+    from absl import app, flags
+    spec = importlib.util.find_spec(module)
+    if spec.submodule_search_locations is not None:  # A package runs its __main__.py.
+        spec = importlib.util.find_spec(f"{module}.__main__")
+    for flag in list(flags.FLAGS.flags_by_module_dict().get(spec.origin, ())):
         for name in {flag.name, flag.short_name} - {None}:
             if name in flags.FLAGS:
                 delattr(flags.FLAGS, name)
     flags.FLAGS.unparse_flags()
+    app._run_init.done = False
+    app._register_and_parse_flags_with_usage.done = False
 
 
 if __name__ == "__main__":  # run_each's process.

@@ -114,6 +114,7 @@ def refused_evaluations():
     return dict(zip(commands, processes))
 
 
+@pytest.mark.xdist_group("refused_evaluations")
 @pytest.mark.parametrize("args, message", USAGE_ERRORS)
 def test_usage_errors_are_one_line_as_the_search_says_them(refused_evaluations, args, message):
     # They were app.UsageErrors: absl printed the module's docstring and every flag, some
@@ -125,6 +126,7 @@ def test_usage_errors_are_one_line_as_the_search_says_them(refused_evaluations, 
     assert "# proxy seed" not in done.stdout
 
 
+@pytest.mark.xdist_group("refused_evaluations")
 def test_a_rule_not_in_the_language_is_a_flag_error_before_any_training(refused_evaluations):
     done = refused_evaluations[NOT_IN_THE_LANGUAGE]
     assert done.returncode != 0

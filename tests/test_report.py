@@ -11,6 +11,9 @@ from nos_tf import report
 from nos_tf.proxy import EvalResult
 from nos_tf.store import StoreError, TrialStore
 
+pytestmark = pytest.mark.xdist_group("report")  # The `binary` fixture's runs, made once.
+
+
 def add_evaluations(store, run_id, evaluations):
     """Proposes and finishes each (rule, reward, status); a known rule becomes a cache hit."""
     for rule, reward, status in evaluations:

@@ -609,6 +609,7 @@ def test_random_operands_draw_the_same_numbers_eagerly_as_in_a_graph(dtype):
         np.testing.assert_array_equal(eager, traced)
         assert eager.dtype == dtype and len(set(np.asarray(eager).tolist())) > 2
 
+
 def test_screen_rejects_a_random_rule_that_is_not_finite_on_a_later_draw(monkeypatch):
     from nos_tf.rules import semantics
 

@@ -141,6 +141,7 @@ def refused_searches(tmp_path_factory):
             for (flag, _), process, store in zip(REFUSED_FLAGS, processes, stores)}
 
 
+@pytest.mark.xdist_group("refused_searches")
 @pytest.mark.parametrize("flag, message", REFUSED_FLAGS)
 def test_bad_flags_give_a_clear_error_and_record_no_run(refused_searches, flag, message):
     process, store = refused_searches[flag]
@@ -244,31 +245,35 @@ def test_store_and_startup_errors_are_one_line_messages(tmp_path):
     path.parent.mkdir()
     with store_lib.TrialStore(path) as store:
         store.start_run("other", "random", {}, {})
-    taken = path.parent / "tensorboard" / "other"
+    taken_path = tmp_path / "taken" / "search.sqlite"  # Its run has TensorBoard events.
+    taken_path.parent.mkdir()
+    with store_lib.TrialStore(taken_path) as store:
+        store.start_run("other", "random", {}, {})
+    taken = taken_path.parent / "tensorboard" / "other"
     taken.mkdir(parents=True)
     (taken / "events.out.tfevents.1.host.2.v2").write_bytes(b"")
     name_taken, no_such_run, latest_resumed, no_data_again = binaries.run_each(
         "nos_tf.search", [
-            search_args(path, "--run_name=other"),
+            search_args(taken_path, "--run_name=other"),
             search_args(path, "--resume", "--run_name=nosuch"),
             # An empty --run_name (clearing a flagfile's) is the latest run, as it names a
             # new one.
             search_args(path, "--resume", "--run_name="),
-            # Last: the three above are refused by a read-only look at the store, which
-            # leaves SQLite's -wal and -shm files; the store closed after writing takes
-            # them away.
+            # Last: the two above on this store are refused by a read-only look at it,
+            # which leaves SQLite's -wal and -shm files; the store closed after writing
+            # takes them away.
             search_args(path, "--dataset=cifar10", f"--data_dir={tmp_path}", "--run_name=c")])
     for process in (no_data, no_data_again):
         assert process.returncode == 1
         assert "dataset 'cifar10'" in process.stderr
         assert "run the same command again" in process.stderr
     assert not glob.glob(f"{path}-run*.lock")
-    assert sorted(os.listdir(path.parent)) == ["search.sqlite", "tensorboard"]
+    assert sorted(os.listdir(path.parent)) == ["search.sqlite"]
     with store_lib.TrialStore(path) as store:
         assert [run.name for run in store.runs()] == ["other"]
     # A new run under a taken name writes nothing into that run's TensorBoard folder.
     assert name_taken.returncode == 1 and "run 'other' already exists" in name_taken.stderr
-    assert os.listdir(path.parent / "tensorboard") == ["other"]
+    assert os.listdir(taken.parent) == ["other"]
     assert os.listdir(taken) == ["events.out.tfevents.1.host.2.v2"]
     assert no_such_run.returncode == 1 and "no run 'nosuch'" in no_such_run.stderr
     assert latest_resumed.returncode == 1

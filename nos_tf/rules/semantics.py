@@ -95,9 +95,9 @@ class Inputs:
         key = tf.stack([tf.cast(self.seed, tf.int32), tf.constant(stream, tf.int32)])
         step = tf.cast(self.t if self.step is None else self.step, tf.int32)
         if tf.executing_eagerly():  # A shape as a tensor: one trace for every shape.
-            return _draw_in_a_graph(distribution, tf.convert_to_tensor(shape, tf.int32), key,
-                                    step, self.g.dtype)
-        return _draw(distribution, shape, key, step, self.g.dtype)
+            return _draw_in_a_graph(distribution, self.g.dtype)(
+                tf.convert_to_tensor(shape, tf.int32), key, step)
+        return _draw(distribution, shape, key, step, dtype=self.g.dtype)
 
     def normal(self, stddev):
         """N(0, stddev²) shaped like the gradient (Keras's stateless TF random op)."""
@@ -114,13 +114,20 @@ def _draw(distribution, shape, key, step, dtype):
     return distribution(shape, seed, dtype=dtype, alg=RANDOM_ALGORITHM)
 
 
-_draw_in_a_graph = tf.function(_draw, reduce_retracing=True)
-"""`_draw` as one TensorFlow graph, for rules run eagerly (the screen's and fingerprints'
-probes, a model run with `run_eagerly`): eagerly, TensorFlow works out Philox's key and
-counter from a seed (`fold_in`, then the draw) in Python, op by op: 2.9 ms a draw of 64
-numbers against 0.7 ms as a graph, and half the screen of a rule with random operands
-(RANDOM_DRAWS runs on the probes) went there. The same integer ops and kernels in a
-graph: the same numbers."""
+@functools.cache
+def _draw_in_a_graph(distribution, dtype: tf.DType):
+    """`_draw` of `distribution` and `dtype` as one TensorFlow graph, for rules run
+    eagerly (the screen's and the fingerprints' probes; RuleOptimizer traces its update):
+    eagerly, TensorFlow works out Philox's key and counter from a seed (`fold_in`, then
+    the draw) in Python, op by op: 2.9 ms a draw of 64 numbers against 0.7 ms as a graph,
+    and half the screen of a rule with random operands (RANDOM_DRAWS runs on the probes)
+    went there. The same integer ops and kernels in a graph: the same numbers.
+
+    One function for each distribution and dtype, each traced for at most two shapes
+    (reduce_retracing): TensorFlow warned of excessive retracing once a process had
+    drawn in four dtypes through one."""
+    return tf.function(functools.partial(_draw, distribution, dtype=dtype),
+                       reduce_retracing=True)
 
 
 def direction(expr: Expr, inputs: Inputs):
