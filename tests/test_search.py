@@ -65,29 +65,28 @@ def test_search_runs_and_prints_a_usable_leaderboard(tmp_path):
         assert store.load_checkpoint(run.run_id).step == 2
     events = list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     assert events, "no TensorBoard summaries written"
+    other_searcher, other_protocol, other_batch_size = binaries.run_each("nos_tf.search", [
+        search_args(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
+                    "--seed=9", "--resume", *resumed_with)
+        for resumed_with in (["--entropy_floor=0.2", "--ppo_clip=0.3"],
+                             ["--epochs=7", "--child_batch_size=50", "--proxy_seed=1",
+                              "--halving_validation_examples=0"],
+                             ["--batch_size=2"])])
     # Resuming with a searcher other than the run's is refused, naming the difference.
-    process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
-                         "--seed=9", "--resume", "--entropy_floor=0.2", "--ppo_clip=0.3")
-    assert process.returncode != 0
+    assert other_searcher.returncode == 1
     assert ("other searcher hyperparameters (entropy_floor 0.5 -> 0.2, ppo_clip 0.2 -> 0.3)"
-            in process.stderr)  # By their flags' names (ppo_clip is PPO's clip_epsilon).
-    assert "Traceback" not in process.stderr
+            in other_searcher.stderr)  # By their flags' names (ppo_clip is PPO's clip_epsilon).
     # So is resuming it with another proxy protocol: its rewards would not compare.
     # Named by their flags: the search's own --batch_size and --seed are not the child's.
-    process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=3",
-                         "--seed=9", "--resume", "--epochs=7", "--child_batch_size=50",
-                         "--proxy_seed=1", "--halving_validation_examples=0")
-    assert process.returncode == 1
+    assert other_protocol.returncode == 1
     assert ("another proxy protocol (--child_batch_size 100 -> 50, --epochs 3 -> 7, "
             "--halving_validation_examples 100 -> none, --proxy_seed 0 -> 1)"
-            in process.stderr), process.stderr[-2000:]
-    assert "Traceback" not in process.stderr
+            in other_protocol.stderr), other_protocol.stderr[-2000:]
     # And with another batch size: each update would learn from other batches.
-    process = run_search(path, "--searcher=ppo", "--max_evaluations=6", "--batch_size=2",
-                         "--seed=9", "--resume")
-    assert process.returncode == 1
-    assert "other search flags (batch_size 3 -> 2)" in process.stderr
-    assert "Traceback" not in process.stderr
+    assert other_batch_size.returncode == 1
+    assert "other search flags (batch_size 3 -> 2)" in other_batch_size.stderr
+    for process in (other_searcher, other_protocol, other_batch_size):
+        assert "Traceback" not in process.stderr
     # Another run of the protocol, answered from the store: its leaderboard says whose.
     process = run_search(path, "--searcher=ppo", "--max_evaluations=3", "--batch_size=3",
                          "--seed=9", "--run_name=second")
