@@ -626,6 +626,29 @@ def test_screen_rejects_a_random_rule_that_is_not_finite_on_a_later_draw(monkeyp
     assert nos_tf.screen("g") is None  # no random operands: one draw is all there is
 
 
+@pytest.mark.parametrize("rule, reason, drawn_again", [
+    ("sign(noise) + drop(1, 0.5)", "constant", False),  # Refused on its first draw.
+    ("exp(1e3 * noise) * g", "NaN/Inf", False),
+    ("g + noise", None, True),  # Passes: averaged over every draw.
+])
+def test_a_random_rule_its_first_draw_refuses_is_not_drawn_again(
+        monkeypatch, rule, reason, drawn_again):
+    from nos_tf.rules import semantics
+
+    seeds, probe = [], semantics.run_on_probes
+
+    def counted(expr, *args, seed=semantics._PROBE_SEED, **kwargs):
+        seeds.append(seed)
+        return probe(expr, *args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(semantics, "run_on_probes", counted)
+    said = nos_tf.screen(rule)
+    assert said is None if reason is None else reason in said
+    # The first draw on two gradient sequences, then the further draws.
+    further = list(range(semantics._PROBE_SEED + 1, semantics._PROBE_SEED + semantics.RANDOM_DRAWS))
+    assert seeds == [semantics._PROBE_SEED] * 2 + (further if drawn_again else [])
+
+
 def test_screen_judges_the_direction_of_huge_finite_updates(recwarn):
     # Their float32 sum of squares overflowed: cosine 0, "not a descent direction".
     assert nos_tf.screen("g * 1e30") is None
