@@ -97,7 +97,7 @@ class Inputs:
         if tf.executing_eagerly():  # A shape as a tensor: one trace for every shape.
             return _draw_in_a_graph(distribution, self.g.dtype)(
                 tf.convert_to_tensor(shape, tf.int32), key, step)
-        return _draw(distribution, shape, key, step, dtype=self.g.dtype)
+        return _fold_in_and_draw(distribution, shape, key, step, dtype=self.g.dtype)
 
     def normal(self, stddev):
         """N(0, stddev²) shaped like the gradient (Keras's stateless TF random op)."""
@@ -108,7 +108,7 @@ class Inputs:
         return self._draw(tf.random.stateless_uniform, shape)
 
 
-def _draw(distribution, shape, key, step, dtype):
+def _fold_in_and_draw(distribution, shape, key, step, dtype):
     """`Inputs._draw`'s numbers: the step folded into the key, then the draw."""
     seed = tf.random.experimental.stateless_fold_in(key, step, alg=RANDOM_ALGORITHM)
     return distribution(shape, seed, dtype=dtype, alg=RANDOM_ALGORITHM)
@@ -116,17 +116,18 @@ def _draw(distribution, shape, key, step, dtype):
 
 @functools.cache
 def _draw_in_a_graph(distribution, dtype: tf.DType):
-    """`_draw` of `distribution` and `dtype` as one TensorFlow graph, for rules run
-    eagerly (the screen's and the fingerprints' probes; RuleOptimizer traces its update):
-    eagerly, TensorFlow works out Philox's key and counter from a seed (`fold_in`, then
-    the draw) in Python, op by op: 2.9 ms a draw of 64 numbers against 0.7 ms as a graph,
-    and half the screen of a rule with random operands (RANDOM_DRAWS runs on the probes)
-    went there. The same integer ops and kernels in a graph: the same numbers.
+    """`_fold_in_and_draw` of `distribution` and `dtype` as one TensorFlow graph, for
+    rules run eagerly (the screen's and the fingerprints' probes; RuleOptimizer traces its
+    update): eagerly, TensorFlow works out Philox's key and counter from a seed
+    (`fold_in`, then the draw) in Python, op by op: 2.9 ms a draw of 64 numbers against
+    0.7 ms as a graph, and half the screen of a rule with random operands (RANDOM_DRAWS
+    runs on the probes) went there. The same integer ops and kernels in a graph: the same
+    numbers.
 
     One function for each distribution and dtype, each traced for at most two shapes
     (reduce_retracing): TensorFlow warned of excessive retracing once a process had
     drawn in four dtypes through one."""
-    return tf.function(functools.partial(_draw, distribution, dtype=dtype),
+    return tf.function(functools.partial(_fold_in_and_draw, distribution, dtype=dtype),
                        reduce_retracing=True)
 
 
@@ -299,6 +300,11 @@ def run_on_probes(expr: Expr, variant: int = 0,
     return ProbeRun(np.stack(outputs), gradients)
 
 
+_RULE_FAILURES = (tf.errors.OpError, ValueError, TypeError)
+"""What running a rule that cannot run raises (a shape or type error of a malformed rule):
+the fingerprint and the screen say so rather than raise."""
+
+
 _NO_STEP = 1e-30
 """Directions this small move no float32 weight above 1e-23 in size at any learning rate
 of the grid (≤ 1): the fingerprint does not tell apart orders of computation that differ
@@ -339,7 +345,7 @@ def fingerprint_of(expr: Expr) -> str:
             reordered = _fingerprint_directions(canonical)
             if np.allclose(reordered, directions, rtol=1e-4, atol=_NO_STEP, equal_nan=True):
                 directions = reordered
-    except (tf.errors.OpError, ValueError, TypeError) as error:
+    except _RULE_FAILURES as error:
         return "invalid:" + hashlib.sha256(str(error).encode()).hexdigest()[:16]
     # + 0.0 makes -0 0: "%.5g" tells them apart, the update does not (w - lr * ±0 is w).
     rounded = np.char.mod("%.5g", directions.ravel().astype(np.float64) + 0.0)
@@ -458,9 +464,6 @@ et al., 2015) and dropped coordinates do, points downhill. On one draw,
 16 it has 0.144, and it trains to 0.71 on the throughput benchmark's setup."""
 
 
-_NOT_FINITE = "produces NaN/Inf on probe inputs"
-
-
 def screen_expr(expr: Expr, min_cosine: float = MIN_DESCENT_COSINE) -> str | None:
     """Why the rule is not worth training, or None. No training: milliseconds, and a few
     hundred for a rule with random operands (RANDOM_DRAWS runs on the probes).
@@ -476,25 +479,23 @@ def screen_expr(expr: Expr, min_cosine: float = MIN_DESCENT_COSINE) -> str | Non
     refused in milliseconds, where the draws took hundreds; one that is NaN on a later
     draw only is refused for that.
     """
+    not_finite = "produces NaN/Inf on probe inputs"
     try:
         run = run_on_probes(expr)
         other = run_on_probes(expr, variant=1)
-    except (tf.errors.OpError, ValueError, TypeError) as error:
-        return f"fails to build: {error}"
-    if not np.all(np.isfinite(run.directions)):
-        return _NOT_FINITE
-    if np.allclose(run.directions, other.directions, rtol=1e-5, atol=1e-12):
-        return "constant: does not depend on the gradient"
-    draws = [run.directions]
-    if any(isinstance(node, (Operand, Call)) and node.name in vocab.RANDOM_NAMES
-           for node in walk(expr)):
-        try:
+        if not np.all(np.isfinite(run.directions)):
+            return not_finite
+        if np.allclose(run.directions, other.directions, rtol=1e-5, atol=1e-12):
+            return "constant: does not depend on the gradient"
+        draws = [run.directions]
+        if any(isinstance(node, (Operand, Call)) and node.name in vocab.RANDOM_NAMES
+               for node in walk(expr)):
             draws += [run_on_probes(expr, seed=_PROBE_SEED + k).directions
                       for k in range(1, RANDOM_DRAWS)]
-        except (tf.errors.OpError, ValueError, TypeError) as error:
-            return f"fails to build: {error}"
-        if not all(np.all(np.isfinite(directions)) for directions in draws):
-            return _NOT_FINITE
+    except _RULE_FAILURES as error:
+        return f"fails to build: {error}"
+    if not all(np.all(np.isfinite(directions)) for directions in draws[1:]):
+        return not_finite
     # In float64: a finite float32 direction above ~1e19 overflows float32's sum of
     # squares, and `g * 1e30` had cosine 0 ("not a descent direction") and a numpy warning.
     directions = np.mean(np.asarray(draws, dtype=np.float64), axis=0)
