@@ -19,12 +19,14 @@ _NUM_TRAIN, _NUM_TEST = 60, 20
 
 
 def _coded_images(count, shape, offset=0):
-    """uint8 images whose first pixel is the example's id, second its label (id mod 10)."""
+    """uint8 images whose first pixel is the example's id, second its label (id mod 10),
+    third white (255), the rest black."""
     images = np.zeros((count, *shape), dtype=np.uint8)
     ids = np.arange(offset, offset + count)
     flat = images.reshape(count, -1)
     flat[:, 0] = ids
     flat[:, 1] = ids % 10
+    flat[:, 2] = 255
     return images, (ids % 10).astype(np.uint8)
 
 
@@ -82,7 +84,7 @@ def _check_splits(images, num_validation, shape):
     assert images.validation[0].shape == (num_validation, *shape)
     assert images.test[0].shape == (_NUM_TEST, *shape)
     for x, y in (images.train, images.validation, images.test):
-        assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+        assert x.dtype == np.float32 and x.min() == 0.0 and x.max() == 1.0  # White is 1.
         np.testing.assert_array_equal(_example_ids(x) % 10, y)  # Each image kept its label.
     train_ids = set(_example_ids(images.train[0]))
     validation_ids = set(_example_ids(images.validation[0]))
@@ -322,11 +324,14 @@ def test_tfds_as_the_source_does_not_look_at_idx_files(tmp_path, no_system_fashi
     assert images.origin.startswith("TFDS fashion_mnist")
 
 
-def test_a_few_training_examples_hold_out_one_by_default(tmp_path, no_system_fashion_mnist):
-    """A tenth of 5 was 0, refused as "validation_examples=0", a value nobody passed."""
-    _write_fashion_mnist_idx(tmp_path, num_train=5)
+@pytest.mark.parametrize("num_train, held_out", [(60, 6), (59, 5), (5, 1)])
+def test_a_tenth_of_the_training_examples_is_held_out_by_default(
+        tmp_path, no_system_fashion_mnist, num_train, held_out):
+    """A tenth, and one of fewer than 10: a tenth of 5 was 0, refused as
+    "validation_examples=0", a value nobody passed."""
+    _write_fashion_mnist_idx(tmp_path, num_train=num_train)
     images = data.load_images("fashion_mnist", data_dir=str(tmp_path))
-    assert (len(images.train[0]), len(images.validation[0])) == (4, 1)
+    assert (len(images.train[0]), len(images.validation[0])) == (num_train - held_out, held_out)
 
 
 def test_splits_of_other_image_shapes_are_refused(tmp_path, no_system_fashion_mnist):
@@ -536,6 +541,9 @@ def test_pipeline_reshuffles_when_iterated_again_unless_fixed():
     fixed = data.make_pipeline(images, labels, 4, shuffle_seed=3, reshuffle_each_iteration=False)
     fixed_first, fixed_second = orders(fixed)
     assert fixed_first == fixed_second
+    other_seed = data.make_pipeline(images, labels, 4, shuffle_seed=4,
+                                    reshuffle_each_iteration=False)
+    assert orders(other_seed)[0] != fixed_first  # Fixed, but still the seed's order.
 
 
 def test_fixed_pipeline_resumes_with_skip_and_keeps_order_without_seed():
