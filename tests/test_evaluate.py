@@ -85,6 +85,17 @@ def test_the_summary_leaves_errors_out_of_the_mean_and_orders_rates_by_value():
                           "the child network, which every evaluation after reuses.")
 
 
+def test_each_seed_from_proxy_seed_on_is_scored_under_its_own_seed(capsys):
+    """--num_seeds=2 --proxy_seed=3: seeds 3 and 4, each its own split, weights and batches
+    (one protocol for both would score ± 0)."""
+    _main_with("--rule=g", "--proxy_seed=3", "--num_seeds=2", "--learning_rates=0.1",
+               "--epochs=1")
+    out = capsys.readouterr().out
+    assert re.findall(r"^# proxy seed (\d+)", out, re.MULTILINE) == ["3", "4"]
+    summary = out.rsplit("reward    ± std", 1)[1].splitlines()[1]
+    assert summary.split()[-1] == "g" and float(summary.split()[1]) > 0
+
+
 def test_the_last_seed_is_checked_before_the_first_trains():
     with pytest.raises(flags.IllegalFlagValueError, match="must be below 2\\*\\*31"):
         _main_with("--rule=g", "--proxy_seed=2147483647", "--num_seeds=2")

@@ -126,6 +126,9 @@ def test_a_rule_is_diverged_only_if_every_rate_diverges_however_halving_cut():
     assert full.lr_scores[0.05] == full.lr_scores[0.1] == 0.0  # Diverged.
     assert (halved.status, halved.lr, halved.reward) == (full.status, full.lr, full.reward)
     assert halved.lr_steps[1e-3] == full.lr_steps[1e-3]
+    # The two led at the cut, then diverged: they score 0, not the cut's accuracy.
+    assert halved.lr_scores[0.05] == halved.lr_scores[0.1] == 0.0
+    assert halved.diverged_lrs == full.diverged_lrs == [0.05, 0.1]
     # The cut ranking on 7 of the 300 images: 1e-3 is chosen on all 300 all the same.
     cut_on_seven = proxy.Evaluator(dataclasses.replace(
         config, halving_rate=3, halving_validation_examples=7)).evaluate(rule)
@@ -167,6 +170,58 @@ def test_rates_the_cut_set_aside_are_finished_when_its_survivors_diverge(evaluat
     assert proxy.halving_schedule(3, evaluator.config.halving_rate, 1) == [(3, 1), (2, 1)]
     best = evaluator._search(ScriptedTrainer(), runs, search_steps=1)
     assert (best.learning_rate, best.diverged) == (1e-3, False)
+
+
+def test_a_rule_that_diverges_in_the_final_run_is_diverged():
+    """The lr search's epoch passes; the final run explodes at its first step after it:
+    reward 0, status "diverged", the run stopped at that step."""
+    evaluator = proxy.Evaluator(dataclasses.replace(SMALL, learning_rates=(0.1,)))
+    child = evaluator._child
+    search_steps = SMALL.lr_search_epochs * child.steps_per_epoch
+    losses = []
+
+    def exploded_after_the_search(loss):
+        losses.append(loss)
+        return len(losses) > search_steps
+
+    child.exploded = exploded_after_the_search
+    result = evaluator.evaluate_optimizer("SGD", keras.optimizers.SGD)
+    assert (result.status, result.reward, result.reason) == (
+        "diverged", 0.0, "diverged in the final run")
+    assert len(losses) == search_steps + 1
+
+
+def test_weights_that_blow_up_in_the_last_step_are_diverged_not_scored():
+    """One step an epoch: that step's loss is the initial weights' (finite), and the step
+    sends the weights to ±inf. Logits that are not finite mean diverged, not an accuracy
+    of argmax over NaN (about chance)."""
+    config = dataclasses.replace(SMALL, train_examples=100, learning_rates=(1e30,), epochs=1)
+    result = proxy.Evaluator(config).evaluate_optimizer("SGD", keras.optimizers.SGD)
+    assert (result.status, result.reward) == ("diverged", 0.0)
+    assert result.diverged_lrs == [1e30] and result.lr_scores == {1e30: 0.0}
+
+
+def test_the_proxy_seed_sets_the_batch_order_and_the_initial_weights():
+    """Not only the split: seeds averaged by `evaluate --num_seeds` would otherwise share
+    batches and weights, and their spread would read smaller than it is."""
+    images = SMALL.load_data()
+
+    def child(seed):
+        network = proxy._ChildNetwork(images, dataclasses.replace(SMALL, seed=seed))
+        _, labels = next(iter(network.batches))
+        return labels.numpy().tolist(), network.initial_weights
+
+    (labels, weights), (labels_again, weights_again), (other_labels, other_weights) = (
+        child(0), child(0), child(1))
+    assert labels == labels_again and labels != other_labels
+    for a, b in zip(weights, weights_again):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(weights, other_weights))
+
+
+def test_wall_time_is_recorded(evaluator):
+    assert evaluator.evaluate("-g").wall_time > 0  # Rejected by the screen.
+    assert evaluator.evaluate_optimizer("SGD", keras.optimizers.SGD).wall_time > 0
 
 
 def test_rules_that_learn_nothing_can_be_abandoned():
@@ -245,6 +300,9 @@ def test_a_loss_has_exploded_past_the_factor_times_a_uniform_guess(num_classes):
         (2, 3, 90, [(2, 90)]),
         (6, 3, 2, [(6, 1), (2, 2)]),
         (9, 3, 90, [(9, 30), (3, 90)]),
+        # The best ⌈n/η^k⌉ go on: 7/3 keeps 3, 10/9 keeps 2.
+        (7, 3, 90, [(7, 30), (3, 90)]),
+        (10, 3, 90, [(10, 10), (4, 30), (2, 90)]),
         # η ≥ n still halves: one cut, to the best 2 (it trained every rate fully).
         (3, 3, 90, [(3, 30), (2, 90)]),
         (4, 4, 8, [(4, 2), (2, 8)]),
@@ -339,6 +397,26 @@ def test_rules_train_with_xla_only_when_the_protocol_says(monkeypatch, xla):
     config = dataclasses.replace(SMALL, learning_rates=(0.1,), epochs=1, xla_updates=xla)
     assert proxy.Evaluator(config).evaluate("g").status == "ok"
     assert made == [xla]
+
+
+def test_every_protocol_flag_sets_its_field():
+    """paper.cfg's --nocontinue_best_run and --halving_rate=1 ignored would train otherwise
+    than the paper, unsaid."""
+    with flagsaver.flagsaver():
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["evaluate", "--dataset=digits", "--train_examples=400",
+                     "--validation_examples=300", "--child_batch_size=50",
+                     "--learning_rates=0.01,0.1", "--lr_search_epochs=2", "--epochs=4",
+                     "--proxy_seed=7", "--noscreen_rules", "--halving_rate=2",
+                     "--halving_validation_examples=20", "--nocontinue_best_run",
+                     "--xla_updates", "--divergence_factor=50", "--abandon_below=0.3"])
+        config = proxy_flags.config_from_flags()
+    assert config == proxy.ProxyConfig(
+        dataset="digits", train_examples=400, validation_examples=300, batch_size=50,
+        learning_rates=(0.01, 0.1), lr_search_epochs=2, epochs=4, seed=7,
+        screen_rules=False, halving_rate=2, halving_validation_examples=20,
+        continue_best_run=False, xla_updates=True, divergence_factor=50.0,
+        abandon_below=0.3)
 
 
 def test_the_flag_gives_the_cuts_subset_and_0_the_whole_set():
