@@ -105,17 +105,19 @@ def test_state_only_for_the_moments_the_rule_reads():
     assert moment_variables("adam * exp(y)") == ["m", "v", "y"]
 
 
-def test_a_division_keeps_its_delta_when_the_update_is_compiled():
+@pytest.mark.parametrize("rule, factor", [("g / (sign(g) - 1)", 1.0),
+                                          ("2 * (g / (sign(g) - 1))", 2.0)])  # Not on top.
+def test_a_division_keeps_its_delta_when_the_update_is_compiled(rule, factor):
     # Compiled (a tf.function, model.fit's, or XLA), a constant δ was folded away:
     # (sign(g) - 1) + 1e-8 became sign(g) + (1e-8 - 1), which float32 rounds to
     # sign(g) - 1, and the update divided by 0 where the screen (eager) saw 1e-8.
     gradient = tf.constant([-0.5, 0.3, 0.0, 1e-3])
-    expected = -1e-3 * gradient.numpy() / (np.sign(gradient.numpy()) - 1 + np.float32(1e-8))
+    expected = -1e-3 * factor * gradient.numpy() / (
+        np.sign(gradient.numpy()) - 1 + np.float32(1e-8))
     for jit_compile in (False, True):
         for compiled in (False, True):
             variable = tf.Variable(tf.zeros(4))
-            optimizer = nos_tf.RuleOptimizer("g / (sign(g) - 1)", learning_rate=1e-3,
-                                             jit_compile=jit_compile)
+            optimizer = nos_tf.RuleOptimizer(rule, learning_rate=1e-3, jit_compile=jit_compile)
             apply = lambda: optimizer.apply_gradients([(gradient, variable)])
             (tf.function(apply) if compiled else apply)()
             np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6)
@@ -204,10 +206,15 @@ def test_beta_3_is_the_decay_of_y():
     np.testing.assert_allclose(variable.numpy(), [-(y_1 + y_2)], rtol=1e-6)
 
 
-@pytest.mark.parametrize("seed", [1.5, "1", True, 2**32, -(2**31) - 1])
+@pytest.mark.parametrize("seed", [1.5, "1", True, 2**32, 2**31, -(2**31) - 1])
 def test_seed_must_be_an_int32(seed):
     with pytest.raises(ValueError, match="`seed` must"):
         nos_tf.RuleOptimizer("noise", seed=seed)
+
+
+@pytest.mark.parametrize("seed", [2**31 - 1, -(2**31)])
+def test_the_int32_bounds_are_seeds(seed):
+    assert nos_tf.RuleOptimizer("noise", seed=seed).seed == seed
 
 
 @pytest.mark.parametrize("argument, value", [
@@ -378,12 +385,40 @@ def test_update_step_takes_a_keras_variable_as_keras_optimizers_do():
 
 
 def test_decay_operands_need_decay_steps():
-    with pytest.raises(ValueError, match="decay_steps"):
-        nos_tf.RuleOptimizer("ld * g")
+    for rule in ("ld * g", "cd * g", "rd * g"):
+        with pytest.raises(ValueError, match="decay_steps"):
+            nos_tf.RuleOptimizer(rule)
     optimizer = nos_tf.RuleOptimizer("ld * g", learning_rate=0.1, decay_steps=10)
     before = apply_steps(optimizer, steps=10)
     after = apply_steps(nos_tf.RuleOptimizer("ld * g", learning_rate=0.1, decay_steps=10), steps=30)
     np.testing.assert_allclose(before, after, rtol=1e-6)  # ld is 0 from step T on
+
+
+def first_update(rule, gradient):
+    """The update of one step at learning rate 1 (`w ← w − update`)."""
+    variable = tf.Variable(tf.zeros(len(gradient)))
+    nos_tf.RuleOptimizer(rule, learning_rate=1.0).apply_gradients(
+        [(tf.constant(gradient, tf.float32), variable)])
+    return -variable.numpy()
+
+
+@pytest.mark.parametrize("rule, meaning", [
+    ("-g", np.negative), ("exp(g)", np.exp), ("log(g)", lambda g: np.log(np.abs(g))),
+    ("sqrt(g)", lambda g: np.sqrt(np.abs(g))), ("sign(g)", np.sign),
+    ("clip(g, 1e-4)", lambda g: np.clip(g, -1e-4, 1e-4)),
+])
+def test_each_function_computes_what_the_vocabulary_says(rule, meaning):
+    gradient = np.array([-2.0, -5e-5, 0.5, 5e-5, 3.0], np.float32)
+    np.testing.assert_allclose(first_update(rule, gradient), meaning(gradient), rtol=1e-6)
+
+
+def test_noise_has_variance_0_01_and_drop_keeps_a_fraction_1_minus_p():
+    count = 100_000
+    noise = first_update("noise", np.zeros(count, np.float32))
+    assert abs(noise.mean()) < 2e-3 and abs(noise.std() - 0.1) < 2e-3
+    dropped = first_update("drop(g, 0.3)", np.full(count, 2.0, np.float32))
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    assert abs(np.mean(dropped == 2.0) - 0.7) < 0.01
 
 
 def test_a_rule_that_reads_nothing_per_coordinate_moves_every_coordinate():
@@ -554,6 +589,7 @@ def test_config_round_trip():
     clone = nos_tf.RuleOptimizer.from_config(optimizer.get_config())
     assert clone.get_config() == optimizer.get_config()
     assert clone.rule == optimizer.rule and not clone.jit_compile
+    assert (clone.beta_3, clone.seed, clone.weight_decay) == (0.99, 7, 0.01)
 
 
 def test_a_beta_set_after_construction_is_trained_with_and_saved():

@@ -34,6 +34,8 @@ def test_rule_text_becomes_a_rule_optimizer_with_decay_steps():
     optimizer = spec.build(0.01, total_steps=123, global_clipnorm=5.0)
     assert isinstance(optimizer, nos_tf.RuleOptimizer)
     assert optimizer.decay_steps == 123 and optimizer.global_clipnorm == 5.0
+    # Transfer's --transfer_seed reaches a rule's random operands.
+    assert OptimizerSpec.parse("g + noise").build(0.1, total_steps=10, seed=5).seed == 5
 
 
 def test_bad_rule_text_is_a_rule_syntax_error():

@@ -55,6 +55,8 @@ def test_every_vocabulary_entry_parses():
             assert nos_tf.parse(text).expr.name == name
     for symbol in vocab.BINARIES:
         assert nos_tf.parse(f"g {symbol} m").expr.op == symbol
+    for text in ("drop(g, 0)", "clip(g, 0)"):  # The closed ends of the parameters' ranges.
+        assert str(nos_tf.parse(text)) == text
 
 
 @pytest.mark.parametrize(
@@ -65,6 +67,10 @@ def test_every_vocabulary_entry_parses():
         ("exp(g, 2)", 0, "takes 1 argument"),
         ("clip(g)", 0, "clip(x, c)"),
         ("drop(m, 1.5)", 8, "probability"),
+        ("drop(g, 1)", 8, "drop probability must be in [0, 1)"),  # Always 0.
+        ("drop(g, -0.1)", 8, "drop probability must be in [0, 1)"),
+        ("clip(g, -1e-4)", 8, "clip bound must be non-negative"),
+        ("  g * * m", 6, "invalid syntax"),  # Python's own error, after leading spaces.
         ("g[0]", 0, "unsupported syntax"),
         ("  foo(g)", 2, "unknown function 'foo'"),
         ("exp * g", 0, "is a function"),
