@@ -261,6 +261,45 @@ def test_ppo_weights_each_sample_by_its_probability_now_over_when_sampled(space)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
+def test_ppo_loss_is_the_clipped_surrogate_on_both_sides_of_the_clip(space):
+    """L^CLIP (Schulman et al. 2017, eq. 7) per sample, min(r A, clip(r, 1 - ε, 1 + ε) A),
+    for a ratio below, inside and above the clip, each with a positive and a negative
+    advantage (the test above need not have r > 1 + ε with A > 0)."""
+    searcher = make("ppo", space, entropy_weight=0.0, entropy_floor=0.0, clip_epsilon=0.2)
+    tokens = np.array([p.tokens for p in searcher.ask(8)], np.int32)
+    now, _ = searcher.policy(tokens)
+    ratio = np.array([0.5, 0.5, 0.9, 0.9, 1.1, 1.1, 1.5, 1.5], np.float32)
+    advantages = np.array([1, -1] * 4, np.float32)
+    loss, _, got_ratio = searcher.loss(tokens, now - np.log(ratio), np.ones(8, np.float32),
+                                       advantages)
+    np.testing.assert_allclose(got_ratio, ratio, rtol=1e-4)
+    per_sample = [0.5, -0.8, 0.9, -0.9, 1.1, -1.1, 1.2, -1.5]
+    assert float(loss) == pytest.approx(-np.mean(per_sample), abs=1e-4)
+
+
+def test_the_entropy_bonus_raises_the_entropy(space):
+    """With every reward alike (no advantage to follow), the loss is -entropy_weight · H
+    and an update only raises the entropy of the batch's token choices."""
+    searcher = make("ppo", space, entropy_weight=0.1, entropy_floor=0.0)
+    batch = searcher.ask(8)
+    tokens = np.array([p.tokens for p in batch], np.int32)
+    log_probs, entropy = searcher.policy(tokens)
+    loss, _, _ = searcher.loss(tokens, log_probs, np.ones(8, np.float32), np.zeros(8, np.float32))
+    assert float(loss) == pytest.approx(-0.1 * float(np.mean(entropy)), rel=1e-4)
+    searcher.tell(batch, [0.5] * 8)
+    assert float(np.mean(searcher.policy(tokens)[1])) > float(np.mean(entropy)) + 1e-3
+
+
+def test_policy_gradient_defaults_are_the_documented_ones():
+    """What the class docstrings measured the searches at; a searcher's hyperparameters
+    are saved in its checkpoints, and a resume refuses other ones."""
+    ppo = controller.searcher_hyperparameters("ppo")
+    assert (ppo["learning_rate"], ppo["epochs"], ppo["target_kl"]) == (5e-3, 4, None)
+    assert (ppo["baseline_decay"], ppo["normalize_advantages"]) == (0.95, True)
+    assert (ppo["entropy_floor"], ppo["avoid_repeats"]) == (0.5, False)
+    assert controller.searcher_hyperparameters("reinforce")["learning_rate"] == 2e-2
+
+
 @pytest.mark.parametrize("name", ["ppo", "reinforce"])
 def test_a_policy_that_avoids_repeats_proposes_each_rule_once_across_a_resume(name):
     """A peaked policy (large initial weights) repeats itself; with avoid_repeats it
@@ -360,3 +399,9 @@ def test_ppo_stops_a_batchs_epochs_once_the_update_passes_target_kl(space):
     assert 1 <= held["epochs"] < 4 and held["approx_kl"] < free["approx_kl"]
     with pytest.raises(ValueError, match="target_kl must be positive and finite, got 0.0"):
         make("ppo", space, target_kl=0.0)
+    # The threshold is 1.5 times target_kl, as Spinning Up's: approx_kl = mean(before - now).
+    searcher = make("ppo", space, target_kl=0.1)
+    tokens = np.array([p.tokens for p in searcher.ask(8)], np.int32)
+    now, _ = searcher.policy(tokens)
+    assert not searcher._moved_far_enough(tokens, now + 0.12)
+    assert searcher._moved_far_enough(tokens, now + 0.16)

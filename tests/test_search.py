@@ -531,6 +531,74 @@ class OneWorkerExecutor(TwoWorkerExecutor):
     capacity = 1
 
 
+class TwelveWorkerExecutor(TwoWorkerExecutor):
+    """Workers enough for three batches of 4 (as --num_workers=64 with --batch_size=12)."""
+
+    capacity = 12
+
+
+def test_the_search_samples_at_most_one_batch_ahead_of_the_policy(tmp_path):
+    """However many workers idle, the next batch comes from the policy after at most one
+    update it missed (a checkpoint's `ahead` holds one batch)."""
+    executor = TwelveWorkerExecutor()
+    assert drive(tmp_path / "s.sqlite", executor).step == 6
+    assert executor.most_in_flight == 8  # The batch in training and one sampled ahead.
+
+
+def test_the_last_batch_is_cut_to_the_budget(tmp_path):
+    """10 rules in batches of 4: 4, 4 and 2, not 12."""
+    path = tmp_path / "s.sqlite"
+    search = drive(path, OneWorkerExecutor(), total=10)
+    assert len(outcome(path)) == search.progress.done == 10 and search.step == 3
+
+
+def test_progress_counts_cache_hits_and_keeps_the_best_reward(tmp_path):
+    """What the log line (best=, cache_hits=) and TensorBoard show. A second run of the same
+    searcher proposes the first's 8 rules again (answered from the store), then goes on."""
+    path = tmp_path / "s.sqlite"
+    drive(path, TwoWorkerExecutor(), total=8)
+    searcher = controller.make_searcher("ppo", rules.TokenSpace(2), seed=5, lstm_units=16)
+    with store_lib.TrialStore(path) as store:
+        run = store.start_run("second", "ppo", {})
+        search = Search(store, run, searcher, TwoWorkerExecutor(), None, total=16, batch_size=4)
+        search.run_all()
+        trials = store.trials(run.run_id)
+    cached = sum(trial.cached for trial in trials)
+    assert 8 <= cached < len(trials) == 16
+    assert search.progress.cache_hits == cached
+    best = max(trials, key=lambda trial: trial.result.reward)
+    assert (search.progress.best_reward, search.progress.best_rule) == (
+        best.result.reward, best.rule)
+
+
+LEADERBOARD_OF_THREE_RUNS = textwrap.dedent("""
+    import sys
+    from nos_tf import search
+    from nos_tf import store as store_lib
+    from nos_tf.proxy import EvalResult
+    with store_lib.TrialStore(sys.argv[1]) as store:
+        runs = [store.start_run(name, "ppo", {}, {"dataset": dataset})
+                for name, dataset in (("other", "cifar10"), ("this", "digits"),
+                                      ("same", "digits"))]
+        for run, rule, reward in ((runs[0], "sign(m) * g", 0.99), (runs[1], "g", 0.5),
+                                  (runs[2], "m", 0.4)):
+            trial = store.propose(run.run_id, rule, rule)
+            store.finish(trial.trial_id, EvalResult(rule, rule, reward, "ok", lr=0.1))
+        search.print_leaderboard(store, runs[1], 5)
+""")
+
+
+def test_the_search_prints_the_leaderboard_of_its_own_protocol(tmp_path):
+    """The closing leaderboard and its RuleOptimizer line come from the runs whose rewards
+    compare with this run's, and name only those: a better reward on other data is not
+    this search's best rule. (In a process of its own: nos_tf.search defines its flags.)"""
+    done = binaries.run_python(LEADERBOARD_OF_THREE_RUNS, tmp_path / "s.sqlite")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "of this run and 1 other of its protocol in the store (same)" in done.stdout
+    assert "0.99" not in done.stdout and "sign(m)" not in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == 'nos_tf.RuleOptimizer("g", learning_rate=0.1)'
+
+
 def test_a_search_resumed_with_fewer_workers_takes_back_all_it_had_proposed(tmp_path):
     """Two workers sample the next batch before the update; resumed with one, the search
     must still take that batch back (not sample it again from the updated policy, other

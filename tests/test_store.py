@@ -205,6 +205,19 @@ def test_leaderboard_across_protocols_shows_a_fingerprints_best_evaluation(store
     assert (entry.rule, entry.reward, entry.count) == ("g-b", 0.8, 3)
 
 
+def test_a_runs_leaderboard_counts_only_proposals_of_its_protocol(store):
+    """`count` is how often runs whose rewards compare proposed the rule; the same rule
+    tried under another protocol counts there."""
+    digits = store.start_run("a", "ppo", {}, protocol={"dataset": "digits"}).run_id
+    fashion = store.start_run("b", "ppo", {}, protocol={"dataset": "fashion"}).run_id
+    for run_id, reward in ((digits, 0.9), (fashion, 0.4), (fashion, 0.4)):
+        trial = store.propose(run_id, "g", "fp-g")
+        if trial.result is None:
+            store.finish(trial.trial_id, result("g", reward))
+    assert [(e.reward, e.count) for e in store.leaderboard(run_id=digits)] == [(0.9, 1)]
+    assert [(e.reward, e.count) for e in store.leaderboard(run_id=fashion)] == [(0.4, 2)]
+
+
 # Writer processes load store.py alone, which needs nothing but the standard library, rather
 # than spend seconds importing TensorFlow with the nos_tf package; their results are
 # stand-ins with EvalResult's fields.
