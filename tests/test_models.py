@@ -1,6 +1,8 @@
 """The transfer models: Wide ResNet, GNMT-lite and Rosenbrock."""
 
+import dataclasses
 import math
+import types
 
 import keras
 import numpy as np
@@ -158,6 +160,91 @@ def test_wrn_optimizer_counts_exactly_the_steps_its_schedule_spans(augmentation)
     assert int(optimizer.iterations) == 15  # Not a step more per epoch.
 
 
+def _random_images(shape=(8, 8, 1)):
+    rng = np.random.default_rng(0)
+
+    def split(count):
+        return (rng.uniform(0, 1, (count, *shape)).astype(np.float32),
+                rng.integers(0, 10, count).astype(np.int32))
+
+    return data.ImageData("random", split(20), split(10), split(10), 10, shape)
+
+
+def test_wrn_reads_final_and_best_of_each_split_from_its_own_history(monkeypatch):
+    """Best is each split's maximum, final its last epoch: a run whose accuracies all rise
+    cannot tell them apart."""
+    history = {"loss": [2.0, 1.0, 1.5], "val_loss": [2.0, 1.0, 1.5],
+               "cross_entropy": [2.0, 1.0, 1.5],
+               "val_accuracy": [0.2, 0.6, 0.4], "test_accuracy": [0.7, 0.3, 0.5]}
+    monkeypatch.setattr(keras.Model, "fit",
+                        lambda self, *args, **kwargs: types.SimpleNamespace(history=history))
+    result = wrn.train_wide_resnet(
+        _random_images(), lambda rate, steps: keras.optimizers.SGD(rate), 0.1, depth=10,
+        width=1, epochs=3, batch_size=10, augmentation=False, verbose=0)
+    assert (result.final_validation, result.final_test) == (0.4, 0.5)
+    assert (result.best_validation, result.best_test) == (0.6, 0.7)
+    assert not result.diverged
+
+
+def test_wrn_accuracies_are_the_trained_models_on_each_split(monkeypatch):
+    """The test column is the test split's, not the validation set's again."""
+    images = data.load_images("digits", validation_examples=60, train_examples=150)
+    images = dataclasses.replace(images, test=(images.test[0][:45], images.test[1][:45]))
+    built, wide_resnet = [], wrn.wide_resnet
+    monkeypatch.setattr(wrn, "wide_resnet",
+                        lambda *args, **kwargs: built.append(wide_resnet(*args, **kwargs))
+                        or built[-1])
+    result = wrn.train_wide_resnet(
+        images, lambda rate, steps: keras.optimizers.SGD(rate, momentum=0.9), 0.05,
+        depth=10, width=1, epochs=2, batch_size=50, augmentation=False, verbose=0,
+        schedule="constant")
+
+    def accuracy(x, y):
+        return float(np.mean(np.argmax(built[0].predict(x, verbose=0), axis=-1) == y))
+
+    assert result.final_validation == pytest.approx(accuracy(*images.validation), abs=1e-6)
+    assert result.final_test == pytest.approx(accuracy(*images.test), abs=1e-6)
+
+
+def test_augmented_batches_keep_each_image_with_its_label():
+    labels = np.arange(16, dtype=np.int32) % 10
+    images = np.broadcast_to(labels[:, None, None, None], (16, 8, 8, 1)).astype(np.float32)
+    for batch_images, batch_labels in wrn.augmented_pipeline(images, labels, 4, seed=3):
+        np.testing.assert_array_equal(batch_images.numpy()[:, 0, 0, 0], batch_labels.numpy())
+
+
+def test_augment_shifts_by_up_to_the_full_four_pixels():
+    """A crop of a padding by 2 is also a window of the padding by 4: only the shifts
+    drawn tell them apart."""
+    image = tf.random.stateless_uniform((8, 8, 1), seed=(1, 2))
+    padded = np.pad(image.numpy(), ((4, 4), (4, 4), (0, 0)), mode="reflect")
+    shifts = set()
+    for seed in range(120):
+        crop = wrn.augment(image, tf.constant([0, seed], tf.int64)).numpy()
+        for i in range(9):
+            for j in range(9):
+                window = padded[i:i + 8, j:j + 8]
+                if np.array_equal(crop, window) or np.array_equal(crop, window[:, ::-1]):
+                    shifts.add(max(abs(i - 4), abs(j - 4)))
+    assert max(shifts) == 4
+
+
+def test_wrn_downsamples_only_at_the_second_and_third_groups():
+    """32×32 inputs end at 8×8 (the parameter count and output cannot tell)."""
+    model = wrn.wide_resnet(16, 2, num_classes=10, input_shape=(32, 32, 3))
+    pool = next(layer for layer in model.layers
+                if isinstance(layer, keras.layers.GlobalAveragePooling2D))
+    assert tuple(pool.input.shape) == (None, 8, 8, 128)
+
+
+def test_a_blocks_identity_shortcut_is_the_block_input_not_its_pre_activation():
+    model = wrn.wide_resnet(16, 2, num_classes=10, input_shape=(16, 16, 3))
+    adds = [layer for layer in model.layers if isinstance(layer, keras.layers.Add)]
+    assert len(adds) == 6
+    for index in (1, 3, 5):  # Each group's second block adds the first block's output.
+        assert any(tensor is adds[index - 1].output for tensor in adds[index].input)
+
+
 def test_tiny_wrn_learns_digits():
     images = data.load_images("digits", validation_examples=200, train_examples=600)
 
@@ -209,6 +296,25 @@ def test_gnmt_logits_shape_and_padding_invariance():
     np.testing.assert_allclose(logits[:1], alone, atol=1e-5)
     longer = model((np.pad(source, ((0, 0), (0, 4))), target_in))
     np.testing.assert_allclose(logits, longer, atol=1e-5)
+
+
+def test_gnmt_decoder_starts_from_each_encoder_layers_final_state_in_order():
+    """The bidirectional layer's forward and backward states, hidden and cell alike, then
+    each further layer's."""
+    model = _tiny_gnmt(encoder_layers=2, decoder_layers=2)
+    source = np.array([[5, 6, 7, 0], [8, 9, 10, 11]], np.int32)
+    model((source, np.array([[21, 3], [21, 4]], np.int32)))
+    _, _, states = model.encode(source)
+    mask = source != 0
+    x, forward_h, forward_c, backward_h, backward_c = model.encoder_bidirectional(
+        model.source_embedding(source), mask=mask)
+    np.testing.assert_allclose(states[0][0], np.concatenate([forward_h, backward_h], -1),
+                               atol=1e-6)
+    np.testing.assert_allclose(states[0][1], np.concatenate([forward_c, backward_c], -1),
+                               atol=1e-6)
+    _, h, c = model.encoder_stack[0](x, mask=mask)
+    np.testing.assert_allclose(states[1][0], h, atol=1e-6)
+    np.testing.assert_allclose(states[1][1], c, atol=1e-6)
 
 
 @pytest.mark.parametrize("decoder_layers", [1, 2])
@@ -334,6 +440,16 @@ def test_beam_search_keeps_beams_by_length_normalised_score_as_gnmt_does():
     assert scores[0] == pytest.approx(math.log(0.6 * 0.49), abs=1e-5)
 
 
+def test_beam_searchs_final_pick_is_length_normalised():
+    # [2] (p 0.5, one token) or [5, 6, 2] (p 0.45, three): raw log-probabilities pick the
+    # short one, GNMT's normalisation at α = 1 (-0.69 / 1 against -0.80 / (8/6)) the long.
+    decoder = _ScriptedDecoder({1: {2: 0.5, 5: 0.5}, 5: {6: 0.9, 7: 0.1}})
+    translator = gnmt.Translator(decoder, start_id=1, end_id=2, max_length=5)
+    output, scores = translator.beam_search(np.ones((1, 1), np.int32), 2, length_penalty=1.0)
+    assert output[0].tolist()[:3] == [5, 6, 2]
+    assert scores[0] == pytest.approx(math.log(0.45), abs=1e-5)
+
+
 def test_decoding_never_writes_padding_or_the_start_token():
     # Never a target, so their probabilities were never learnt; decoding dropped them.
     decoder = _ScriptedDecoder({1: {0: 0.4, 1: 0.35, 5: 0.25}})
@@ -373,6 +489,40 @@ def test_gnmt_memorises_a_handful_of_pairs():
     assert perplexities[-1] < perplexities[0] / 5
     assert result.test_bleu > 50  # Translating its own training sentences.
     assert result.examples[0][:2] == pairs[0]
+
+
+_PAIRS = [("Ich bin müde.", "I am tired."), ("Das Haus ist alt.", "The house is old."),
+          ("Wir essen Brot.", "We eat bread."), ("Der Hund bellt laut.", "The dog barks."),
+          ("Sie liest ein Buch.", "She reads a book."), ("Es regnet heute.", "It rains today.")]
+_OTHER_PAIRS = [("Der Baum ist grün.", "The tree is green."), ("Ich esse Brot.", "I eat bread.")]
+
+
+def test_gnmt_perplexities_are_unsmoothed_on_the_validation_split_and_smoothing_trains(
+        monkeypatch):
+    """At rate 0 (the weights never move), a second run with label smoothing and another
+    test split: its compiled loss is smoothed, its perplexities are the first run's."""
+    losses, compile_ = [], keras.Model.compile
+
+    def compile_and_record(self, *args, **kwargs):
+        losses.append(kwargs["loss"])
+        return compile_(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "compile", compile_and_record)
+    tokenizers = tuple(translation_data.WordTokenizer(64).adapt(list(side))
+                       for side in zip(*(_PAIRS + _OTHER_PAIRS)))
+
+    def translate(test, label_smoothing):
+        corpus = translation_data.ParallelCorpus("test", "de", "en", _PAIRS, _PAIRS[:2], test)
+        return gnmt.train_translator(
+            corpus, lambda rate, steps, **kwargs: keras.optimizers.SGD(rate, **kwargs), 0.0,
+            units=8, embedding_dim=4, dropout=0.0, encoder_layers=1, decoder_layers=1,
+            epochs=1, batch_size=3, label_smoothing=label_smoothing, tokenizers=tokenizers,
+            verbose=0, evaluate_test=False)
+
+    plain, smoothed = translate(_PAIRS[2:4], 0.0), translate(_OTHER_PAIRS, 0.5)
+    assert [loss.label_smoothing for loss in losses] == [0.0, 0.5]
+    assert smoothed.train_perplexity == pytest.approx(plain.train_perplexity, rel=1e-6)
+    assert smoothed.validation_perplexity == pytest.approx(plain.validation_perplexity, rel=1e-6)
 
 
 def test_masked_cross_entropy_is_keras_sparse_loss_without_smoothing_and_ignores_padding():
@@ -479,6 +629,14 @@ def test_steps_to_tolerance_counts_until_it_stays():
     assert descent.distances[reached - 1] > 1e-2
     stuck = rosenbrock.descend(keras.optimizers.SGD(1e-5), steps=10)
     assert stuck.steps_to_tolerance is None
+
+
+def test_steps_to_tolerance_may_be_the_last_step():
+    distances = rosenbrock.descend(keras.optimizers.SGD(1e-3), steps=10).distances
+    last = max(k for k in range(1, len(distances)) if distances[k] < distances[:k].min())
+    again = rosenbrock.descend(keras.optimizers.SGD(1e-3), steps=last,
+                               tolerance=float(distances[last]))
+    assert again.steps_to_tolerance == last
 
 
 def test_trajectory_plot_rings_where_each_run_ended_even_under_another(tmp_path):

@@ -38,6 +38,14 @@ def test_rule_text_becomes_a_rule_optimizer_with_decay_steps():
     assert OptimizerSpec.parse("g + noise").build(0.1, total_steps=10, seed=5).seed == 5
 
 
+@pytest.mark.parametrize("text", ["sgd", "momentum", "adam", "rmsprop", "powersign",
+                                  "addsign-ld"])
+def test_every_optimizer_takes_the_base_keras_arguments(text):
+    """gnmt's --clip_norm reaches every optimizer of the table."""
+    assert OptimizerSpec.parse(text).build(0.1, total_steps=10,
+                                           global_clipnorm=5.0).global_clipnorm == 5.0
+
+
 def test_bad_rule_text_is_a_rule_syntax_error():
     with pytest.raises(nos_tf.RuleSyntaxError, match="frobnicate"):
         OptimizerSpec.parse("g * frobnicate(m)")

@@ -207,6 +207,8 @@ def _store_tiny_wmt14(data_dir):
                   ("Wir essen jetzt zu Mittag.", "We are having lunch now."),
                   # The test's German but for case and spacing: the same sentence.
                   ("die Sonne scheint heute hell .", "Today the sun is bright."),
+                  # The test's English with other German: the same sentence on one side.
+                  ("Heute scheint die Sonne hell.", "The sun is shining brightly today."),
                   ("Kurz.", "Short.")],
         "validation": [("Wir essen jetzt zu Mittag.", "We are having lunch now.")],
         "test": [("Die Sonne scheint heute hell.", "The sun is shining brightly today."),
