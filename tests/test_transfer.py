@@ -14,8 +14,8 @@ from absl import flags
 from absl.testing import flagsaver
 
 import nos_tf
-from nos_tf import transfer
-from nos_tf.models import rosenbrock
+from nos_tf import data, transfer, translation_data
+from nos_tf.models import gnmt, rosenbrock, wrn
 from nos_tf.optimizer_spec import OptimizerSpec
 
 FLAGS = flags.FLAGS
@@ -330,6 +330,83 @@ def test_ctrl_c_before_any_optimizer_finished_says_so(tmp_path, monkeypatch, cap
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "interrupted: no results were written")
     assert not os.listdir(tmp_path)
+
+
+def test_wrn_rows_put_each_accuracy_in_its_column_and_sweeps_rank_by_final_validation(
+        monkeypatch):
+    calls = []
+
+    def train(images, build, learning_rate, **kwargs):
+        calls.append(kwargs)
+        return wrn.ClassificationResult(
+            final_validation=0.1, final_test=0.2, best_validation=0.3, best_test=0.4,
+            history={"cross_entropy": [2.0, 1.0], "validation_accuracy": [0.05, 0.1],
+                     "test_accuracy": [0.15, 0.2]},
+            train_seconds=1.0)
+
+    monkeypatch.setattr(wrn, "train_wide_resnet", train)
+    FLAGS.weight_decay = 1e-3
+    task = object.__new__(transfer._WideResNetTask)
+    split = (None, None)
+    task.images = data.ImageData("fake", split, split, split, 10, (8, 8, 1))
+    outcome = task.run(OptimizerSpec.parse("sgd"), 0.1, sweep=False)
+    assert outcome.cells == pytest.approx(
+        {"final val": 10.0, "final test": 20.0, "best val": 30.0, "best test": 40.0})
+    assert outcome.curves["validation accuracy %"] == pytest.approx([5.0, 10.0])
+    assert outcome.curves["test accuracy %"] == pytest.approx([15.0, 20.0])
+    assert outcome.score == pytest.approx(0.1)  # The final validation accuracy.
+    assert calls[0]["weight_decay"] == 1e-3
+
+
+def test_gnmt_rows_put_each_perplexity_in_its_column_and_the_flags_reach_the_trainer(
+        monkeypatch):
+    calls = []
+
+    def train(corpus, build, learning_rate, **kwargs):
+        calls.append(kwargs)
+        return gnmt.TranslationResult(
+            train_perplexity=30.0, validation_perplexity=40.0, diverged=False,
+            test_bleu=5.0, history={"train_perplexity": [50.0, 30.0],
+                                    "validation_perplexity": [60.0, 40.0]},
+            examples=[], train_seconds=1.0, decode_seconds=1.0)
+
+    monkeypatch.setattr(gnmt, "train_translator", train)
+    for name, value in [("label_smoothing", "0.2"), ("length_penalty", "1.5"),
+                        ("beam_size", "3"), ("gnmt_residual_from", "3"), ("clip_norm", "2")]:
+        FLAGS[name].parse(value)
+    task = object.__new__(transfer._TranslationTask)
+    task.corpus, task.tokenizers = None, None
+    outcome = task.run(OptimizerSpec.parse("adam"), 0.1, sweep=False)
+    assert outcome.cells == {"train perplexity": 30.0, "validation perplexity": 40.0,
+                             "test BLEU": 5.0}
+    assert outcome.score == -40.0  # Sweeps rank by validation perplexity.
+    assert {key: calls[0][key] for key in ("label_smoothing", "length_penalty",
+                                           "beam_size", "residual_from", "clip_norm")} == {
+        "label_smoothing": 0.2, "length_penalty": 1.5, "beam_size": 3, "residual_from": 3,
+        "clip_norm": 2.0}
+
+
+def test_the_lookup_row_recalls_training_sentences_not_the_test_ones():
+    train = [("Der Hund schläft im Garten.", "The dog sleeps in the garden."),
+             ("Die Katze ist schwarz.", "The cat is black.")]
+    test = [("Der Hund ist schwarz.", "The dog is black."),
+            ("Die Katze schläft.", "The cat sleeps.")]
+    task = object.__new__(transfer._TranslationTask)
+    task.corpus = translation_data.ParallelCorpus("test", "de", "en", train, test, test)
+    [row] = task.reference_rows()
+    expected = translation_data.corpus_bleu(
+        translation_data.lookup_translations(train, [de for de, _ in test]),
+        [en for _, en in test])
+    assert row["test BLEU"] == pytest.approx(expected) and expected < 100
+
+
+def test_rosenbrock_row_is_the_descents_distance_and_value(tmp_path):
+    _run(tmp_path, model="rosenbrock", optimizers="sgd", lrs="1e-3", rosenbrock_steps="20")
+    [row] = _read_csv(tmp_path / "rosenbrock_results.csv")
+    descent = rosenbrock.descend(keras.optimizers.SGD(1e-3), steps=20)
+    assert float(row["final distance"]) == pytest.approx(descent.final_distance, rel=1e-6)
+    assert float(row["final value"]) == pytest.approx(descent.final_value, rel=1e-6)
+    assert not math.isclose(descent.final_distance, descent.final_value, rel_tol=1e-2)
 
 
 def _store_tiny_cifar10(data_dir):
