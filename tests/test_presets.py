@@ -66,6 +66,39 @@ def test_presets_of_an_installed_package_are_found_under_its_prefix(tmp_path, mo
         presets.path("smoke")
 
 
+@pytest.fixture
+def install_folders(tmp_path, monkeypatch):
+    """A checkout's flags/ and the three install prefixes' shares under tmp_path, empty."""
+    checkout = tmp_path / "checkout"
+    monkeypatch.setattr(presets, "__file__", str(checkout / "nos_tf" / "presets.py"))
+    roots = {name: tmp_path / name for name in ("prefix", "base", "user")}
+    monkeypatch.setattr(sys, "prefix", str(roots["prefix"]))
+    monkeypatch.setattr(sys, "base_prefix", str(roots["base"]))
+    monkeypatch.setattr(presets.site, "USER_BASE", str(roots["user"]))
+    return {"checkout": checkout / "flags",
+            **{name: root / presets.SHARE for name, root in roots.items()}}
+
+
+def _write_preset(folder, name):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.cfg").write_text("--seed=1\n")
+    return str(folder / f"{name}.cfg")
+
+
+def test_presets_prefer_the_checkout_then_each_prefix_in_order(install_folders):
+    for folder, name in (("user", "u"), ("base", "b"), ("prefix", "p"), ("checkout", "c")):
+        written = _write_preset(install_folders[folder], name)
+        assert presets.available() == {name: written}
+
+
+def test_a_folder_without_presets_is_passed_over(install_folders):
+    install_folders["checkout"].mkdir(parents=True)
+    (install_folders["checkout"] / "README").write_text("")
+    installed = _write_preset(install_folders["prefix"], "cpu")
+    assert presets.available() == {"cpu": installed}
+    assert presets.path("cpu.cfg") == installed
+
+
 def test_presets_binary_prints_a_path_to_pass_to_flagfile():
     process, listed, unknown = binaries.run_each(
         "nos_tf.presets", [["transfer_wrn_cpu"], [], ["cpus"]])
@@ -132,7 +165,9 @@ def test_a_flagfile_that_is_not_text_is_named_in_a_line(tmp_path):
     text = tmp_path / "text.cfg"
     text.write_text("--seed=2\n")
     preset = tmp_path / "preset.cfg"
-    preset.write_text(f"--flagfile={text}\n--flagfile={binary}\n")
+    later_binary = tmp_path / "later.h5"
+    later_binary.write_bytes(b"\x89HDF\r\n\xd0\xff")
+    preset.write_text(f"--flagfile={text}\n--flagfile={binary}\n--flagfile={later_binary}\n")
     try:
         with pytest.raises(SystemExit, match=rf"^FATAL Flags parsing error: "
                            rf"--flagfile={binary} is not a text file of flags \("):
