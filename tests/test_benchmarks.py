@@ -28,6 +28,11 @@ def test_search_efficiency_compares_ppo_with_random_search():
     assert out.count("best reward after 12:") == 2  # one line per searcher
     assert out.count("evaluations to tuned Adam's reward: ") == 2
     assert out.count("distinct rules trained until then") == 2
+    ppo = out.split("\nppo  (")[1]
+    best = [float(reward) for reward in
+            ppo.split("best reward after 12: ")[1].split("   mean")[0].split()]
+    reached = ppo.split("evaluations to tuned Adam's reward: ")[1].splitlines()[0].split()
+    assert reached[0] == "3" and best[0] >= target  # Each search's best, not its worst.
     closing = out.split("evaluations to tuned Adam, ppo / random (95% bootstrap interval "
                         "over seeds): mean ")[1]
     assert "median " in closing and "target <= 0.5" in closing
@@ -181,6 +186,7 @@ def test_undefined_statistics_are_nan_without_warnings():
             [10, 20], [None, None], search_efficiency._median_to_target)
         assert np.isnan(low) and np.isnan(high)
         assert np.isnan(throughput._spearman([0.1, 0.1, 0.1], [0.0, 0.2, 0.5]))
+        assert np.isnan(throughput._spearman([0.0, 0.2, 0.5], [0.1, 0.1, 0.1]))
     assert throughput._spearman([1, 2, 3], [2, 4, 9]) == 1.0
 
 

@@ -525,6 +525,33 @@ def test_gnmt_perplexities_are_unsmoothed_on_the_validation_split_and_smoothing_
     assert smoothed.validation_perplexity == pytest.approx(plain.validation_perplexity, rel=1e-6)
 
 
+def test_gnmt_seed_sets_the_initial_weights_and_the_shuffle(monkeypatch):
+    """At rate 0 the weights never move: the perplexity is the initial weights'."""
+    shuffles, make = [], gnmt.teacher_forcing_dataset
+
+    def recording(*args):
+        shuffles.append(args[3])
+        return make(*args)
+
+    monkeypatch.setattr(gnmt, "teacher_forcing_dataset", recording)
+    pairs = _PAIRS[:4]
+    tokenizers = tuple(translation_data.WordTokenizer(64).adapt(list(side))
+                       for side in zip(*pairs))
+
+    def translate(seed):
+        corpus = translation_data.ParallelCorpus("test", "de", "en", pairs, pairs[:2], pairs)
+        return gnmt.train_translator(
+            corpus, lambda rate, steps, **kwargs: keras.optimizers.SGD(rate, **kwargs), 0.0,
+            units=8, embedding_dim=4, dropout=0.0, encoder_layers=1, decoder_layers=1,
+            epochs=1, batch_size=2, tokenizers=tokenizers, verbose=0, evaluate_test=False,
+            seed=seed)
+
+    first, again, other = translate(0), translate(0), translate(5)
+    assert first.validation_perplexity == again.validation_perplexity
+    assert first.validation_perplexity != other.validation_perplexity
+    assert shuffles == [0, None, 0, None, 5, None]  # Training shuffled by the seed.
+
+
 def test_masked_cross_entropy_is_keras_sparse_loss_without_smoothing_and_ignores_padding():
     rng = np.random.default_rng(0)
     logits = tf.constant(rng.normal(size=(3, 5, 7)), tf.float32)

@@ -101,6 +101,27 @@ def test_progress_plot_has_a_best_so_far_line_per_run(store_path):
     assert not legend.get_window_extent().overlaps(axes.get_window_extent())
 
 
+def test_the_plots_points_are_each_evaluations_reward(store_path):
+    with TrialStore(store_path) as store:
+        figure = report.plot_progress(store)
+    ppo_points = figure.axes[0].collections[0].get_offsets()
+    assert ppo_points[:, 0].tolist() == [1, 2, 3, 4]
+    assert ppo_points[:, 1].tolist() == [0.6, 0.0, 0.9, 0.8]  # Not the best so far.
+
+
+def test_top_limits_the_leaderboard_of_one_protocol_and_of_each(store_path, tmp_path):
+    table = report.write_report(store_path, top=2, output=str(tmp_path / "p.png"))
+    assert [line.split()[0] for line in table.split("\n\n")[0].splitlines()[1:]] == ["1", "2"]
+    path = str(tmp_path / "protocols.db")
+    with TrialStore(path) as store:
+        for name, dataset in [("d", "digits"), ("f", "fashion_mnist")]:
+            run = store.start_run(name, "ppo", {}, protocol={"dataset": dataset})
+            add_evaluations(store, run.run_id, [(f"g * {r}", r, "ok") for r in (0.5, 0.6, 0.7)])
+    digits, fashion = report.write_report(path, top=1, output=str(tmp_path / "q.png")
+                                          ).split("\n\n")[:2]
+    assert len(digits.splitlines()) == len(fashion.splitlines()) == 3  # Heading, header, 1.
+
+
 def test_runs_of_one_searcher_are_told_apart_by_name(tmp_path):
     path = str(tmp_path / "search.db")
     with TrialStore(path) as store:
@@ -141,6 +162,8 @@ def test_the_binary_prints_the_leaderboard_and_writes_the_png(binary):
     assert process.returncode == 0, process.stderr[-2000:]
     assert process.stdout.splitlines()[1].split(maxsplit=4) == [
         "1", "0.9000", "0.1", "1", "m * exp(v)"]
+    table = process.stdout.split("\n\n")[0].splitlines()
+    assert [line.split()[0] for line in table[1:]] == ["1", "2"]  # --top=2 of 4 rules.
     png = binary.store.removesuffix(".db") + ".png"
     assert f"progress plot: {png}" in process.stdout
     height, width, _ = matplotlib.image.imread(png).shape
