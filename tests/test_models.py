@@ -497,10 +497,24 @@ _PAIRS = [("Ich bin müde.", "I am tired."), ("Das Haus ist alt.", "The house is
 _OTHER_PAIRS = [("Der Baum ist grün.", "The tree is green."), ("Ich esse Brot.", "I eat bread.")]
 
 
+def _word_tokenizers(pairs):
+    return tuple(translation_data.WordTokenizer(64).adapt(list(side)) for side in zip(*pairs))
+
+
+def _translate_at_rate_0(train, test, tokenizers, **kwargs):
+    """An epoch of a tiny GNMT at learning rate 0, validated on the first two training
+    pairs: its weights never move, so what it reports is its initial weights'."""
+    corpus = translation_data.ParallelCorpus("test", "de", "en", train, train[:2], test)
+    return gnmt.train_translator(
+        corpus, lambda rate, steps, **options: keras.optimizers.SGD(rate, **options), 0.0,
+        units=8, embedding_dim=4, dropout=0.0, encoder_layers=1, decoder_layers=1, epochs=1,
+        tokenizers=tokenizers, verbose=0, evaluate_test=False, **kwargs)
+
+
 def test_gnmt_perplexities_are_unsmoothed_on_the_validation_split_and_smoothing_trains(
         monkeypatch):
-    """At rate 0 (the weights never move), a second run with label smoothing and another
-    test split: its compiled loss is smoothed, its perplexities are the first run's."""
+    """A second run with label smoothing and another test split: its compiled loss is
+    smoothed, its perplexities are the first run's."""
     losses, compile_ = [], keras.Model.compile
 
     def compile_and_record(self, *args, **kwargs):
@@ -508,25 +522,18 @@ def test_gnmt_perplexities_are_unsmoothed_on_the_validation_split_and_smoothing_
         return compile_(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "compile", compile_and_record)
-    tokenizers = tuple(translation_data.WordTokenizer(64).adapt(list(side))
-                       for side in zip(*(_PAIRS + _OTHER_PAIRS)))
-
-    def translate(test, label_smoothing):
-        corpus = translation_data.ParallelCorpus("test", "de", "en", _PAIRS, _PAIRS[:2], test)
-        return gnmt.train_translator(
-            corpus, lambda rate, steps, **kwargs: keras.optimizers.SGD(rate, **kwargs), 0.0,
-            units=8, embedding_dim=4, dropout=0.0, encoder_layers=1, decoder_layers=1,
-            epochs=1, batch_size=3, label_smoothing=label_smoothing, tokenizers=tokenizers,
-            verbose=0, evaluate_test=False)
-
-    plain, smoothed = translate(_PAIRS[2:4], 0.0), translate(_OTHER_PAIRS, 0.5)
+    tokenizers = _word_tokenizers(_PAIRS + _OTHER_PAIRS)
+    plain = _translate_at_rate_0(_PAIRS, _PAIRS[2:4], tokenizers, batch_size=3,
+                                 label_smoothing=0.0)
+    smoothed = _translate_at_rate_0(_PAIRS, _OTHER_PAIRS, tokenizers, batch_size=3,
+                                    label_smoothing=0.5)
     assert [loss.label_smoothing for loss in losses] == [0.0, 0.5]
     assert smoothed.train_perplexity == pytest.approx(plain.train_perplexity, rel=1e-6)
     assert smoothed.validation_perplexity == pytest.approx(plain.validation_perplexity, rel=1e-6)
 
 
 def test_gnmt_seed_sets_the_initial_weights_and_the_shuffle(monkeypatch):
-    """At rate 0 the weights never move: the perplexity is the initial weights'."""
+    """At rate 0 the perplexity is the initial weights'."""
     shuffles, make = [], gnmt.teacher_forcing_dataset
 
     def recording(*args):
@@ -535,18 +542,9 @@ def test_gnmt_seed_sets_the_initial_weights_and_the_shuffle(monkeypatch):
 
     monkeypatch.setattr(gnmt, "teacher_forcing_dataset", recording)
     pairs = _PAIRS[:4]
-    tokenizers = tuple(translation_data.WordTokenizer(64).adapt(list(side))
-                       for side in zip(*pairs))
-
-    def translate(seed):
-        corpus = translation_data.ParallelCorpus("test", "de", "en", pairs, pairs[:2], pairs)
-        return gnmt.train_translator(
-            corpus, lambda rate, steps, **kwargs: keras.optimizers.SGD(rate, **kwargs), 0.0,
-            units=8, embedding_dim=4, dropout=0.0, encoder_layers=1, decoder_layers=1,
-            epochs=1, batch_size=2, tokenizers=tokenizers, verbose=0, evaluate_test=False,
-            seed=seed)
-
-    first, again, other = translate(0), translate(0), translate(5)
+    tokenizers = _word_tokenizers(pairs)
+    first, again, other = (_translate_at_rate_0(pairs, pairs, tokenizers, batch_size=2, seed=seed)
+                           for seed in (0, 0, 5))
     assert first.validation_perplexity == again.validation_perplexity
     assert first.validation_perplexity != other.validation_perplexity
     assert shuffles == [0, None, 0, None, 5, None]  # Training shuffled by the seed.
