@@ -33,16 +33,16 @@ class ScriptedEvaluator:
     has served.
     """
 
-    def __init__(self, fail_to_start: bool = False, fail_start_number: int = 0,
+    def __init__(self, fail_to_start: bool = False, fail_start_numbers: tuple[int, ...] = (),
                  starts_file: str = "", die_to_fail: bool = False, slow_start_number: int = 0):
         if fail_to_start:
             self._fail(FileNotFoundError("no dataset at /nonexistent"), die_to_fail)
-        if starts_file:  # Counts the evaluators built; the fail_start_number-th fails.
+        if starts_file:  # Counts the evaluators built; those numbered fail_start_numbers fail.
             with open(starts_file, "a") as starts:
                 starts.write("start\n")
             with open(starts_file) as starts:
                 number = len(starts.readlines())
-            if number == fail_start_number:
+            if number in fail_start_numbers:
                 self._fail(MemoryError("the GPU still holds the killed worker's memory"),
                            die_to_fail)
             if number == slow_start_number:  # Loads its data for a while.
@@ -249,20 +249,28 @@ def test_ray_retries_a_killed_worker_then_reports_failed(ray_instance, tmp_path)
     assert after.status == "ok"
 
 
-@pytest.mark.parametrize("die", [False, True], ids=["raises", "dies"])
-def test_ray_starts_another_worker_when_a_replacement_cannot_start(ray_instance, tmp_path, die):
+@pytest.mark.parametrize("die, fail_start_numbers", [(False, (2, 4)), (True, (2,))],
+                         ids=["raises", "dies"])
+def test_ray_starts_another_worker_when_a_replacement_cannot_start(
+        ray_instance, tmp_path, die, fail_start_numbers):
     """Once a worker has started, the configuration is sound: a replacement that fails to
-    build its evaluator (the second evaluator built here) is the machine's passing state,
-    and cost the search its end (WorkerStartupError) and the rule a retry. Its process may
-    die building it, as well as raise."""
-    marker, starts = tmp_path / "exited-once", tmp_path / "starts"
-    factory = functools.partial(ScriptedEvaluator, fail_start_number=2, starts_file=str(starts),
-                                die_to_fail=die)
+    build its evaluator is the machine's passing state, and cost the search its end
+    (WorkerStartupError) and the rule a retry. Its process may die building it, as well as
+    raise. Only failed starts in a row count against max_retries: the fourth evaluator,
+    after the third started, is the first of its row. (Each start costs seconds: one case
+    checks the count.)"""
+    starts = tmp_path / "starts"
+    # Each rule ends its worker once; the replacement's start fails, and the next one serves.
+    markers = [tmp_path / f"exited-once-{number}" for number in fail_start_numbers]
+    factory = functools.partial(ScriptedEvaluator, fail_start_numbers=fail_start_numbers,
+                                starts_file=str(starts), die_to_fail=die)
     with executors.RayExecutor(factory, num_workers=1, max_retries=1) as executor:
-        executor.submit("exit_once", f"exit_once:{marker}")
-        result = collect(executor, 1)["exit_once"]
-    assert (result.status, result.reason) == ("ok", "call 1")
-    assert starts.read_text().count("start") == 3
+        for marker in markers:
+            executor.submit(marker.name, f"exit_once:{marker}")
+        results = collect(executor, len(markers))
+    assert [(results[m.name].status, results[m.name].reason) for m in markers] == [
+        ("ok", "call 1")] * len(markers)
+    assert starts.read_text().count("start") == 2 * len(markers) + 1
 
 
 def test_ray_replaces_a_first_worker_whose_process_died_starting(ray_instance, tmp_path):
@@ -270,8 +278,8 @@ def test_ray_replaces_a_first_worker_whose_process_died_starting(ray_instance, t
     any worker has started, is a failed start to retry: it ended the whole search, as
     a constructor that raises does (a broken configuration), whatever max_retries said."""
     starts = tmp_path / "starts"
-    factory = functools.partial(ScriptedEvaluator, fail_start_number=1, starts_file=str(starts),
-                                die_to_fail=True)
+    factory = functools.partial(ScriptedEvaluator, fail_start_numbers=(1,),
+                                starts_file=str(starts), die_to_fail=True)
     with executors.RayExecutor(factory, num_workers=1, max_retries=1) as executor:
         executor.submit("first", "first")
         result = collect(executor, 1)["first"]
