@@ -221,8 +221,8 @@ def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(t
     results = tmp_path / "rows.jsonl"
     args = ["--dataset=digits", "--train_examples=300", "--validation_examples=200",
             "--learning_rates=0.01,0.1", "--child_batch_size=25", "--epochs=3",
-            "--num_rules=2", "--paper_rules=powersign", f"--results_file={results}"]
-    # Two shards, as two processes would run them: rules 0 and 2 (PowerSign), then rule 1.
+            "--num_rules=2", "--paper_rules=powersign,addsign", f"--results_file={results}"]
+    # Two shards, as two processes would run them: rules 0 and 2 (PowerSign), then 1 and 3.
     first = run_benchmark("throughput", *args, "--num_shards=2", "--shard_index=0")
     assert first.returncode == 0, first.stderr[-3000:]
     assert "2 rules (shard 0 of 2);" in first.stdout and "speed-up" in first.stdout
@@ -238,17 +238,52 @@ def test_throughput_scores_rules_both_ways_and_a_later_run_takes_the_rows_back(t
     assert second.returncode == 0, second.stderr[-3000:]
     assert "(shard 1 of 2);" in second.stdout
     assert "(from --results_file)" not in second.stdout
-    assert len(results.read_text().splitlines()) == 3
+    rows = [json.loads(row) for row in results.read_text().splitlines()]
+    assert len(rows) == 4
+
+    # The closing figures, from rows given known values: seconds large enough that the
+    # setup (measured again, printed for wall clock only) hardly moves the CPU speed-up.
+    figures = {"naive_reward": [0.9, 0.0, 0.15, 0.7], "reward": [0.8, 0.0, 0.6, 0.0],
+               "status": ["ok", "rejected", "ok", "diverged"], "naive_wall": [1500.0] * 4,
+               "wall": [250.0] * 4, "naive_cpu": [2000.0] * 4, "cpu": [200.0] * 4}
+    for i, row in enumerate(rows):
+        row.update({name: values[i] for name, values in figures.items()})
+    # A row of another revision, after the current one of its rule, is not taken back.
+    older = {**rows[0], "naive_reward": 0.05, "reward": 0.95, "protocol": rows[0][
+        "protocol"].replace(f" revision {throughput.REVISION}", " revision 0")}
+    results.write_text("".join(json.dumps(row) + "\n" for row in [*rows, older]))
 
     whole = run_benchmark("throughput", *args)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    assert "3 rules;" in whole.stdout and whole.stdout.count("(from --results_file)") == 3
-    assert len(results.read_text().splitlines()) == 3  # nothing measured twice
-    assert "Spearman correlation of the rewards: " in whole.stdout
-    assert "an evaluator exact on every other rule and scoring these alike" in whole.stdout
+    assert "4 rules;" in whole.stdout and whole.stdout.count("(from --results_file)") == 4
+    assert len(results.read_text().splitlines()) == 5  # nothing measured twice
+    assert "1 rows of another protocol, flags or revision are not used" in whole.stderr
+    setup = whole.stdout.split("setup: naive ")[1].split()
+    naive_setup, evaluator_setup = float(setup[0]), float(setup[3])
+    wall = whole.stdout.split("per rule, wall clock: naive ")[1].split()
+    assert float(wall[0]) == pytest.approx((naive_setup + 6000) / 4, abs=0.02)
+    assert float(wall[3]) == pytest.approx((evaluator_setup + 1000) / 4, abs=0.02)
+    assert float(wall[7].rstrip("x")) == pytest.approx(
+        (naive_setup + 6000) / (evaluator_setup + 1000), abs=0.06)
+    cpu = whole.stdout.split("per rule, process CPU: naive ")[1].split()  # setup's unprinted
+    assert 2000 <= float(cpu[0]) < 2010 and 200 <= float(cpu[3]) < 210
+    assert 9.5 < float(cpu[7].rstrip("x")) <= 10.0
+    from scipy import stats
+    rho = stats.spearmanr(figures["naive_reward"], figures["reward"]).statistic
+    assert f"Spearman correlation of the rewards: {rho:.3f} over 4 rules" in whole.stdout
+    trained = [0, 2, 3]  # the rules not rejected, the diverged one too
+    rho_trained = stats.spearmanr([figures["naive_reward"][i] for i in trained],
+                                  [figures["reward"][i] for i in trained]).statistic
+    assert f"Spearman over the 3 rules the evaluator trained: {rho_trained:.3f}" in whole.stdout
+    # Rules 1 and 2 learn nothing (at most twice chance on digits' 10 classes).
+    rho_alike = stats.spearmanr(figures["naive_reward"], [0.9, 0.0, 0.0, 0.7]).statistic
+    assert (f"2 rules score at most 0.2 the naive way, 1 of them 0 (diverged or failed); an "
+            f"evaluator exact on every other rule and scoring these alike would reach "
+            f"Spearman {rho_alike:.3f}") in whole.stdout
+    assert len({rho, rho_trained, rho_alike}) == 3
     disagreements = whole.stdout.split("largest disagreements")[1].splitlines()[1:]
-    gaps = [abs(float(line.split()[0]) - float(line.split()[1])) for line in disagreements]
-    assert len(gaps) == 3 and gaps == sorted(gaps, reverse=True)
+    assert [[float(field) for field in line.split()[:2]] for line in disagreements] == [
+        [0.7, 0.0], [0.15, 0.6], [0.9, 0.8], [0.0, 0.0]]
 
 
 def test_throughput_results_file_keeps_only_rows_of_the_same_protocol(tmp_path):
